@@ -186,6 +186,8 @@ type Result struct {
 	Ratios   []Ratio
 	Events   []Event
 	Baseline bool // true on the first poll: counters only, no deltas yet
+	// PollSeconds is the time since the previous poll (0 on the first).
+	PollSeconds float64
 }
 
 type flowMemo struct {
@@ -468,6 +470,9 @@ func (d *Detector) Observe(in Input) Result {
 		Leaked:   make(map[PortKey]uint64, len(d.leaked)),
 		Events:   events,
 		Baseline: first,
+	}
+	if !first {
+		res.PollSeconds = elapsed
 	}
 	for k, v := range d.flooded {
 		res.Flooded[k] = v

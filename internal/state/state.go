@@ -1,0 +1,152 @@
+// Package state holds the immutable view of a host that the poller
+// publishes after every poll and that collectors, the landing page and the
+// check command read. Nothing in here talks to OVS.
+package state
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+)
+
+// Source names, used as the "source" label.
+const (
+	SourceUnixctl  = "unixctl"
+	SourceOVSDB    = "ovsdb"
+	SourceNetlink  = "netlink"
+	SourceOpenFlow = "openflow"
+)
+
+// Sources lists every source in label order.
+var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow}
+
+// SourceStatus is how reading one source went in the last poll.
+type SourceStatus struct {
+	Up       bool
+	Duration time.Duration
+	// Err is the last error, worded for an operator (cause and fix).
+	Err string
+}
+
+// FDB is a bridge's MAC-learning table statistics (fdb/stats-show).
+type FDB struct {
+	Entries, Max, Static             uint64
+	Learned, Expired, Evicted, Moved uint64
+}
+
+// Table is one OpenFlow table's statistics.
+type Table struct {
+	ID               uint8
+	Rules            uint32
+	Lookups, Matches uint64
+}
+
+// Rule is an OpenFlow rule whose actions include NORMAL.
+type Rule struct {
+	Table          uint8
+	Priority       uint16
+	Cookie         uint64
+	Packets, Bytes uint64
+	Match          string
+}
+
+// Bridge is one bridge's state.
+type Bridge struct {
+	Name         string
+	DatapathType string
+	// FDB is nil when fdb/stats-show could not be read this poll.
+	FDB *FDB
+	// Tables and NormalRules are nil when OpenFlow could not be read.
+	Tables      []Table
+	NormalRules []Rule
+	// NormalRulesAt is when NormalRules were last read (slower cadence).
+	NormalRulesAt time.Time
+	MACTableSize  int
+	MACAgingTime  int
+}
+
+// Counters are a device's own counters (on a tap, Tx is what the VM got).
+type Counters struct {
+	RxBytes, RxPackets, RxDropped uint64
+	TxBytes, TxPackets, TxDropped uint64
+}
+
+// Port is one OVS port with its Neutron/Nova identity and device counters.
+type Port struct {
+	Bridge string
+	Name   string
+	OFPort int
+	// VLAN is the access tag, -1 when none.
+	VLAN int
+	Type string
+	// Device is the VM-facing device (the tap behind a qbr bridge for a
+	// hybrid plug; the port's own device otherwise).
+	Device      string
+	IfaceID     string
+	AttachedMAC string
+	VMUUID      string
+	// Counters is nil when the device was not found.
+	Counters *Counters
+}
+
+// Datapath is one datapath's state.
+type Datapath struct {
+	Name   string
+	Flows  int
+	Hit    uint64
+	Missed uint64
+	// Bounded is true when the flow count was above the dump limit and
+	// the megaflow dump used the bounded strategy.
+	Bounded bool
+	// Dumped is the number of megaflows read this poll.
+	Dumped int
+}
+
+// RuleRef names the OpenFlow rule whose NORMAL action flooded a flow,
+// as found by ofproto/trace.
+type RuleRef struct {
+	Bridge   string
+	Table    int
+	Priority int
+	Cookie   uint64
+	Match    string
+	// Path is the trace's rule chain, one "table N priority P ..." per step.
+	Path []string
+	// Flow is the flow that was traced.
+	Flow string
+}
+
+// Snapshot is everything published after one poll.
+type Snapshot struct {
+	Time       time.Time
+	OVSVersion string
+	Sources    map[string]SourceStatus
+	Bridges    []Bridge
+	Ports      []Port
+	Datapaths  []Datapath
+	Detect     detect.Result
+	// Rules maps active floods to the rule that flooded them.
+	Rules map[detect.FloodKey]RuleRef
+	// Hostname is the host the agent runs on.
+	Hostname string
+}
+
+// PortByName returns the port called name, if any.
+func (s *Snapshot) PortByName(name string) (Port, bool) {
+	for _, p := range s.Ports {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Port{}, false
+}
+
+// Store publishes the latest snapshot to concurrent readers.
+type Store struct{ p atomic.Pointer[Snapshot] }
+
+// Load returns the latest snapshot, or nil before the first poll.
+func (s *Store) Load() *Snapshot { return s.p.Load() }
+
+// Publish makes snap the latest snapshot. snap must not change afterwards.
+func (s *Store) Publish(snap *Snapshot) { s.p.Store(snap) }

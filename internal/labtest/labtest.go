@@ -27,7 +27,7 @@ type Lab struct {
 	// RunDir is the OVS run directory (sockets, pid files) of this lab.
 	RunDir string
 	// Base is the directory holding this lab's files (iperf logs, flows).
-	Base string
+	Base   string
 	script string
 	t      testing.TB
 }

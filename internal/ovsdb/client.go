@@ -1,0 +1,277 @@
+// Package ovsdb reads the switch topology from the Open_vSwitch database:
+// bridges, their ports and interfaces, and the attribution keys (iface-id,
+// attached-mac, vm-uuid) that Neutron, Nova and os-vif keep in external_ids.
+//
+// Access is read-only by construction: the package can only build "select"
+// operations (see readonly.go). It reads only the columns it uses, in one
+// transaction, over one kept connection that is re-dialled when ovsdb-server
+// restarts, so that what ovsdb-server spends serving the agent stays small.
+// Use CurCfg, which reads one integer, to decide when the full Topology is
+// worth reading again.
+package ovsdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/digitalocean/go-openvswitch/ovsdb"
+)
+
+const (
+	// database is the OVS configuration database.
+	database = "Open_vSwitch"
+	// serverDB is ovsdb-server's own database (OVS 2.9 and later), whose
+	// Database table publishes the schema of every database it serves.
+	serverDB = "_Server"
+)
+
+// DefaultTimeout bounds a call whose context has no deadline, so that a
+// wedged ovsdb-server cannot hang a poller forever.
+const DefaultTimeout = 10 * time.Second
+
+// ErrClosed is returned by calls on a Client after Close.
+var ErrClosed = errors.New("ovsdb: client closed")
+
+// Client is a read-only connection to the Open_vSwitch database. It is safe
+// for concurrent use; calls are serialized over one connection.
+//
+// After the connection fails (ovsdb-server restarted, socket closed, a call
+// timed out) the next call dials again. A connection found dead before a
+// call is replaced first, and a call that fails on a connection that had
+// worked before is retried once on a new one: every operation this package
+// sends is a select, so repeating one is harmless.
+type Client struct {
+	addr             string // as given, for messages
+	network, address string // for net.Dial
+
+	mu     sync.Mutex
+	s      *session // nil when not connected
+	closed bool
+}
+
+// session is one connection and what was learned on it.
+type session struct {
+	addr   string
+	conn   *frameConn
+	rpc    *ovsdb.Client
+	schema *schema // nil when the server publishes none (no _Server database)
+	topo   []selectOp
+	curCfg selectOp
+}
+
+// Dial connects to the OVSDB server at addr, given in the form OVS tools
+// use ("unix:/var/run/openvswitch/db.sock", "tcp:127.0.0.1:6640"), and checks
+// that it serves the Open_vSwitch database with the columns this package
+// reads. The errors say what is wrong and which flag (--ovs.db) to fix.
+func Dial(ctx context.Context, addr string) (*Client, error) {
+	c, err := New(addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	s, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.s = s
+	return c, nil
+}
+
+// New returns a Client for addr without connecting: the first call dials.
+// Use it when the agent must start while ovsdb-server is down; Dial
+// reports a bad address or socket at once.
+func New(addr string) (*Client, error) {
+	network, address, err := parseAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{addr: addr, network: network, address: address}, nil
+}
+
+// withTimeout applies DefaultTimeout to a context without a deadline.
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, DefaultTimeout)
+}
+
+// Close closes the connection. A call in progress finishes first.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if c.s == nil {
+		return nil
+	}
+	err := c.s.close()
+	c.s = nil
+	return err
+}
+
+// do runs fn on a working session, dialling as needed.
+func (c *Client) do(ctx context.Context, fn func(context.Context, *session) error) error {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	// ovsdb-server closing the socket while we were idle (a restart between
+	// polls) is already known: replace the session before using it.
+	if c.s != nil && c.s.conn.failed() != nil {
+		_ = c.s.close()
+		c.s = nil
+	}
+	for attempt := 1; ; attempt++ {
+		fresh := c.s == nil
+		if fresh {
+			s, err := c.connect(ctx)
+			if err != nil {
+				return err
+			}
+			c.s = s
+		}
+		s := c.s
+		err := s.call(ctx, func(ctx context.Context) error { return fn(ctx, s) })
+		if err == nil || !s.broken(err) {
+			return err
+		}
+		_ = s.close()
+		c.s = nil
+		if fresh || attempt > 1 || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// connect dials and performs the handshake.
+func (c *Client) connect(ctx context.Context) (*session, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, c.network, c.address)
+	if err != nil {
+		return nil, explainDialError(c.addr, c.network, c.address, err)
+	}
+	fc := newFrameConn(nc)
+	// No EchoInterval: on unix sockets ovsdb-server sends no probes, and on
+	// TCP go-openvswitch answers its probes by itself.
+	rpc, err := ovsdb.New(fc)
+	if err != nil {
+		_ = fc.Close()
+		return nil, fmt.Errorf("ovsdb client for %s: %w", c.addr, err)
+	}
+	s := &session{addr: c.addr, conn: fc, rpc: rpc}
+	if err := s.call(ctx, s.handshake); err != nil {
+		_ = s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// handshake checks that the server serves Open_vSwitch, reads its schema
+// when published and plans the selects against it.
+func (s *session) handshake(ctx context.Context) error {
+	dbs, err := s.rpc.ListDatabases(ctx)
+	if err != nil {
+		return fmt.Errorf("%s did not answer list_dbs: is --ovs.db the OVSDB socket (db.sock), not ovs-vswitchd's control socket? %w",
+			s.addr, &rpcError{err: err})
+	}
+	if !slices.Contains(dbs, database) {
+		return fmt.Errorf("ovsdb-server at %s serves %q but not %s (an OVN database?); point --ovs.db at the Open_vSwitch database",
+			s.addr, dbs, database)
+	}
+	if slices.Contains(dbs, serverDB) {
+		rows, err := s.selectRows(ctx, serverDB, selectOp{
+			table:   "Database",
+			columns: []string{"name", "schema"},
+			where:   []condition{{column: "name", function: "==", value: database}},
+		})
+		if err != nil {
+			return fmt.Errorf("reading the Open_vSwitch schema from %s: %w", s.addr, err)
+		}
+		if len(rows) == 1 {
+			text, err := decodeString(rows[0]["schema"])
+			if err != nil {
+				return fmt.Errorf("reading the Open_vSwitch schema from %s: column schema: %w", s.addr, err)
+			}
+			if text != "" {
+				if s.schema, err = parseSchema([]byte(text)); err != nil {
+					return fmt.Errorf("reading the Open_vSwitch schema from %s: %w", s.addr, err)
+				}
+			}
+		}
+	}
+	if s.topo, err = planTopology(s.schema); err != nil {
+		return fmt.Errorf("ovsdb at %s: %w", s.addr, err)
+	}
+	if s.curCfg, err = readCurCfg.plan(s.schema); err != nil {
+		return fmt.Errorf("ovsdb at %s: %w", s.addr, err)
+	}
+	return nil
+}
+
+// call runs fn with the connection's failure tied to ctx: when the socket
+// fails, fn's wait for a reply ends at once instead of at the deadline.
+func (s *session) call(ctx context.Context, fn func(context.Context) error) error {
+	if dl, ok := ctx.Deadline(); ok {
+		// Reads go on in go-openvswitch's receive loop and cannot carry a
+		// per-call deadline; a write can block on a server that stopped
+		// reading, so it gets the call's deadline.
+		_ = s.conn.SetWriteDeadline(dl)
+		defer func() { _ = s.conn.SetWriteDeadline(time.Time{}) }()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.conn.ctx, cancel)
+	defer stop()
+
+	err := fn(ctx)
+	if err == nil {
+		return nil
+	}
+	if cause := s.conn.failed(); cause != nil {
+		if peerGone(cause) {
+			return fmt.Errorf("ovsdb connection to %s lost: ovsdb-server closed it (restarting?): %w", s.addr, cause)
+		}
+		return fmt.Errorf("ovsdb connection to %s lost: %w", s.addr, cause)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("ovsdb at %s did not answer in time: %w", s.addr, err)
+	}
+	return err
+}
+
+// broken reports whether the session must not be used after err.
+func (s *session) broken(err error) bool {
+	if s.conn.failed() != nil {
+		return true
+	}
+	var re *rpcError
+	if !errors.As(err, &re) {
+		return false // rows we could not decode: the connection is fine
+	}
+	// An error object from ovsdb-server answers the request: the
+	// connection is in sync. Anything else (timeout, JSON-RPC error) is not
+	// worth trusting.
+	var oe *ovsdb.Error
+	return !errors.As(err, &oe)
+}
+
+// close closes the connection and waits for go-openvswitch's goroutines.
+func (s *session) close() error {
+	err := s.rpc.Close()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,122 @@
+package ovsdb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"syscall"
+)
+
+// frameConn sits between the socket and go-openvswitch's JSON-RPC client.
+//
+// go-openvswitch's receive loop stops only on io.EOF or an error reading
+// "use of closed network connection"; on any other error (ECONNRESET when
+// ovsdb-server dies with our request unread, a read timeout, or bytes that
+// are not JSON because --ovs.db points at some other service) it retries,
+// but its json.Decoder keeps returning the same error: the goroutine spins
+// at 100% CPU and Close never returns. frameConn prevents that. It reads
+// whole JSON values itself and hands the client one valid JSON-RPC object at
+// a time; on the first read or syntax error it records the cause, cancels
+// ctx (which aborts calls waiting for a reply that will never come) and
+// from then on reports a closed connection, which ends the receive loop.
+type frameConn struct {
+	net.Conn
+	dec   *json.Decoder
+	raw   json.RawMessage
+	buf   []byte // rest of the current message, not yet read by the client
+	nread atomic.Int64
+
+	// ctx is cancelled, with the cause, when the connection fails.
+	ctx  context.Context
+	fail context.CancelCauseFunc
+}
+
+func newFrameConn(nc net.Conn) *frameConn {
+	c := &frameConn{Conn: nc}
+	c.dec = json.NewDecoder(countingReader{r: nc, n: &c.nread})
+	c.ctx, c.fail = context.WithCancelCause(context.Background())
+	return c
+}
+
+// errNotObject is the cause recorded when the peer sends JSON that is not a
+// JSON-RPC message (an object).
+var errNotObject = errors.New("peer sent a JSON value that is not a JSON-RPC object (is this an OVSDB server?)")
+
+// Read implements io.Reader for go-openvswitch's decoder, one message at a time.
+func (c *frameConn) Read(p []byte) (int, error) {
+	if len(c.buf) == 0 {
+		if c.ctx.Err() != nil {
+			return 0, closedError{cause: context.Cause(c.ctx)}
+		}
+		if err := c.dec.Decode(&c.raw); err != nil {
+			c.fail(err)
+			return 0, closedError{cause: err}
+		}
+		if len(c.raw) == 0 || c.raw[0] != '{' {
+			c.fail(errNotObject)
+			return 0, closedError{cause: errNotObject}
+		}
+		c.buf = c.raw
+	}
+	n := copy(p, c.buf)
+	c.buf = c.buf[n:]
+	return n, nil
+}
+
+// Write implements io.Writer, recording a failed write as a failed connection.
+func (c *frameConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.fail(err)
+	}
+	return n, err
+}
+
+// Close closes the socket and marks the connection failed.
+func (c *frameConn) Close() error {
+	c.fail(net.ErrClosed)
+	return c.Conn.Close()
+}
+
+// failed returns why the connection failed, or nil while it works.
+func (c *frameConn) failed() error {
+	if c.ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(c.ctx)
+}
+
+// closedError is what the client's receive loop sees after a failure. Its
+// text must contain "use of closed network connection": that is how
+// go-openvswitch recognizes the end of a connection.
+type closedError struct{ cause error }
+
+func (e closedError) Error() string {
+	return fmt.Sprintf("%v (%v)", net.ErrClosed, e.cause)
+}
+
+func (e closedError) Unwrap() []error { return []error{net.ErrClosed, e.cause} }
+
+// countingReader counts the bytes ovsdb-server sent us, for benchmarks and
+// tests that check how much a call costs.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (r countingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n.Add(int64(n))
+	return n, err
+}
+
+// peerGone reports whether err says the peer closed the connection: EOF
+// when reading, EPIPE or ECONNRESET when writing.
+func peerGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}

@@ -1,0 +1,157 @@
+package ovsdb
+
+import (
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestReadOnlyWire drives every code path that talks to the server (dial,
+// schema check, Topology, CurCfg, reconnects after restarts, a failing
+// schema) and checks every message the fake server received: only list_dbs,
+// transact and echo, and every transact op a select naming its columns.
+func TestReadOnlyWire(t *testing.T) {
+	s := newFakeServer(t)
+	c := dialFake(t, s)
+	for range 2 {
+		if _, err := c.Topology(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CurCfg(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		s.restart()
+	}
+	s.set(func() { s.dropColumn("Bridge", "ports") })
+	s.restart()
+	if _, err := c.Topology(ctxT(t)); err == nil {
+		t.Fatal("Topology without Bridge.ports worked")
+	}
+
+	reqs := s.recorded()
+	methods, ops := transactOps(t, reqs)
+	if len(ops) < 10 {
+		t.Fatalf("only %d ops recorded in %d messages: the test did not exercise the client", len(ops), len(reqs))
+	}
+	for _, m := range methods {
+		if m != "list_dbs" && m != "transact" && m != "echo" {
+			t.Errorf("sent method %q", m)
+		}
+	}
+	allowed := []string{"columns", "op", "table", "where"}
+	for _, op := range ops {
+		if op["op"] != "select" {
+			t.Errorf("sent op %v", op)
+		}
+		var keys []string
+		for k := range op {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if !reflect.DeepEqual(keys, allowed) {
+			t.Errorf("op has members %v, want %v", keys, allowed)
+		}
+		if cols, _ := op["columns"].([]any); len(cols) == 0 {
+			t.Errorf("select without columns: %v", op)
+		}
+	}
+}
+
+func TestSelectOpJSON(t *testing.T) {
+	tests := []struct {
+		name    string
+		op      selectOp
+		want    string
+		wantErr bool
+	}{
+		{
+			name: "columns",
+			op:   selectOp{table: "Bridge", columns: []string{"_uuid", "name"}},
+			want: `{"op":"select","table":"Bridge","where":[],"columns":["_uuid","name"]}`,
+		},
+		{
+			name: "where",
+			op:   selectOp{table: "Database", columns: []string{"schema"}, where: []condition{{"name", "==", "Open_vSwitch"}}},
+			want: `{"op":"select","table":"Database","where":[["name","==","Open_vSwitch"]],"columns":["schema"]}`,
+		},
+		{name: "no columns", op: selectOp{table: "Interface"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := json.Marshal(tt.op)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("marshalled %s, want an error", b)
+				}
+				return
+			}
+			if err != nil || string(b) != tt.want {
+				t.Fatalf("got %s, %v; want %s", b, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestReadOnlySource checks the package's source: go-openvswitch's
+// Transact is called in selectRows only, which takes only selectOps; no
+// other transaction op type or mutating op name appears.
+func TestReadOnlySource(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	transactCalls := 0
+	mutating := map[string]bool{"insert": true, "update": true, "mutate": true, "delete": true,
+		"commit": true, "abort": true, "wait": true, "assert": true, "lock": true, "steal": true, "transact": true}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, err := parser.ParseFile(fset, f, src, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range file.Decls {
+			fn, _ := decl.(*ast.FuncDecl)
+			ast.Inspect(decl, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.SelectorExpr:
+					switch n.Sel.Name {
+					case "Transact":
+						transactCalls++
+						if fn == nil || fn.Name.Name != "selectRows" {
+							t.Errorf("%s: Transact used outside selectRows", fset.Position(n.Pos()))
+						}
+					case "Select", "Cond", "Equal":
+						if id, ok := n.X.(*ast.Ident); ok && id.Name == "ovsdb" {
+							t.Errorf("%s: go-openvswitch's ovsdb.%s used; build ops with selectOp", fset.Position(n.Pos()), n.Sel.Name)
+						}
+					}
+				case *ast.BasicLit:
+					if n.Kind == token.STRING {
+						if v, err := strconv.Unquote(n.Value); err == nil && mutating[v] {
+							t.Errorf("%s: string %q in the package", fset.Position(n.Pos()), v)
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+	if transactCalls != 1 {
+		t.Errorf("Transact referenced %d times, want once (in selectRows)", transactCalls)
+	}
+}

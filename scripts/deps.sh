@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# deps.sh: install what the demo and the tests need on Debian (bookworm), as root.
+# Idempotent: installs only what is missing.
+set -euo pipefail
+export PATH=/usr/local/go/bin:$PATH
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have ovs-vswitchd || need+=(openvswitch-switch)
+have ip || need+=(iproute2)
+have ethtool || need+=(ethtool)
+have iperf3 || need+=(iperf3)
+have curl || need+=(curl)
+have promtool || need+=(prometheus)
+have alertmanager || need+=(prometheus-alertmanager)
+have systemd-analyze || need+=(systemd)
+have python3 || need+=(python3)
+if [ "${WITH_BROWSER:-0}" = 1 ]; then have chromium || need+=(chromium); fi
+if ((${#need[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deps.sh: missing packages ${need[*]}; run as root (sudo) to install them" >&2
+    exit 2
+  fi
+  echo "deps.sh: installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian starts OVS from the package's service where systemd runs; the lab
+# runs its own private OVS per namespace, so a system instance is not needed.
+if ! have go; then
+  echo "deps.sh: Go is not installed (expected at /usr/local/go/bin/go, Go >= 1.24)" >&2
+  exit 2
+fi

@@ -1,0 +1,75 @@
+package netdev
+
+import (
+	"context"
+	"maps"
+	"sync"
+)
+
+// Fake is a Reader serving a device map set by a test, for packages that
+// consume device counters. The zero value serves no devices.
+type Fake struct {
+	mu   sync.Mutex
+	devs map[string]Device
+	err  error
+}
+
+var _ Reader = (*Fake)(nil)
+
+// NewFake returns a Fake serving devs (keyed as Reader.Devices documents).
+func NewFake(devs map[string]Device) *Fake {
+	f := &Fake{}
+	f.Set(devs)
+	return f
+}
+
+// Set replaces the devices served from the next call on; devs is copied.
+func (f *Fake) Set(devs map[string]Device) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.devs = maps.Clone(devs)
+}
+
+// Add adds d to the counters of the device key, as traffic between two
+// polls would; it does nothing if there is no such device.
+func (f *Fake) Add(key string, d Counters) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dev, ok := f.devs[key]
+	if !ok {
+		return
+	}
+	c := &dev.Counters
+	c.RxBytes += d.RxBytes
+	c.RxPackets += d.RxPackets
+	c.RxDropped += d.RxDropped
+	c.TxBytes += d.TxBytes
+	c.TxPackets += d.TxPackets
+	c.TxDropped += d.TxDropped
+	f.devs[key] = dev
+}
+
+// SetError makes Devices fail with err (nil to stop failing).
+func (f *Fake) SetError(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+// Devices implements Reader: a copy of the current map, or the error set
+// with SetError.
+func (f *Fake) Devices(ctx context.Context) (map[string]Device, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := maps.Clone(f.devs)
+	if out == nil {
+		out = map[string]Device{}
+	}
+	return out, nil
+}

@@ -1,0 +1,35 @@
+package netdev
+
+import "time"
+
+// DefaultNetnsDir is where "ip netns" (and Neutron, through it) mounts
+// named network namespaces.
+const DefaultNetnsDir = "/run/netns"
+
+// DefaultTopologyMaxAge is how long a namespace's cached names, kinds and
+// masters are trusted without a link-change notification.
+const DefaultTopologyMaxAge = 5 * time.Minute
+
+// dumpAttempts bounds retries of a dump the kernel flags as interrupted
+// by a concurrent change (a VM booting mid-dump, say).
+const dumpAttempts = 3
+
+// Options configure a NetlinkReader.
+type Options struct {
+	// WalkNetns makes Devices also read every namespace in NetnsDir.
+	WalkNetns bool
+	// NetnsDir is where named namespaces are mounted; DefaultNetnsDir if
+	// empty.
+	NetnsDir string
+	// NetnsPrefixes, if not empty, limits the walk to namespaces whose
+	// name starts with one of them, e.g. "qrouter-", "snat-", "qdhcp-".
+	NetnsPrefixes []string
+	// TopologyMaxAge bounds how long topology is cached without a change
+	// notification; DefaultTopologyMaxAge if zero.
+	TopologyMaxAge time.Duration
+	// OnNetnsError, if set, is told about a namespace other than the
+	// agent's own that could not be read; the walk skips it either way.
+	// Namespaces that vanish mid-walk are skipped without a report. It is
+	// called with the reader locked and must not call back into it.
+	OnNetnsError func(ns string, err error)
+}

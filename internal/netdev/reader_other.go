@@ -1,0 +1,32 @@
+//go:build !linux
+
+package netdev
+
+import (
+	"context"
+	"errors"
+)
+
+// errUnsupported is returned on systems without rtnetlink.
+var errUnsupported = errors.New("netdev: netlink device counters need Linux")
+
+// NetlinkReader is the Reader of a live host; it only works on Linux.
+type NetlinkReader struct{}
+
+var _ Reader = (*NetlinkReader)(nil)
+
+// NewNetlinkReader fails: there is no rtnetlink here.
+func NewNetlinkReader(Options) (*NetlinkReader, error) { return nil, errUnsupported }
+
+// Devices implements Reader.
+func (*NetlinkReader) Devices(context.Context) (map[string]Device, error) {
+	return nil, errUnsupported
+}
+
+// DevicesIn returns the devices of one namespace.
+func (*NetlinkReader) DevicesIn(context.Context, string) (map[string]Device, error) {
+	return nil, errUnsupported
+}
+
+// Close releases nothing.
+func (*NetlinkReader) Close() error { return nil }

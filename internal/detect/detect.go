@@ -41,6 +41,10 @@ type Port struct {
 type Output struct {
 	Port string
 	VLAN int
+	// Tunnel is the remote tunnel endpoint when the copy leaves
+	// encapsulated; on the userspace datapath several tunnel copies leave
+	// through the same underlay port and differ only here.
+	Tunnel string
 }
 
 // Flow is one datapath megaflow as read from dpctl/dump-flows.
@@ -261,7 +265,7 @@ type Classified struct {
 	Flow    Flow
 	Bridge  string
 	VLAN    int
-	Outputs []string // distinct output ports other than in_port
+	Outputs []string // distinct output ports (tunnel copies count once per remote) other than in_port
 }
 
 // Classify returns the flows that are flooded unknown unicast: a unicast
@@ -272,14 +276,15 @@ func Classify(flows []Flow, ports map[string]Port) []Classified {
 		if !IsUnicast(f.Dst) || len(f.Outputs) < 2 {
 			continue
 		}
-		seen := make(map[string]bool, len(f.Outputs))
+		seen := make(map[Output]bool, len(f.Outputs))
 		vlan := -1
 		var outs []string
 		for _, o := range f.Outputs {
-			if o.Port == f.InPort || seen[o.Port] {
+			id := Output{Port: o.Port, Tunnel: o.Tunnel}
+			if (o.Port == f.InPort && o.Tunnel == "") || seen[id] {
 				continue
 			}
-			seen[o.Port] = true
+			seen[id] = true
 			outs = append(outs, o.Port)
 			if vlan < 0 && o.VLAN >= 0 {
 				vlan = o.VLAN

@@ -44,7 +44,7 @@ func labPorts() map[string]Port {
 // floodFlow is the seed-000 megaflow: vm1 -> ext, flooded on VLAN 10.
 func floodFlow(key string, packets, bytes uint64) Flow {
 	return Flow{Key: key, InPort: "tapvm1", Src: mac(vm1MAC), Dst: mac(extMAC), Packets: packets, Bytes: bytes,
-		Outputs: []Output{{"br-int", 10}, {"tapvm2", -1}, {"tapvm3", -1}, {"uplink", -1}}}
+		Outputs: []Output{{Port: "br-int", VLAN: 10}, {Port: "tapvm2", VLAN: -1}, {Port: "tapvm3", VLAN: -1}, {Port: "uplink", VLAN: -1}}}
 }
 
 type fdbSet map[string]bool
@@ -142,10 +142,10 @@ func TestSustainedFloodIsFoundAndAttributed(t *testing.T) {
 
 func TestNotFloods(t *testing.T) {
 	bcast := Flow{Key: "b", InPort: "tapvm1", Src: mac(vm1MAC), Dst: mac("ff:ff:ff:ff:ff:ff"),
-		Outputs: []Output{{"tapvm2", -1}, {"tapvm3", -1}, {"uplink", -1}}}
+		Outputs: []Output{{Port: "tapvm2", VLAN: -1}, {Port: "tapvm3", VLAN: -1}, {Port: "uplink", VLAN: -1}}}
 	mcast := Flow{Key: "m", InPort: "tapvm1", Src: mac(vm1MAC), Dst: mac("01:00:5e:00:00:01"),
-		Outputs: []Output{{"tapvm2", -1}, {"tapvm3", -1}}}
-	learned := Flow{Key: "l", InPort: "tapvm2", Src: mac(vm2MAC), Dst: mac(vm3MAC), Outputs: []Output{{"tapvm3", -1}}}
+		Outputs: []Output{{Port: "tapvm2", VLAN: -1}, {Port: "tapvm3", VLAN: -1}}}
+	learned := Flow{Key: "l", InPort: "tapvm2", Src: mac(vm2MAC), Dst: mac(vm3MAC), Outputs: []Output{{Port: "tapvm3", VLAN: -1}}}
 	grow := func(f Flow, i int) Flow { f.Packets, f.Bytes = uint64(i)*1000, uint64(i)*1_000_000; return f }
 
 	cases := []struct {
@@ -167,7 +167,7 @@ func TestNotFloods(t *testing.T) {
 				return step{flows: []Flow{floodFlow("f", uint64(i)*200, uint64(i)*200_000)}}
 			}
 			return step{flows: []Flow{{Key: "f", InPort: "tapvm1", Src: mac(vm1MAC), Dst: mac(extMAC),
-				Packets: uint64(i) * 1000, Bytes: uint64(i) * 1_000_000, Outputs: []Output{{"uplink", -1}}}}}
+				Packets: uint64(i) * 1000, Bytes: uint64(i) * 1_000_000, Outputs: []Output{{Port: "uplink", VLAN: -1}}}}}
 		}},
 	}
 	for _, tc := range cases {
@@ -259,10 +259,12 @@ func TestClassify(t *testing.T) {
 		want int // number of outputs judged, 0 = not flooded
 	}{
 		{"seed 000 flood", floodFlow("a", 1, 1), 4},
-		{"single output", Flow{InPort: "tapvm1", Dst: mac(extMAC), Outputs: []Output{{"uplink", -1}}}, 0},
-		{"duplicate outputs", Flow{InPort: "tapvm1", Dst: mac(extMAC), Outputs: []Output{{"uplink", -1}, {"uplink", 10}}}, 0},
-		{"output back to in_port ignored", Flow{InPort: "tapvm1", Dst: mac(extMAC), Outputs: []Output{{"tapvm1", -1}, {"uplink", -1}}}, 0},
-		{"no dst", Flow{InPort: "tapvm1", Outputs: []Output{{"tapvm2", -1}, {"uplink", -1}}}, 0},
+		{"single output", Flow{InPort: "tapvm1", Dst: mac(extMAC), Outputs: []Output{{Port: "uplink", VLAN: -1}}}, 0},
+		{"duplicate outputs", Flow{InPort: "tapvm1", Dst: mac(extMAC), Outputs: []Output{{Port: "uplink", VLAN: -1}, {Port: "uplink", VLAN: 10}}}, 0},
+		{"output back to in_port ignored", Flow{InPort: "tapvm1", Dst: mac(extMAC), Outputs: []Output{{Port: "tapvm1", VLAN: -1}, {Port: "uplink", VLAN: -1}}}, 0},
+		{"tunnel copies to two remotes through one underlay port", Flow{InPort: "tapvm1", Dst: mac(extMAC),
+			Outputs: []Output{{Port: "phys0", VLAN: -1, Tunnel: "192.0.2.2"}, {Port: "phys0", VLAN: -1, Tunnel: "192.0.2.3"}}}, 2},
+		{"no dst", Flow{InPort: "tapvm1", Outputs: []Output{{Port: "tapvm2", VLAN: -1}, {Port: "uplink", VLAN: -1}}}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

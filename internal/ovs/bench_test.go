@@ -1,0 +1,94 @@
+package ovs
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// synthDump builds a dpctl/dump-flows -m reply of n flows from the
+// captured lines, flooded of them flooding (multi-output), each with its
+// own UFID, source MAC and counters.
+func synthDump(tb testing.TB, n, flooded int) string {
+	var flood, single []string
+	for _, name := range []string{"dpctl-dump-flows-m.seed000-flood.txt", "dpctl-dump-flows-m.tunnel-ct.txt", "dpctl-dump-flows-m.seed000-fixed.txt"} {
+		for _, l := range strings.Split(capture(tb, name), "\n") {
+			if !strings.HasPrefix(l, "ufid:") {
+				continue
+			}
+			if strings.Contains(l, "pop_vlan,tapvm2") {
+				flood = append(flood, l)
+			} else {
+				single = append(single, l)
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString("flow-dump from the main thread:\n")
+	for i := range n {
+		var l string
+		if i%(n/flooded) == 0 {
+			l = flood[i%len(flood)]
+		} else {
+			l = single[i%len(single)]
+		}
+		// New UFID, source MAC and counters per flow.
+		_, rest, _ := strings.Cut(l, ", ")
+		rest = strings.Replace(rest, "src=02:00:00:00:00:0", fmt.Sprintf("src=02:%02x:%02x:00:00:0", i>>8&0xff, i&0xff), 1)
+		key, stats, _ := strings.Cut(rest, ", packets:")
+		_, stats, _ = strings.Cut(stats, ", used:")
+		fmt.Fprintf(&b, "ufid:%08x-7a92-4d8c-a35f-3cdf3b61fb10, %s, packets:%d, bytes:%d, used:%s\n", i, key, i*7, i*7*1200, stats)
+	}
+	return b.String()
+}
+
+func TestSynthDump(t *testing.T) {
+	text := synthDump(t, 5000, 50)
+	m, err := ParseDumpFlows(text)
+	if err != nil || m.Skipped != 0 || len(m.Flows) != 5000 {
+		t.Fatalf("%d flows, %d skipped, %v", len(m.Flows), m.Skipped, err)
+	}
+	multi := 0
+	for i, f := range m.Flows {
+		if len(f.Outputs) > 1 {
+			multi++
+		}
+		if f.Packets != uint64(i*7) || f.UFID != fmt.Sprintf("%08x-7a92-4d8c-a35f-3cdf3b61fb10", i) {
+			t.Fatalf("flow %d: %+v", i, f)
+		}
+	}
+	if multi != 50 {
+		t.Errorf("%d multi-output flows, want 50", multi)
+	}
+}
+
+// BenchmarkParseDumpFlows parses a 5,000-flow -m dump, 50 of them
+// flooding; the agent does this every poll.
+func BenchmarkParseDumpFlows(b *testing.B) {
+	text := synthDump(b, 5000, 50)
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := ParseDumpFlows(text)
+		if err != nil || len(m.Flows) != 5000 {
+			b.Fatal(len(m.Flows), err)
+		}
+	}
+}
+
+func BenchmarkParseFDBShow(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(fdbHeader + "\n")
+	for i := range 2000 {
+		fmt.Fprintf(&sb, "%5d  %4d  02:00:00:00:%02x:%02x  %3d\n", i%500+1, 10+i%20, i>>8, i&0xff, i%300)
+	}
+	text := sb.String()
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		t, err := ParseFDBShow(text)
+		if err != nil || len(t.Entries) != 2000 {
+			b.Fatal(len(t.Entries), err)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package ovs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Fake is a Vswitchd (and a Caller) that answers from canned reply text,
+// for tests that feed captured OVS output to code that reads vswitchd.
+//
+// Replies and Errs are keyed by the command line as ovs-appctl would take
+// it: the method and its parameters joined by spaces, e.g.
+// "fdb/show br-int" or "dpctl/dump-flows -m netdev@ovs-netdev". Fill them
+// before use, or use SetReply and SetErr while calls may be running.
+type Fake struct {
+	mu      sync.Mutex
+	Replies map[string]string
+	Errs    map[string]error
+	// Calls records every command received, in order.
+	Calls []string
+}
+
+var _ Vswitchd = (*Fake)(nil)
+
+// NewFake returns a Fake with no replies.
+func NewFake() *Fake {
+	return &Fake{Replies: map[string]string{}, Errs: map[string]error{}}
+}
+
+// SetReply sets the reply to the command line key.
+func (f *Fake) SetReply(key, text string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Replies == nil {
+		f.Replies = map[string]string{}
+	}
+	f.Replies[key] = text
+}
+
+// SetErr makes the command line key fail with err.
+func (f *Fake) SetErr(key string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Errs == nil {
+		f.Errs = map[string]error{}
+	}
+	f.Errs[key] = err
+}
+
+// LoadFile sets the reply to the command line key to the content of the
+// file at path (e.g. a capture in testdata/ovs-3.1).
+func (f *Fake) LoadFile(key, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	f.SetReply(key, string(b))
+	return nil
+}
+
+// Call implements Caller: it returns the error or reply set for the
+// command line, and an error if there is neither.
+func (f *Fake) Call(ctx context.Context, method string, params ...string) (string, error) {
+	key := strings.Join(append([]string{method}, params...), " ")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Calls = append(f.Calls, key)
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if err, ok := f.Errs[key]; ok {
+		return "", err
+	}
+	if r, ok := f.Replies[key]; ok {
+		return r, nil
+	}
+	return "", fmt.Errorf("fake vswitchd: no reply for %q", key)
+}
+
+func (f *Fake) v() vswitchd { return vswitchd{c: f} }
+
+// Version implements Vswitchd.
+func (f *Fake) Version(ctx context.Context) (string, error) { return f.v().Version(ctx) }
+
+// DumpDPs implements Vswitchd.
+func (f *Fake) DumpDPs(ctx context.Context) ([]string, error) { return f.v().DumpDPs(ctx) }
+
+// DatapathShow implements Vswitchd.
+func (f *Fake) DatapathShow(ctx context.Context, dp string) (DatapathStats, error) {
+	return f.v().DatapathShow(ctx, dp)
+}
+
+// DpifShow implements Vswitchd.
+func (f *Fake) DpifShow(ctx context.Context) ([]Datapath, error) { return f.v().DpifShow(ctx) }
+
+// FDBShow implements Vswitchd.
+func (f *Fake) FDBShow(ctx context.Context, bridge string) (FDBTable, error) {
+	return f.v().FDBShow(ctx, bridge)
+}
+
+// FDBStats implements Vswitchd.
+func (f *Fake) FDBStats(ctx context.Context, bridge string) (FDBStats, error) {
+	return f.v().FDBStats(ctx, bridge)
+}
+
+// DumpFlows implements Vswitchd.
+func (f *Fake) DumpFlows(ctx context.Context, dp string) (Megaflows, error) {
+	return f.v().DumpFlows(ctx, dp)
+}
+
+// DumpFlowsFiltered implements Vswitchd.
+func (f *Fake) DumpFlowsFiltered(ctx context.Context, dp, filter string) (Megaflows, error) {
+	return f.v().DumpFlowsFiltered(ctx, dp, filter)
+}
+
+// Trace implements Vswitchd.
+func (f *Fake) Trace(ctx context.Context, bridge, flow string) (Trace, error) {
+	return f.v().Trace(ctx, bridge, flow)
+}
+
+// fakeDirFiles maps the command lines NewFakeFromDir answers to capture
+// file names.
+var fakeDirFiles = map[string]string{
+	"version":                               "version.txt",
+	"dpctl/dump-dps":                        "dpctl-dump-dps.txt",
+	"dpctl/show netdev@ovs-netdev":          "dpctl-show.txt",
+	"dpif/show":                             "dpif-show.txt",
+	"fdb/show br-int":                       "fdb-show.txt",
+	"fdb/stats-show br-int":                 "fdb-stats-show.txt",
+	"dpctl/dump-flows -m netdev@ovs-netdev": "dpctl-dump-flows-m.seed000-flood.txt",
+}
+
+// NewFakeFromDir returns a Fake answering from the captures in dir
+// (testdata/ovs-3.1 of this package): the lab's br-int on
+// netdev@ovs-netdev during the seed-000 flood, where vm1's traffic to the
+// never-learned external MAC is flooded to every VLAN 10 port.
+func NewFakeFromDir(dir string) (*Fake, error) {
+	f := NewFake()
+	for key, name := range fakeDirFiles {
+		if err := f.LoadFile(key, filepath.Join(dir, name)); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}

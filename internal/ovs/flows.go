@@ -1,0 +1,580 @@
+package ovs
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Megaflow is one datapath flow from dpctl/dump-flows.
+type Megaflow struct {
+	// UFID is the flow's unique id ("3cf89955-7a92-..."), "" when the
+	// dump does not print it (dump-flows without -m).
+	UFID string
+	// Key is the match text, everything before ", packets:" (after the
+	// UFID).
+	Key string
+	// InPort is the in_port(...) of the key as printed: a port name with
+	// -m, the datapath port number without.
+	InPort string
+	// RecircID is the recirc_id(...) of the key: 0 for packets fresh from
+	// a port, the id of a recirc() action otherwise.
+	RecircID uint32
+	// EthSrc and EthDst are the eth(src=,dst=) of the key; nil when absent
+	// or wildcarded (mask all zeros).
+	EthSrc, EthDst net.HardwareAddr
+	// EthDstMasked is true when dst is printed with a mask that is not
+	// all ones: the flow matches more than one destination.
+	EthDstMasked bool
+	// VLAN is the vid of the outer vlan(...) in the key, -1 when the
+	// key matches untagged packets or does not match the tag.
+	VLAN int
+	// Packets and Bytes count what the flow matched since it was created
+	// (not counting the packet that created it).
+	Packets, Bytes uint64
+	// Used is how long ago the flow last matched a packet, -1 for never.
+	Used time.Duration
+	// Outputs are the ports the actions send a copy to, in order.
+	Outputs []Output
+	// Recirculates is true when the actions contain recirc(...) or
+	// tnl_pop(...): the packet's fate continues in another megaflow.
+	Recirculates bool
+	// Actions is the raw action list.
+	Actions string
+}
+
+// Output is one port a megaflow's actions send a copy of the packet to.
+type Output struct {
+	// Port is the datapath port as printed: a name with -m, a number
+	// without; "lb_output(N)" for a balance-tcp bond.
+	Port string
+	// VLAN is the 802.1Q vid the frame carries at this output (the outer
+	// tag), following the key's tag and push_vlan/pop_vlan; -1 when
+	// untagged. For a tnl_push output it is the tag of the outer
+	// (encapsulating) frame.
+	VLAN int
+	// Tunnel is true when the copy leaves encapsulated: after
+	// set(tunnel(...)) (kernel datapath: Port is the tunnel vport) or
+	// tnl_push(...) (userspace datapath: Port is the underlay port).
+	Tunnel bool
+	// TunnelDst is the remote tunnel endpoint (dst= of tunnel(...), or
+	// the outer IP destination of tnl_push's header); "" if not tunneled.
+	TunnelDst string
+}
+
+// IsUnicastDst reports whether the flow matches exactly one unicast
+// destination MAC: the only kind of flow whose flooding is unknown-unicast
+// flooding.
+func (m *Megaflow) IsUnicastDst() bool {
+	return m.EthDst != nil && !m.EthDstMasked && m.EthDst[0]&1 == 0
+}
+
+// Megaflows is the parsed reply to dpctl/dump-flows.
+type Megaflows struct {
+	Flows []Megaflow
+	// Skipped counts lines that were not understood.
+	Skipped int
+}
+
+// ParseDumpFlows parses the reply to "dpctl/dump-flows -m <dp>" or
+// "dpctl/dump-flows <dp>". With -m each flow is printed as
+//
+//	ufid:<uuid>, <key>, packets:<n>, bytes:<n>, used:<secs>s|never[, flags:<tcp>], dp:<dp>, actions:<actions>[, dp-extra-info:<info>]
+//
+// e.g.
+//
+//	ufid:3cf89955-7a92-4d8c-a35f-3cdf3b61fb10, skb_priority(0/0),...,recirc_id(0),dp_hash(0/0),in_port(tapvm1),packet_type(ns=0,id=0),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:64),eth_type(0x0800),..., packets:5617, bytes:6967069, used:0.001s, flags:P., dp:ovs, actions:push_vlan(vid=10,pcp=0),br-int,pop_vlan,tapvm2,tapvm3,uplink, dp-extra-info:miniflow_bits(5,1)
+//
+// and without -m, with datapath port numbers and without UFID:
+//
+//	recirc_id(0),in_port(2),packet_type(ns=0,id=0),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:64),eth_type(0x0800),ipv4(frag=no), packets:5630, bytes:6983215, used:0.001s, flags:P., actions:push_vlan(vid=10,pcp=0),1,pop_vlan,3,4,7
+//
+// "flow-dump from ..." lines are section headers of the userspace
+// datapath (main thread, each PMD thread).
+//
+// It is written for speed (no regexps, one allocation for all MACs and
+// one for all outputs) because it runs every poll over up to tens of
+// thousands of flows.
+func ParseDumpFlows(text string) (Megaflows, error) {
+	n := strings.Count(text, "\n") + 1
+	m := Megaflows{Flows: make([]Megaflow, 0, n)}
+	p := flowParser{
+		macs: make([]byte, 0, 12*n),
+		outs: make([]Output, 0, 2*n), // most flows have one output
+	}
+	headers := 0
+	for rest := text; rest != ""; {
+		var line string
+		line, rest = cutLine(rest)
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "flow-dump from ") {
+			headers++
+			continue
+		}
+		m.Flows = append(m.Flows, Megaflow{})
+		if !p.parseLine(line, &m.Flows[len(m.Flows)-1]) {
+			m.Flows = m.Flows[:len(m.Flows)-1]
+			if strings.TrimSpace(line) != "" {
+				m.Skipped++
+			}
+		}
+	}
+	if len(m.Flows) == 0 && headers == 0 && m.Skipped > 0 {
+		return Megaflows{}, fmt.Errorf("dpctl/dump-flows: no flows in reply (%d lines not understood)", m.Skipped)
+	}
+	return m, nil
+}
+
+// flowParser holds the slabs that the flows' MACs and outputs are carved
+// from, so parsing a dump costs a handful of allocations, not several per
+// flow.
+type flowParser struct {
+	macs []byte
+	outs []Output
+}
+
+// mac parses s into the MAC slab.
+func (p *flowParser) mac(s string) (net.HardwareAddr, bool) {
+	if len(p.macs)+6 > cap(p.macs) {
+		p.macs = make([]byte, 0, 6*1024)
+	}
+	b := p.macs[len(p.macs) : len(p.macs)+6 : len(p.macs)+6]
+	if !parseMACInto(s, b) {
+		return nil, false
+	}
+	p.macs = p.macs[:len(p.macs)+6]
+	return net.HardwareAddr(b), true
+}
+
+func (p *flowParser) parseLine(line string, f *Megaflow) bool {
+	rest := line
+	if u, ok := strings.CutPrefix(rest, "ufid:"); ok {
+		i := strings.IndexByte(u, ',')
+		if i < 0 {
+			return false
+		}
+		f.UFID = u[:i]
+		rest = strings.TrimLeft(u[i+1:], " ")
+	}
+	// Spaces are rare in a flow line: search from the space.
+	i := strings.Index(rest, " packets:") - 1
+	if i < 0 || rest[i] != ',' {
+		return false
+	}
+	f.Key = rest[:i]
+	stats := rest[i+2:]
+
+	// Stats: "packets:N, bytes:N, used:Xs, [flags:F, ][dp:D, ]actions:A[, dp-extra-info:I]".
+	var ok bool
+	if f.Packets, stats, ok = cutNum(stats, "packets:"); !ok {
+		return false
+	}
+	if f.Bytes, stats, ok = cutNum(stats, ", bytes:"); !ok {
+		return false
+	}
+	if stats, ok = strings.CutPrefix(stats, ", used:"); !ok {
+		return false
+	}
+	used := stats
+	if j := strings.IndexByte(stats, ','); j >= 0 {
+		used, stats = stats[:j], stats[j:]
+	} else {
+		stats = ""
+	}
+	if f.Used, ok = parseUsed(used); !ok {
+		return false
+	}
+	// Then flags:, dp:, offloaded: (whatever a version adds) up to actions:.
+	for {
+		var ok bool
+		if stats, ok = strings.CutPrefix(stats, ", "); !ok {
+			return false
+		}
+		if a, ok := strings.CutPrefix(stats, "actions:"); ok {
+			if j := strings.Index(a, ", dp-extra-info:"); j >= 0 {
+				a = a[:j]
+			}
+			f.Actions = a
+			break
+		}
+		j := strings.IndexByte(stats, ',')
+		if j < 0 {
+			return false
+		}
+		stats = stats[j:]
+	}
+	if !p.parseKey(f) {
+		return false
+	}
+	start := len(p.outs)
+	st := actState{vlan: -1}
+	if f.VLAN >= 0 {
+		st.push(f.VLAN)
+	}
+	p.walkActions(f.Actions, &st, f, 0)
+	f.Outputs = p.outs[start:len(p.outs):len(p.outs)]
+	if len(f.Outputs) == 0 {
+		f.Outputs = nil
+	}
+	return true
+}
+
+// cutNum parses prefix followed by a decimal number at the start of s.
+func cutNum(s, prefix string) (n uint64, rest string, ok bool) {
+	s, ok = strings.CutPrefix(s, prefix)
+	if !ok {
+		return 0, "", false
+	}
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	n, ok = parseDec(s[:i])
+	return n, s[i:], ok
+}
+
+// parseUsed parses "0.001s" or "never".
+func parseUsed(s string) (time.Duration, bool) {
+	if s == "never" {
+		return -1, true
+	}
+	s, ok := strings.CutSuffix(s, "s")
+	if !ok || s == "" {
+		return 0, false
+	}
+	// Fast path for OVS's "%.3f": whole seconds and milliseconds.
+	if whole, frac, ok := strings.Cut(s, "."); ok && len(frac) == 3 {
+		w, ok1 := parseDec(whole)
+		ms, ok2 := parseDec(strings.TrimLeft(frac, "0"))
+		if frac == "000" {
+			ms, ok2 = 0, true
+		}
+		if ok1 && ok2 && w < 1<<32 {
+			return time.Duration(w)*time.Second + time.Duration(ms)*time.Millisecond, true
+		}
+	}
+	secs, err := strconv.ParseFloat(s, 64)
+	if err != nil || secs < 0 || secs > 1<<32 {
+		return 0, false
+	}
+	return time.Duration(secs * float64(time.Second)), true
+}
+
+// keyField returns the inside of name(...) at the top level of a flow key,
+// e.g. keyField(key, "in_port(") for "...,in_port(tapvm1),...", and the
+// offset just past it. The pattern is searched whole (one vectorized scan
+// seeded on its first byte, which is rare in keys, unlike ','), then
+// checked to start an item; this matters at 20k flows per poll.
+func keyField(key, pat string) (inner string, end int, ok bool) {
+	for off := 0; off < len(key); {
+		i := strings.Index(key[off:], pat)
+		if i < 0 {
+			return "", 0, false
+		}
+		i += off
+		j := i + len(pat) - 1 // the '('
+		if i == 0 || key[i-1] == ',' {
+			inner, after, ok := parenContent(key[j:])
+			return inner, len(key) - len(after), ok
+		}
+		off = j
+	}
+	return "", 0, false
+}
+
+// parenContent takes s starting with '(' and returns what is inside the
+// matching ')' and what follows it.
+func parenContent(s string) (inner, after string, ok bool) {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				return s[1:i], s[i+1:], true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// nextItem splits s at the first comma outside parentheses.
+func nextItem(s string) (item, rest string) {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(', '{':
+			depth++
+		case ')', '}':
+			depth--
+		case ',':
+			if depth <= 0 {
+				return s[:i], s[i+1:]
+			}
+		}
+	}
+	return s, ""
+}
+
+// argValue returns the value of key=value among the top-level
+// comma-separated items of s, value including any "/mask".
+func argValue(s, key string) (string, bool) {
+	for s != "" {
+		var item string
+		item, s = nextItem(s)
+		if v, ok := strings.CutPrefix(item, key); ok && len(v) > 0 && v[0] == '=' {
+			return v[1:], true
+		}
+	}
+	return "", false
+}
+
+// callArgs splits "name(args)" into name and args; for a bare word args is
+// "" and paren false.
+func callArgs(item string) (name, args string, paren bool) {
+	i := strings.IndexByte(item, '(')
+	if i < 0 {
+		return item, "", false
+	}
+	inner, _, ok := parenContent(item[i:])
+	if !ok {
+		inner = item[i+1:]
+	}
+	return item[:i], inner, true
+}
+
+func (p *flowParser) parseKey(f *Megaflow) bool {
+	f.VLAN = -1
+	key := f.Key
+	// OVS prints key fields in a fixed order (recirc_id, in_port, eth,
+	// then eth_type/vlan); each search starts where the previous field
+	// ended when it was found.
+	if v, end, ok := keyField(key, "recirc_id("); ok {
+		n, ok := parseNum(v)
+		if !ok || n > 1<<32-1 {
+			return false
+		}
+		f.RecircID = uint32(n)
+		key = key[end:]
+	}
+	if v, end, ok := keyField(key, "in_port("); ok {
+		f.InPort = v
+		key = key[end:]
+	}
+	if eth, end, ok := keyField(key, "eth("); ok {
+		src, dst, hasSrc, hasDst := ethArgs(eth)
+		if hasSrc {
+			f.EthSrc, _ = p.maskedMAC(src)
+		}
+		if hasDst {
+			f.EthDst, f.EthDstMasked = p.maskedMAC(dst)
+		}
+		key = key[end:]
+	}
+	if vlan, _, ok := keyField(key, "vlan("); ok {
+		if v, ok := argValue(vlan, "vid"); ok {
+			v, mask, masked := strings.Cut(v, "/")
+			if n, ok := parseNum(v); ok && n < 4096 && (!masked || mask == "0xfff") {
+				f.VLAN = int(n)
+			}
+		}
+	}
+	return true
+}
+
+// ethArgs splits the inside of eth(...): "src=<mac>[/<mask>],dst=<mac>[/<mask>]",
+// either part optional. MACs have a fixed width, so the common layouts
+// are cut by length rather than scanned.
+func ethArgs(eth string) (src, dst string, hasSrc, hasDst bool) {
+	rest := eth
+	if v, ok := strings.CutPrefix(rest, "src="); ok {
+		n := macFieldLen(v)
+		src, hasSrc, rest = v[:n], true, v[n:]
+		rest = strings.TrimPrefix(rest, ",")
+	}
+	if v, ok := strings.CutPrefix(rest, "dst="); ok {
+		n := macFieldLen(v)
+		dst, hasDst, rest = v[:n], true, v[n:]
+	}
+	if rest != "" {
+		// Not the usual layout: fall back to a full split.
+		src, hasSrc = argValue(eth, "src")
+		dst, hasDst = argValue(eth, "dst")
+	}
+	return src, dst, hasSrc, hasDst
+}
+
+// macFieldLen returns the length of a "mac" or "mac/mask" value at the
+// start of s (up to the next comma).
+func macFieldLen(s string) int {
+	if len(s) >= 35 && s[17] == '/' && (len(s) == 35 || s[35] == ',') {
+		return 35
+	}
+	if len(s) >= 17 && (len(s) == 17 || s[17] == ',') {
+		return 17
+	}
+	if i := strings.IndexByte(s, ','); i >= 0 {
+		return i
+	}
+	return len(s)
+}
+
+// maskedMAC parses "mac" or "mac/mask". A mask of all zeros means the
+// field is not matched at all (nil); any other mask but all ones makes
+// the match partial.
+func (p *flowParser) maskedMAC(v string) (mac net.HardwareAddr, partial bool) {
+	addr, mask, hasMask := strings.Cut(v, "/")
+	if hasMask {
+		switch mask {
+		case "00:00:00:00:00:00":
+			return nil, false
+		case "ff:ff:ff:ff:ff:ff":
+			hasMask = false
+		}
+	}
+	mac, ok := p.mac(addr)
+	if !ok {
+		return nil, false
+	}
+	return mac, hasMask
+}
+
+// actState is what the actions so far did to the packet: its VLAN tags
+// and tunnel encapsulation.
+type actState struct {
+	tags   [4]int
+	ntags  int
+	vlan   int // outer vid, -1 if untagged
+	tunnel bool
+	tunDst string
+}
+
+func (s *actState) push(vid int) {
+	if s.ntags == len(s.tags) {
+		copy(s.tags[:], s.tags[1:])
+		s.ntags--
+	}
+	s.tags[s.ntags] = vid
+	s.ntags++
+	s.vlan = vid
+}
+
+func (s *actState) pop() {
+	if s.ntags > 0 {
+		s.ntags--
+	}
+	s.vlan = -1
+	if s.ntags > 0 {
+		s.vlan = s.tags[s.ntags-1]
+	}
+}
+
+// maxActionDepth bounds the nesting of clone()/sample()/check_pkt_len()
+// the parser follows, so hostile input cannot recurse without bound.
+const maxActionDepth = 16
+
+// walkActions interprets a datapath action list (odp-util's format):
+// comma-separated at the top level, nested in parentheses. Bare words are
+// output ports except the few argument-less actions; everything inside
+// clone(...) (and sample(sample=100.0%,...), which is how OVS spells
+// clone on kernels without it, and each branch of check_pkt_len) acts on
+// a copy, so the VLAN and tunnel state are restored afterwards.
+func (p *flowParser) walkActions(acts string, st *actState, f *Megaflow, depth int) {
+	for acts != "" {
+		var item string
+		item, acts = nextItem(acts)
+		name, args, paren := callArgs(item)
+		if !paren {
+			switch name {
+			case "", "drop", "pop_vlan", "pop_eth", "pop_nsh", "ct_clear":
+				if name == "pop_vlan" {
+					st.pop()
+				}
+			default:
+				p.output(name, st)
+			}
+			continue
+		}
+		switch name {
+		case "push_vlan":
+			vid := 0
+			if v, ok := argValue(args, "vid"); ok {
+				if n, ok := parseDec(v); ok && n < 4096 {
+					vid = int(n)
+				}
+			}
+			st.push(vid)
+		case "set":
+			if what, t, ok := callArgs(args); ok && what == "tunnel" {
+				st.tunnel = true
+				st.tunDst = ""
+				if v, ok := argValue(t, "dst"); ok {
+					st.tunDst = v
+				} else if v, ok := argValue(t, "ipv6_dst"); ok {
+					st.tunDst = v
+				}
+			}
+		case "tnl_push":
+			st.tunnel = true
+			st.tunDst = tnlPushDst(args)
+			// The encapsulated frame starts with a fresh Ethernet header.
+			st.ntags, st.vlan = 0, -1
+		case "clone":
+			if depth < maxActionDepth {
+				saved := *st
+				p.walkActions(args, st, f, depth+1)
+				*st = saved
+			}
+		case "sample":
+			// Only a 100% sample is a clone; a partial one is telemetry.
+			if a, ok := strings.CutPrefix(args, "sample=100.0%,actions("); ok && depth < maxActionDepth {
+				a = strings.TrimSuffix(a, ")")
+				saved := *st
+				p.walkActions(a, st, f, depth+1)
+				*st = saved
+			}
+		case "check_pkt_len":
+			for a := args; a != ""; {
+				var br string
+				br, a = nextItem(a)
+				bname, bargs, ok := callArgs(br)
+				if ok && (bname == "gt" || bname == "le") && depth < maxActionDepth {
+					saved := *st
+					p.walkActions(bargs, st, f, depth+1)
+					*st = saved
+				}
+			}
+		case "recirc", "tnl_pop":
+			f.Recirculates = true
+		case "lb_output":
+			p.output(item, st)
+		}
+	}
+}
+
+func (p *flowParser) output(port string, st *actState) {
+	p.outs = append(p.outs, Output{Port: port, VLAN: st.vlan, Tunnel: st.tunnel, TunnelDst: st.tunDst})
+}
+
+// tnlPushDst returns the outer IP destination of
+// "tnl_port(9),header(size=50,type=4,eth(...),ipv4(src=192.0.2.1,dst=192.0.2.2,...),udp(...),vxlan(...)),out_port(12)".
+func tnlPushDst(args string) string {
+	hdr, _, ok := keyField(args, "header(")
+	if !ok {
+		return ""
+	}
+	for _, l3 := range [...]string{"ipv4(", "ipv6("} {
+		if ip, _, ok := keyField(hdr, l3); ok {
+			if v, ok := argValue(ip, "dst"); ok {
+				return v
+			}
+		}
+	}
+	return ""
+}

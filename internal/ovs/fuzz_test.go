@@ -1,0 +1,205 @@
+package ovs
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// addCaptures seeds f with every capture whose name starts with prefix.
+func addCaptures(f *testing.F, prefix string, extra ...string) {
+	files, err := filepath.Glob(filepath.Join(capDir, prefix+"*"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no captures %s*: %v", prefix, err)
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	for _, s := range extra {
+		f.Add(s)
+	}
+}
+
+func FuzzParseDumpFlows(f *testing.F) {
+	addCaptures(f, "dpctl-dump-flows",
+		"in_port(1),eth(dst=02:00:00:00:00:05), packets:1, bytes:2, used:never, actions:clone(push_vlan(vid=5,pcp=0),2),set(tunnel(dst=10.0.0.1)),3",
+		"recirc_id(0x1),in_port(1),eth_type(0x8100),vlan(vid=4095,pcp=0), packets:0, bytes:0, used:1.5s, actions:check_pkt_len(size=9,gt(1),le(pop_vlan,2)),sample(sample=100.0%,actions(3))",
+	)
+	f.Fuzz(func(t *testing.T, text string) {
+		m, err := ParseDumpFlows(text)
+		if err != nil {
+			if len(m.Flows) != 0 {
+				t.Fatalf("error %v with %d flows", err, len(m.Flows))
+			}
+			return
+		}
+		for _, fl := range m.Flows {
+			if !strings.Contains(text, fl.Key+", packets:"+strconv.FormatUint(fl.Packets, 10)) ||
+				!strings.Contains(text, ", bytes:"+strconv.FormatUint(fl.Bytes, 10)) ||
+				!strings.Contains(text, "actions:"+fl.Actions) {
+				t.Fatalf("flow %+v does not match the text", fl)
+			}
+			if fl.EthDst != nil && len(fl.EthDst) != 6 || fl.EthSrc != nil && len(fl.EthSrc) != 6 {
+				t.Fatalf("bad MAC in %+v", fl)
+			}
+			if fl.Used < -1 || fl.VLAN < -1 || fl.VLAN > 4095 {
+				t.Fatalf("bad Used/VLAN in %+v", fl)
+			}
+			for _, o := range fl.Outputs {
+				if o.Port == "" || o.VLAN < -1 || o.VLAN > 4095 || (!o.Tunnel && o.TunnelDst != "") {
+					t.Fatalf("bad output %+v in %+v", o, fl)
+				}
+				if !strings.Contains(fl.Actions, o.Port) {
+					t.Fatalf("output %q not in actions %q", o.Port, fl.Actions)
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseFDBShow(f *testing.F) {
+	addCaptures(f, "fdb-show")
+	f.Fuzz(func(t *testing.T, text string) {
+		tab, err := ParseFDBShow(text)
+		if err != nil {
+			return
+		}
+		lower := strings.ToLower(text)
+		for _, e := range tab.Entries {
+			if len(e.MAC) != 6 || e.VLAN > 4095 || e.Port == "" || e.Static != (e.Age == -1) || e.Age < -1 {
+				t.Fatalf("bad entry %+v", e)
+			}
+			if !strings.Contains(lower, e.MAC.String()) {
+				t.Fatalf("MAC %s not in text", e.MAC)
+			}
+		}
+	})
+}
+
+func FuzzParseFDBStats(f *testing.F) {
+	addCaptures(f, "fdb-stats-show")
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := ParseFDBStats(text)
+		if err != nil {
+			return
+		}
+		for _, n := range []uint64{s.Entries, s.MaxEntries, s.StaticEntries, s.Learned, s.Expired, s.Evicted, s.Moved} {
+			if n != 0 && !strings.Contains(text, strconv.FormatUint(n, 10)) {
+				t.Fatalf("value %d not in text", n)
+			}
+		}
+		if s.Skipped < 0 || strings.Contains(s.Bridge, "\n") {
+			t.Fatalf("bad stats %+v", s)
+		}
+	})
+}
+
+func FuzzParseDpifShow(f *testing.F) {
+	addCaptures(f, "dpif-show")
+	f.Fuzz(func(t *testing.T, text string) {
+		dps, err := ParseDpifShow(text)
+		if err != nil {
+			return
+		}
+		for _, dp := range dps {
+			if !strings.Contains(dp.Name, "@") {
+				t.Fatalf("datapath name %q", dp.Name)
+			}
+			for _, br := range dp.Bridges {
+				for _, p := range br.Ports {
+					if p.Name == "" || strings.ContainsAny(p.Name, " \n") || !strings.Contains(text, p.Name+" ") {
+						t.Fatalf("bad port %+v", p)
+					}
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseDpctlShow(f *testing.F) {
+	addCaptures(f, "dpctl-show")
+	f.Fuzz(func(t *testing.T, text string) {
+		dps, err := ParseDpctlShow(text)
+		if err != nil {
+			return
+		}
+		for _, dp := range dps {
+			if !strings.Contains(dp.Name, "@") || dp.Flows < 0 || dp.Skipped < 0 {
+				t.Fatalf("bad datapath %+v", dp)
+			}
+			if dp.Flows > 0 && (!strings.Contains(text, "flows: ") || !strings.Contains(text, strconv.Itoa(dp.Flows))) {
+				t.Fatalf("flows %d not in text", dp.Flows)
+			}
+			for _, p := range dp.Ports {
+				if !strings.Contains(text, "port "+strconv.FormatUint(uint64(p.Number), 10)+": ") || p.Name == "" || !strings.Contains(text, p.Name) {
+					t.Fatalf("port %+v not in text", p)
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseDumpDPs(f *testing.F) {
+	addCaptures(f, "dpctl-dump-dps", "system@ovs-system\nnetdev@ovs-netdev\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		dps, err := ParseDumpDPs(text)
+		if err != nil {
+			return
+		}
+		for _, dp := range dps {
+			if !strings.Contains(dp, "@") || strings.ContainsAny(dp, " \t\n") || !strings.Contains(text, dp) {
+				t.Fatalf("bad datapath %q", dp)
+			}
+		}
+	})
+}
+
+func FuzzParseTrace(f *testing.F) {
+	addCaptures(f, "ofproto-trace")
+	f.Fuzz(func(t *testing.T, text string) {
+		tr, err := ParseTrace(text)
+		if err != nil {
+			return
+		}
+		check := func(tr *Trace) {
+			if tr.Flooded != (tr.FloodStep != nil) {
+				t.Fatalf("Flooded %v with FloodStep %v", tr.Flooded, tr.FloodStep)
+			}
+			if tr.FloodStep != nil && !slices.Contains(tr.FloodStep.Notes, floodNote) {
+				t.Fatalf("FloodStep %+v has no flood note", tr.FloodStep)
+			}
+			for _, s := range tr.Steps {
+				if s.Table < 0 || s.Table > 255 || s.Priority < -1 || s.Priority > 65535 || s.Depth < 0 {
+					t.Fatalf("bad step %+v", s)
+				}
+				if s.Bridge != "" && !slices.Contains(tr.Bridges, s.Bridge) {
+					t.Fatalf("step bridge %q not in %q", s.Bridge, tr.Bridges)
+				}
+			}
+		}
+		check(&tr)
+		for i := range tr.Resumed {
+			check(&tr.Resumed[i])
+		}
+	})
+}
+
+func FuzzParseVersion(f *testing.F) {
+	addCaptures(f, "version", "ovs-vswitchd (Open vSwitch) 2.17.9\nDPDK 21.11.6\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		v, err := ParseVersion(text)
+		if err != nil {
+			return
+		}
+		if v == "" || strings.ContainsAny(v, " \t\n") || !strings.Contains(text, "(Open vSwitch) "+v) {
+			t.Fatalf("version %q from %q", v, text)
+		}
+	})
+}

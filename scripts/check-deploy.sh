@@ -87,7 +87,10 @@ need() {
 	command -v "$1" >/dev/null 2>&1 || { echo "missing tool: $1 ($2)" >&2; exit 2; }
 }
 need python3 "python3"
-python3 -c 'import yaml' 2>/dev/null || { echo "missing python3 module yaml (python3-yaml / PyYAML)" >&2; exit 2; }
+# a python3 with PyYAML: the first on PATH, else Debian's (python3-yaml)
+PY=python3
+"$PY" -c 'import yaml' 2>/dev/null || PY=/usr/bin/python3
+"$PY" -c 'import yaml' 2>/dev/null || { echo "missing python3 module yaml (apt-get install python3-yaml)" >&2; exit 2; }
 if [ -z "$prom_url" ] || [ "$only_dashboard" = 0 ]; then
 	need prometheus "apt-get install -y prometheus"
 	need promtool "apt-get install -y prometheus"
@@ -126,7 +129,7 @@ run() {
 }
 
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # start_prometheus NAME [EXTRA FLAGS...]: start a throwaway Prometheus with an
@@ -166,7 +169,7 @@ if [ "$only_dashboard" = 0 ]; then
 
 	# ------------------------------------------------ 2. alert metadata
 	run "every alert has severity, summary, description and a runbook anchor" \
-		python3 - "$rules" "$runbook" <<'EOF'
+		"$PY" - "$rules" "$runbook" <<'EOF'
 import re
 import sys
 import unicodedata
@@ -226,7 +229,7 @@ fi
 
 # ---------------------------------------------------------------- 3. dashboard
 # Extract every expression, with Grafana's variables replaced.
-if ! python3 - "$dashboard" "$tmp/exprs.json" "${vars[@]}" >"$tmp/extract.out" 2>&1 <<'EOF'; then
+if ! "$PY" - "$dashboard" "$tmp/exprs.json" "${vars[@]}" >"$tmp/extract.out" 2>&1 <<'EOF'; then
 import json
 import re
 import sys
@@ -361,7 +364,7 @@ else
 	fi
 	if [ -n "$url" ]; then
 		run "dashboard queries against $url ($mode${require_data:+, data required for panels matching /$require_data/})" \
-			python3 - "$tmp/exprs.json" "$url" "$mode" "$require_data" "$range" <<'EOF'
+			"$PY" - "$tmp/exprs.json" "$url" "$mode" "$require_data" "$range" <<'EOF'
 import json
 import re
 import sys
@@ -445,7 +448,7 @@ else
 	run "promtool check web-config $web_config" promtool check web-config "$tmp/web-config.yml"
 	start_prometheus web --web.config.file="$tmp/web-config.yml"
 	wurl="https://127.0.0.1:$prom_port"
-	user="$(python3 -c 'import sys, yaml; print(next(iter(yaml.safe_load(open(sys.argv[1]))["basic_auth_users"])))' "$web_config")"
+	user="$("$PY" -c 'import sys, yaml; print(next(iter(yaml.safe_load(open(sys.argv[1]))["basic_auth_users"])))' "$web_config")"
 	if wait_ready "$wurl" -k -u "$user:$password"; then
 		pass "$web_config: TLS and basic auth accept $user with the documented password"
 		code="$(curl -s -k -o /dev/null -w '%{http_code}' -u "$user:wrong-$password" "$wurl/-/ready")"
@@ -482,7 +485,7 @@ score() {
 	level="$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')"
 	if [ -z "$level" ]; then
 		fail "systemd-analyze security $2: no exposure level in its output"
-	elif python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)' "$level" "$max_exposure"; then
+	elif "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)' "$level" "$max_exposure"; then
 		pass "systemd-analyze security $2: exposure $level <= $max_exposure"
 	else
 		fail "systemd-analyze security $2: exposure $level > $max_exposure"
@@ -491,7 +494,7 @@ score() {
 }
 score "$unit" "$unit"
 # The drop-in's [Service] settings, appended to the unit's [Service] section.
-python3 - "$unit" "$netns_dropin" "$tmp/units/ovs-flood-exporter-netns.service" <<'EOF'
+"$PY" - "$unit" "$netns_dropin" "$tmp/units/ovs-flood-exporter-netns.service" <<'EOF'
 import sys
 unit, dropin, out = sys.argv[1:4]
 extra = []

@@ -15,6 +15,8 @@ have alertmanager || need+=(prometheus-alertmanager)
 have systemd-analyze || need+=(systemd)
 have python3 || need+=(python3)
 if [ "${WITH_BROWSER:-0}" = 1 ]; then have chromium || need+=(chromium); fi
+have openssl || need+=(openssl)
+/usr/bin/python3 -c "import yaml" 2>/dev/null || need+=(python3-yaml)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "deps.sh: missing packages ${need[*]}; run as root (sudo) to install them" >&2

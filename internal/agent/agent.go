@@ -54,7 +54,7 @@ func DefaultConfig() Config {
 		Interval:            5 * time.Second,
 		MaxFlows:            20000,
 		BoundedPorts:        8,
-		NormalRulesInterval: 30 * time.Second,
+		NormalRulesInterval: 5 * time.Second,
 		TopologyRefresh:     5 * time.Minute,
 		Trace:               true,
 		Detect:              detect.DefaultConfig(),

@@ -143,3 +143,15 @@ func (l *Lab) Ofctl(args ...string) (string, error) {
 // InNetns runs f with the calling goroutine's OS thread switched into the
 // lab's hypervisor network namespace, where the lab's OVS ports live.
 func (l *Lab) InNetns(f func() error) error { return InNetns(l.Name, f) }
+
+// ExecIn runs a command inside network namespace ns (a lab VM, say
+// "<lab>-vm4").
+func ExecIn(ns, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %v in %s: %w: %s", name, args, ns, err, out)
+	}
+	return string(out), nil
+}

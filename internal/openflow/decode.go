@@ -219,7 +219,7 @@ func decodeFlowEntry(c *codec, raw []byte) (Flow, error) {
 func salvageFlowEntry(c *codec, raw []byte, lay layout) (Flow, error) {
 	fc := &c.flows
 	var f Flow
-	if c.version == Version15 {
+	if fc.entry == nil { // OpenFlow 1.5: goloxi cannot decode the head (see layout15)
 		f = head15(raw)
 		if err := oxsCounters(lay.oxs, &f); err != nil {
 			return Flow{}, err

@@ -95,6 +95,8 @@ type Error struct {
 	Name string
 }
 
+// Error renders the error with its numeric type and code, which index the
+// OpenFlow specification's ofp_error_type tables.
 func (e *Error) Error() string {
 	return fmt.Sprintf("OpenFlow error %s (type %d, code %d)", e.Name, e.Type, e.Code)
 }

@@ -20,7 +20,7 @@ log=$(mktemp /tmp/ovs-flood-go-test.XXXXXX)
 set +e
 # -p 1: lab tests push real traffic through a userspace datapath; running
 # packages in parallel on 2 cores makes OVS drop packets and skews counts.
-OVS_FLOOD_LAB=require go test -p 1 -v -count=1 -timeout 25m ./... >"$log" 2>OVS_FLOOD_LAB=require go test -v -count=1 -timeout 25m ./... >"$log" 2>&11
+OVS_FLOOD_LAB=require go test -p 1 -v -count=1 -timeout 25m ./... >"$log" 2>&1
 rc=$?
 set -e
 # the full -v log is long: show the verdict lines, and everything on failure

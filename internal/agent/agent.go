@@ -76,7 +76,6 @@ type Agent struct {
 	normal     map[string]normalCache
 	traces     map[detect.FloodKey]state.RuleRef
 	acc        *accumulator
-	prevPorts  map[string]state.Counters
 	hostname   string
 	lastStatus map[string]string
 	// lastBounded remembers which datapaths were over the dump limit, to

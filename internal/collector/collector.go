@@ -13,8 +13,6 @@ import (
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
 
-const namespace = "ovs"
-
 // Collector turns state snapshots into metrics.
 type Collector struct {
 	store *state.Store

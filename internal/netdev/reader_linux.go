@@ -474,11 +474,11 @@ func (n *nsReader) drainNotifications() {
 	fd := n.sub.GetFd()
 	for {
 		_, _, err := unix.Recvfrom(fd, n.c.buf, unix.MSG_DONTWAIT)
-		switch {
-		case err == nil, err == unix.ENOBUFS:
+		switch err {
+		case nil, unix.ENOBUFS:
 			n.dirty = true
-		case err == unix.EINTR:
-		case err == unix.EAGAIN:
+		case unix.EINTR:
+		case unix.EAGAIN:
 			return
 		default:
 			// A broken subscription: fall back to refreshing on

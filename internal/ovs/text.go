@@ -1,7 +1,6 @@
 package ovs
 
 import (
-	"net"
 	"strings"
 )
 
@@ -112,15 +111,6 @@ func parseMACInto(s string, dst []byte) bool {
 		dst[i] = hi<<4 | lo
 	}
 	return true
-}
-
-// parseMAC parses a MAC address printed by OVS into a new slice.
-func parseMAC(s string) (net.HardwareAddr, bool) {
-	b := make(net.HardwareAddr, 6)
-	if !parseMACInto(s, b) {
-		return nil, false
-	}
-	return b, true
 }
 
 // fields splits s on runs of spaces into at most len(dst) fields, returning

@@ -268,7 +268,7 @@ func (s *fakeServer) op(db string, raw json.RawMessage) (any, error) {
 	case db == "Open_vSwitch":
 		var ok bool
 		if rows, ok = s.tables[op.Table]; !ok {
-			return nil, fmt.Errorf("No table named %s.", op.Table)
+			return nil, fmt.Errorf("No table named %s.", op.Table) //nolint:revive // ovsdb-server's own wording
 		}
 		cols = append([]string{"_uuid", "_version"}, s.columns[op.Table]...)
 	default:

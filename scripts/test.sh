@@ -12,7 +12,7 @@ echo "== go vet"
 go vet ./...
 echo "== golangci-lint (gofmt/goimports, vet, staticcheck, revive, errcheck; depguard forbids os/exec in the agent)"
 lint=$(go env GOPATH)/bin/golangci-lint
-if ! "$lint" version 2>/dev/null | grep -q ' 2\.1\.6 '; then
+if ! "$lint" version 2>/dev/null | grep -q 'version v2\.1\.6 '; then
   go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.1.6
 fi
 "$lint" run ./...

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"go.uber.org/zap"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
@@ -91,7 +92,11 @@ func run(args []string) int {
 	switch cmd {
 	case check.FullCommand():
 		cfg.Interval = *checkInterval
-		return runCheck(ctx, cfg, src, zl, *output)
+		checkLog := zl
+		if logCfg.Level != "debug" {
+			checkLog = zap.NewNop() // the report says it all; keep stdout/stderr readable
+		}
+		return runCheck(ctx, cfg, src, checkLog, *output)
 	default:
 		return web.Serve(ctx, web.Options{
 			Agent: cfg, Sources: src, Logger: zl, SlogLogger: sl, Flags: webFlags,

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"go.uber.org/zap"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"go.uber.org/zap"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/agent"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/logging"

@@ -21,6 +21,10 @@
 # (The kernel here has no 8021q module, so the uplink is an access port rather
 # than a trunk; the VLAN 20 VMs have no external host and only serve as
 # neighbours that must never receive VLAN 10 floods.)
+# With LAB_HYBRID="3" (a list of VM numbers) those VMs are plugged the
+# iptables-hybrid way of seed 001: tapvmN -> Linux bridge qbrvmN -> veth
+# qvbvmN/qvovmN -> br-int port qvovmN (the state file hybrid.txt records it,
+# so later lab.sh commands on the same lab agree).
 # Static ARP entries everywhere, so the external host never broadcasts and
 # br-int never learns its MAC: every VM->ext frame is unknown unicast.
 set -euo pipefail
@@ -34,6 +38,14 @@ EXT_MAC=02:00:00:00:00:64
 vm_mac() { printf '02:00:00:00:00:%02x' "$1"; }
 vm_vlan() { if [ "$1" -le 3 ]; then echo 10; else echo 20; fi; }
 vm_ip() { echo "10.0.$(vm_vlan "$1").$1"; }
+# ovs_port N: the br-int port of VM N (qvovmN for a hybrid plug, tapvmN otherwise)
+ovs_port() {
+  if [ -f "$BASE/$NAME/hybrid.txt" ] && grep -qw "$1" "$BASE/$NAME/hybrid.txt"; then
+    echo "qvovm$1"
+  else
+    echo "tapvm$1"
+  fi
+}
 ext_ip() { echo "10.0.$1.100"; }
 NVMS=5
 
@@ -113,10 +125,19 @@ up() {
   start_ovs
   vsctl add-br $BR -- set bridge $BR datapath_type=netdev fail_mode=secure \
     -- set bridge $BR other_config:mac-aging-time=300
+  echo "${LAB_HYBRID:-}" >"$BASE/$NAME/hybrid.txt"
   for i in $(seq $NVMS); do
     add_host "$NAME-vm$i" "tapvm$i" "$(vm_mac "$i")"
     ip netns exec "$NAME-vm$i" ip addr add "$(vm_ip "$i")/24" dev eth0
-    vsctl add-port $BR "tapvm$i" tag="$(vm_vlan "$i")" -- set interface "tapvm$i" \
+    port=$(ovs_port "$i")
+    if [ "$port" != "tapvm$i" ]; then
+      in_hv ip link add "qbrvm$i" type bridge
+      in_hv ip link add "qvbvm$i" type veth peer name "qvovm$i"
+      in_hv ip link set "tapvm$i" master "qbrvm$i"
+      in_hv ip link set "qvbvm$i" master "qbrvm$i"
+      for d in "qbrvm$i" "qvbvm$i" "qvovm$i"; do in_hv ip link set "$d" up; offload_off "$NAME" "$d"; done
+    fi
+    vsctl add-port $BR "$port" tag="$(vm_vlan "$i")" -- set interface "$port" \
       external_ids:iface-id="port-vm$i" external_ids:attached-mac="$(vm_mac "$i")" \
       external_ids:vm-uuid="00000000-0000-4000-8000-00000000000$i" external_ids:iface-status=active
   done
@@ -150,7 +171,7 @@ flows() {
     echo "table=0,priority=10,actions=resubmit(,94)"
     # table 81: ingress to a VM by explicit output (no MAC learning), as the OVS firewall driver does
     for i in $(seq $NVMS); do
-      echo "table=81,priority=50,dl_dst=$(vm_mac "$i"),actions=output:$(ofport "tapvm$i")"
+      echo "table=81,priority=50,dl_dst=$(vm_mac "$i"),actions=output:$(ofport "$(ovs_port "$i")")"
     done
     echo "table=81,priority=1,actions=NORMAL"
     # table 94: egress from VMs; NORMAL forwards to learned MACs and floods unknown ones
@@ -164,7 +185,7 @@ fix() {
   local up_port
   up_port=$(ofport uplink)
   for i in 1 2 3; do
-    ofctl add-flow $BR "table=94,cookie=0xe4fc1a92d440c579,priority=12,in_port=$(ofport "tapvm$i"),dl_dst=$EXT_MAC,actions=output:$up_port"
+    ofctl add-flow $BR "table=94,cookie=0xe4fc1a92d440c579,priority=12,in_port=$(ofport "$(ovs_port "$i")"),dl_dst=$EXT_MAC,actions=output:$up_port"
   done
 }
 

@@ -308,3 +308,40 @@ func TestLabOVSRestartUnderTheAgent(t *testing.T) {
 	}
 	t.Logf("recovered after %d poll(s)", recovered)
 }
+
+// TestLabHybridPlugVictim wires vm3 the iptables-hybrid way (seed 001):
+// tapvm3 -> qbrvm3 -> qvbvm3/qvovm3 -> br-int. The copies are charged to
+// the OVS port qvovm3 and correlated with the tap behind the Linux bridge.
+func TestLabHybridPlugVictim(t *testing.T) {
+	l := labtest.UpEnv(t, "ag5", "LAB_HYBRID=3")
+	a, _ := labAgent(t, l)
+	a.Poll(context.Background())
+	done, _ := runTraffic(t, l, "flood", "6", "5M")
+	snaps := pollWhile(t, a, done, 0)
+	last := snaps[len(snaps)-1]
+	p, ok := last.PortByName("qvovm3")
+	if !ok || p.Device != "tapvm3" || p.IfaceID != "port-vm3" {
+		t.Fatalf("qvovm3 = %+v, want device tapvm3 (the tap behind qbrvm3)", p)
+	}
+	var victims []string
+	maxRatio := 0.0
+	for _, s := range snaps {
+		for _, f := range s.Detect.Active {
+			victims = victims[:0]
+			for _, v := range f.Victims {
+				victims = append(victims, v.Port)
+			}
+		}
+		for _, r := range s.Detect.Ratios {
+			if r.Port == "qvovm3" {
+				maxRatio = math.Max(maxRatio, r.Ratio)
+			}
+		}
+	}
+	if strings.Join(victims, ",") != "qvovm3,tapvm2" {
+		t.Errorf("victims = %v, want qvovm3,tapvm2", victims)
+	}
+	if maxRatio < 0.9 {
+		t.Errorf("leak ratio of the hybrid-plugged VM peaked at %.3f, want near 1", maxRatio)
+	}
+}

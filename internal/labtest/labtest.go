@@ -29,6 +29,7 @@ type Lab struct {
 	// Base is the directory holding this lab's files (iperf logs, flows).
 	Base   string
 	script string
+	env    []string
 	t      testing.TB
 }
 
@@ -65,14 +66,17 @@ func Skip(t testing.TB) {
 
 // Up starts a lab named name (keep names unique per test and short: they
 // become netns names) and tears it down when the test ends.
-func Up(t testing.TB, name string) *Lab {
+func Up(t testing.TB, name string) *Lab { return UpEnv(t, name) }
+
+// UpEnv is Up with extra lab.sh environment ("LAB_HYBRID=3").
+func UpEnv(t testing.TB, name string, env ...string) *Lab {
 	t.Helper()
 	Skip(t)
 	base := os.Getenv("LAB_BASE")
 	if base == "" {
 		base = "/tmp/ovs-flood-lab"
 	}
-	l := &Lab{Name: name, Base: filepath.Join(base, name), RunDir: filepath.Join(base, name, "run"), script: Script(), t: t}
+	l := &Lab{Name: name, Base: filepath.Join(base, name), RunDir: filepath.Join(base, name, "run"), script: Script(), env: env, t: t}
 	l.run("down") // leftovers from an interrupted run
 	if _, err := l.Run("up"); err != nil {
 		l.run("down")
@@ -91,7 +95,7 @@ func (l *Lab) Run(cmd string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := exec.CommandContext(ctx, "bash", append([]string{l.script, cmd, l.Name}, args...)...)
-	c.Env = append(os.Environ(), "LAB_BASE="+filepath.Dir(l.Base))
+	c.Env = append(append(os.Environ(), "LAB_BASE="+filepath.Dir(l.Base)), l.env...)
 	var out bytes.Buffer
 	c.Stdout, c.Stderr = &out, &out
 	err := c.Run()

@@ -11,7 +11,7 @@ have ethtool || need+=(ethtool)
 have iperf3 || need+=(iperf3)
 have curl || need+=(curl)
 have promtool || need+=(prometheus)
-have alertmanager || need+=(prometheus-alertmanager)
+have prometheus-alertmanager || need+=(prometheus-alertmanager)
 have systemd-analyze || need+=(systemd)
 have python3 || need+=(python3)
 if [ "${WITH_BROWSER:-0}" = 1 ]; then have chromium || need+=(chromium); fi

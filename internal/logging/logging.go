@@ -17,7 +17,8 @@ import (
 type Config struct {
 	// Level is debug, info, warn or error.
 	Level string
-	// Format is logfmt (human console lines) or json.
+	// Format is logfmt (zap's console lines: time, level, message, then
+	// the fields as JSON) or json.
 	Format string
 }
 
@@ -25,7 +26,7 @@ type Config struct {
 func AddFlags(app *kingpin.Application, c *Config) {
 	app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").
 		Default("info").EnumVar(&c.Level, "debug", "info", "warn", "error")
-	app.Flag("log.format", "Output format of log messages: logfmt or json.").
+	app.Flag("log.format", "Output format of log messages: logfmt (console lines: time, level, message, fields) or json.").
 		Default("logfmt").EnumVar(&c.Format, "logfmt", "json")
 }
 
@@ -41,6 +42,7 @@ func New(c Config) (*zap.Logger, *slog.Logger, error) {
 	ec := zap.NewProductionEncoderConfig()
 	ec.TimeKey = "ts"
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	ec.EncodeDuration = zapcore.StringDurationEncoder
 	var enc zapcore.Encoder
 	switch c.Format {
 	case "", "logfmt":

@@ -3,18 +3,12 @@ package openflow
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
-	"github.com/skydive-project/goloxi"
-	"github.com/skydive-project/goloxi/of13"
 )
 
 // captureDir holds raw OpenFlow messages captured from the lab's Open
@@ -118,123 +112,4 @@ func writeCapture(t *testing.T, name string, b []byte) {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s (%d bytes)", name, len(b))
-}
-
-// TestLabCapture refreshes testdata from the lab's Open vSwitch. It only
-// runs with OPENFLOW_CAPTURE=1 (as root):
-//
-//	OPENFLOW_CAPTURE=1 go test ./internal/openflow/ -run LabCapture -v
-func TestLabCapture(t *testing.T) {
-	if os.Getenv("OPENFLOW_CAPTURE") == "" {
-		t.Skip("set OPENFLOW_CAPTURE=1 to refresh testdata from the lab")
-	}
-	l := labtest.Up(t, "of1")
-	flows := filepath.Join(l.Base, "extra.flows")
-	if err := os.WriteFile(flows, []byte(extraFlows), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := l.Ofctl("add-flows", "br-int", flows); err != nil {
-		t.Fatal(out, err)
-	}
-	l.MustRun("flood", "1", "1M")
-	if err := os.MkdirAll(captureDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	sock := filepath.Join(l.RunDir, "br-int.mgmt")
-	dial := func(v uint8) (*Conn, *recorder) {
-		t.Helper()
-		rec := &recorder{}
-		c, err := Dial(ctx, sock, Options{Versions: []uint8{v}, trace: rec.trace})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, rec
-	}
-
-	c, rec := dial(Version13)
-	writeCapture(t, "hello-default.bin", rec.take(typeHello))
-	if _, err := c.TableStats(ctx); err != nil {
-		t.Fatal(err)
-	}
-	writeCapture(t, "of13-table-stats.bin", rec.take(typeMultipart))
-	if _, err := c.FlowStats(ctx, FlowFilter{}); err != nil {
-		t.Fatal(err)
-	}
-	writeCapture(t, "of13-flow-stats.bin", rec.take(typeMultipart))
-	// ovs-ofctl's view of the same rules, for the decoder tests to compare
-	// with (no traffic runs between the captures, so counters agree).
-	dump, err := l.Ofctl("dump-flows", "br-int")
-	if err != nil {
-		t.Fatal(dump, err)
-	}
-	writeCapture(t, "ofctl-dump-flows.txt", []byte(dump))
-	// A flow statistics request with an OpenFlow 1.0 match type, which
-	// OpenFlow 1.3 rejects with an error.
-	_, err = c.roundTrip(ctx, func(xid uint32) goloxi.Serializable {
-		m := of13.NewFlowStatsRequest()
-		m.Xid, m.TableId, m.OutPort, m.OutGroup = xid, tableAll, of13.Port(PortAny), groupAny
-		m.Match.Type, m.Match.Length = 0, 4
-		return m
-	})
-	if err == nil {
-		t.Fatal("bad match type accepted")
-	}
-	writeCapture(t, "of13-error.bin", rec.take(typeError))
-	c.Close()
-
-	for _, v := range []uint8{Version10, Version14, Version15} {
-		c, rec := dial(v)
-		if _, err := c.TableStats(ctx); err != nil {
-			t.Fatal(err)
-		}
-		writeCapture(t, fmt.Sprintf("of1%d-table-stats.bin", v-1), rec.take(c.codec.statsReply))
-		if _, err := c.FlowStats(ctx, FlowFilter{}); err != nil {
-			t.Fatal(err)
-		}
-		writeCapture(t, fmt.Sprintf("of1%d-flow-stats.bin", v-1), rec.take(c.codec.statsReply))
-		c.Close()
-	}
-
-	// A reply Open vSwitch splits into several parts with the MORE flag.
-	var many strings.Builder
-	for i := 0; i < 1200; i++ {
-		fmt.Fprintf(&many, "table=120,priority=%d,ip,nw_src=10.1.%d.%d,actions=output:1\n", 100+i%7, i/256, i%256)
-	}
-	if err := os.WriteFile(flows, []byte(many.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := l.Ofctl("add-flows", "br-int", flows); err != nil {
-		t.Fatal(out, err)
-	}
-	c, rec = dial(Version13)
-	got, err := c.FlowStats(ctx, FlowFilter{OneTable: true, TableID: 120})
-	if err != nil || len(got) != 1200 {
-		t.Fatalf("table 120 has %d rules, want 1200 (%v)", len(got), err)
-	}
-	parts := rec.take(typeMultipart)
-	writeCapture(t, "of13-flow-stats-multipart.bin.gz", parts)
-	c.Close()
-
-	for _, p := range []struct{ protocols, file string }{
-		{"OpenFlow14", "hello-of14.bin"},
-		{"OpenFlow11,OpenFlow12", "hello-of11-of12.bin"},
-	} {
-		if out, err := l.Vsctl("set", "bridge", "br-int", "protocols="+p.protocols); err != nil {
-			t.Fatal(out, err)
-		}
-		rec := &recorder{}
-		waitFor(t, func() error {
-			rec.take(0)
-			c, err := Dial(ctx, sock, Options{trace: rec.trace})
-			if err == nil {
-				c.Close()
-			}
-			if err != nil && !strings.Contains(err.Error(), "protocols") {
-				return err
-			}
-			return nil
-		})
-		writeCapture(t, p.file, rec.take(typeHello))
-	}
 }

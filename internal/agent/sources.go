@@ -371,12 +371,17 @@ func (a *Agent) ports(v vswitchdView, devs map[string]netdev.Device) []state.Por
 	if a.rxDelta == nil {
 		a.rxDelta = map[string]uint64{}
 	}
+	names := sortedKeys(byName)
+	var vmDev map[string]string
+	if devs != nil {
+		vmDev = netdev.ResolveVMDevices(devs, names) // indexes devs once, not once per port
+	}
 	out := make([]state.Port, 0, len(byName))
-	for _, name := range sortedKeys(byName) {
+	for _, name := range names {
 		p := byName[name]
 		p.Device = name
 		if devs != nil {
-			p.Device = netdev.ResolveVMDevice(devs, name)
+			p.Device = vmDev[name]
 			if d, ok := netdev.Find(devs, p.Device); ok {
 				c := d.Counters
 				k := "dev/" + p.Bridge + "/" + name + "/"

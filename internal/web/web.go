@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.uber.org/zap"
 
@@ -45,15 +44,16 @@ func Serve(ctx context.Context, o Options) int {
 	a := agent.New(o.Agent, o.Sources, o.Logger, store)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collector.New(store),
+	reg.MustRegister(collector.New(store))
+	live := prometheus.NewRegistry()
+	live.MustRegister(
 		versioncollector.NewCollector("ovs_flood_exporter"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
 	srv := &http.Server{
-		Handler:           Handler(store, reg, o),
+		Handler:           Handler(store, reg, live, o),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -85,18 +85,16 @@ func Serve(ctx context.Context, o Options) int {
 }
 
 // Handler returns the HTTP routes: metrics, landing page, JSON report,
-// health, and (only when enabled) pprof.
-func Handler(store *state.Store, reg *prometheus.Registry, o Options) http.Handler {
+// health, and (only when enabled) pprof. reg holds the OVS collector (its
+// rendering is cached per snapshot); live holds the process metrics,
+// gathered at every scrape.
+func Handler(store *state.Store, reg, live *prometheus.Registry, o Options) http.Handler {
 	mux := http.NewServeMux()
 	path := o.MetricsPath
 	if path == "" {
 		path = "/metrics"
 	}
-	mux.Handle(path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		MaxRequestsInFlight: o.MaxRequests,
-		ErrorLog:            slog.NewLogLogger(o.SlogLogger.Handler(), slog.LevelError),
-		Registry:            reg,
-	}))
+	mux.Handle(path, metricsHandler(&renderCache{store: store, reg: reg}, live, o.MaxRequests, o.SlogLogger))
 	mux.HandleFunc("/api/report", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		s := store.Load()

@@ -30,7 +30,7 @@ func TestRoutes(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector.New(store))
 	opts := Options{Logger: zap.NewNop(), SlogLogger: slog.New(slog.DiscardHandler)}
-	h := Handler(store, reg, opts)
+	h := Handler(store, reg, prometheus.NewRegistry(), opts)
 
 	if code, _ := get(t, h, "/-/ready"); code != http.StatusServiceUnavailable {
 		t.Errorf("ready before the first poll: %d", code)
@@ -80,7 +80,7 @@ func TestRoutes(t *testing.T) {
 		})
 	}
 	opts.Pprof = true
-	if code, _ := get(t, Handler(store, reg, opts), "/debug/pprof/"); code != 200 {
+	if code, _ := get(t, Handler(store, reg, prometheus.NewRegistry(), opts), "/debug/pprof/"); code != 200 {
 		t.Errorf("pprof enabled: %d", code)
 	}
 }

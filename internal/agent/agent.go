@@ -11,7 +11,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"sort"
@@ -84,6 +83,7 @@ type Agent struct {
 	// rxDelta is each port's device receive bytes in the last poll (what
 	// the VM sent), used to pick the busiest ports in bounded mode.
 	rxDelta map[string]uint64
+	names   interner
 }
 
 type normalCache struct {
@@ -124,6 +124,7 @@ func New(cfg Config, src Sources, log *zap.Logger, store *state.Store) *Agent {
 		lastStatus:  map[string]string{},
 		lastBounded: map[string]bool{},
 		rxDelta:     map[string]uint64{},
+		names:       interner{},
 	}
 }
 
@@ -188,7 +189,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 		}
 	}
 	in.Flows = uc.flows
-	fdb := &lazyFDB{ctx: ctx, v: a.src.Vswitchd, tables: map[string]map[string]bool{}}
+	fdb := &lazyFDB{ctx: ctx, v: a.src.Vswitchd, tables: map[string]map[fdbEntryKey]bool{}}
 	in.FDB = fdb
 	res := a.det.Observe(in)
 
@@ -350,7 +351,7 @@ func parseMAC(s string) net.HardwareAddr {
 type lazyFDB struct {
 	ctx    context.Context
 	v      Vswitchd
-	tables map[string]map[string]bool // bridge -> "vlan/mac"
+	tables map[string]map[fdbEntryKey]bool // bridge -> VLAN and MAC
 	failed map[string]bool
 }
 
@@ -369,7 +370,7 @@ func (l *lazyFDB) Learned(bridge string, vlan int, mac net.HardwareAddr) (bool, 
 			l.failed[bridge] = true
 			return false, false
 		}
-		t = make(map[string]bool, len(table.Entries))
+		t = make(map[fdbEntryKey]bool, len(table.Entries))
 		for _, e := range table.Entries {
 			t[fdbKey(int(e.VLAN), e.MAC)] = true
 		}
@@ -378,8 +379,34 @@ func (l *lazyFDB) Learned(bridge string, vlan int, mac net.HardwareAddr) (bool, 
 	return t[fdbKey(vlan, mac)], true
 }
 
-func fdbKey(vlan int, mac net.HardwareAddr) string {
-	return fmt.Sprintf("%d/%s", vlan, strings.ToLower(mac.String()))
+// fdbEntryKey is a learned MAC on a VLAN, comparable without formatting
+// (fdb/show can list thousands of entries).
+type fdbEntryKey struct {
+	vlan int
+	mac  [6]byte
+}
+
+func fdbKey(vlan int, mac net.HardwareAddr) fdbEntryKey {
+	k := fdbEntryKey{vlan: vlan}
+	copy(k.mac[:], mac)
+	return k
+}
+
+// interner keeps one copy of each port name. Parsers return substrings of
+// OVS's reply (a megaflow dump is megabytes); a name kept across polls in
+// the detector's memory would otherwise pin a whole reply per poll.
+type interner map[string]string
+
+func (in interner) get(s string) string {
+	if v, ok := in[s]; ok {
+		return v
+	}
+	if len(in) > 1<<16 { // names are bounded by ports; this is a safety valve
+		clear(in)
+	}
+	c := strings.Clone(s)
+	in[c] = c
+	return c
 }
 
 // accumulator turns upstream counters that reset (OVS restarts, megaflows

@@ -167,7 +167,7 @@ func (a *Agent) readDatapath(ctx context.Context, dp ovs.Datapath, v vswitchdVie
 		}
 		d.Dumped += len(mf.Flows)
 		for _, m := range mf.Flows {
-			flows = append(flows, toDetectFlow(dp.Name, m))
+			flows = append(flows, toDetectFlow(dp.Name, m, a.names))
 		}
 	}
 	return d, flows, complete, nil
@@ -212,17 +212,20 @@ func (a *Agent) busiestPorts(dp ovs.Datapath) []string {
 	return out
 }
 
-func toDetectFlow(dp string, m ovs.Megaflow) detect.Flow {
+// toDetectFlow converts a parsed megaflow, copying every string it keeps
+// out of the reply (names through the interner, the key by concatenation).
+func toDetectFlow(dp string, m ovs.Megaflow, names interner) detect.Flow {
 	key := m.UFID
 	if key == "" {
 		key = m.Key
 	}
-	f := detect.Flow{Key: dp + "/" + key, InPort: m.InPort, Src: m.EthSrc, Dst: m.EthDst, Packets: m.Packets, Bytes: m.Bytes}
+	f := detect.Flow{Key: dp + "/" + key, InPort: names.get(m.InPort), Src: m.EthSrc, Dst: m.EthDst,
+		Packets: m.Packets, Bytes: m.Bytes, Outputs: make([]detect.Output, 0, len(m.Outputs))}
 	if m.EthDstMasked {
 		f.Dst = nil // a masked destination is not one unicast MAC
 	}
 	for _, o := range m.Outputs {
-		f.Outputs = append(f.Outputs, detect.Output{Port: o.Port, VLAN: o.VLAN, Tunnel: o.TunnelDst})
+		f.Outputs = append(f.Outputs, detect.Output{Port: names.get(o.Port), VLAN: o.VLAN, Tunnel: names.get(o.TunnelDst)})
 	}
 	return f
 }
@@ -366,7 +369,7 @@ func (a *Agent) ports(v vswitchdView, devs map[string]netdev.Device) []state.Por
 		if _, ok := byName[name]; ok {
 			continue
 		}
-		byName[name] = state.Port{Bridge: v.portBr[name], Name: name, OFPort: int(p.OFPort), VLAN: -1, Type: p.Type}
+		byName[a.names.get(name)] = state.Port{Bridge: a.names.get(v.portBr[name]), Name: a.names.get(name), OFPort: int(p.OFPort), VLAN: -1, Type: a.names.get(p.Type)}
 	}
 	if a.rxDelta == nil {
 		a.rxDelta = map[string]uint64{}

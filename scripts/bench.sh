@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# bench.sh: measure the agent against the speed and memory targets on a real
+# Open vSwitch at the target scale, end to end, on a fresh Debian machine as
+# root. See bench/README.md.
+#
+# It installs what is missing (scripts/deps.sh), builds the exporter, and
+# runs the benchmarks in bench/: they start a private ovsdb-server and an
+# ovs-vswitchd with the dummy datapath in network namespace bn1, build
+# br-int with 500 ports (and 500 taps for netlink), 4,000 FDB entries,
+# 5,000 megaflows of which 50 flood, and 20,000 OpenFlow rules, measure,
+# and tear it all down. Then it prints the figures against the targets:
+#   one poll <= 20 ms of agent CPU, one /metrics scrape <= 5 ms, RSS < 40 MiB.
+#
+# Environment:
+#   BENCHTIME=50x    iterations per benchmark (go test -benchtime)
+#   WINDOW=60s       length of each phase of the real-binary measurement
+#   INTERVALS=1s,5s  --poll.interval values the binary is measured at
+#   QUICK=1          a short run (BENCHTIME=10x WINDOW=20s INTERVALS=1s)
+#   PROFILE=dir      also save CPU profiles of the benchmarks and the binary
+#   OUT=dir          where the logs go (default: a new /tmp/ovs-flood-bench.XXXX)
+#   GOFLAGS=...      passed to go, e.g. -overlay=patch.json to try a fix
+#
+# Exit status: 0 when every target is met, 3 when one is missed, 1 or 2 when
+# the benchmark itself failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+
+if [ "${QUICK:-0}" = 1 ]; then
+  : "${BENCHTIME:=10x}" "${WINDOW:=20s}" "${INTERVALS:=1s}"
+fi
+BENCHTIME=${BENCHTIME:-50x}
+WINDOW=${WINDOW:-60s}
+INTERVALS=${INTERVALS:-1s,5s}
+NS=bn1 # the benchmark host's netns (bench/bench_test.go benchNetns)
+BASE=${OVS_FLOOD_BENCH_BASE:-/tmp/ovs-flood-bench}
+
+if [ "$(id -u)" != 0 ]; then
+  echo "bench.sh: run as root (the benchmark host is a network namespace with its own OVS)" >&2
+  exit 2
+fi
+./scripts/deps.sh
+
+OUT=${OUT:-$(mktemp -d /tmp/ovs-flood-bench.XXXXXX)}
+mkdir -p "$OUT"
+log=$OUT/bench.log
+
+# Tear down what an interrupted run leaves behind: the daemons (by the pids
+# they wrote) and the namespace. The Go harness does the same on a normal
+# exit.
+cleanup() {
+  local run=$BASE/$NS/run
+  for d in ovs-vswitchd ovsdb-server; do
+    if [ -f "$run/$d.pid" ]; then
+      kill "$(cat "$run/$d.pid")" 2>/dev/null || true
+    fi
+  done
+  sleep 0.5
+  ip netns del "$NS" 2>/dev/null || true
+  rm -rf "${BASE:?}/$NS"
+}
+trap cleanup EXIT INT TERM
+
+echo "== build (as the Dockerfile does: static, stripped)"
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/ovs-flood-exporter" ./cmd/ovs-flood-exporter
+go test -c -o "$OUT/bench.test" ./bench
+
+echo "== harness self-test (10 ports)"
+(cd bench && "$OUT/bench.test" -test.run '^TestBenchSetupSmall$' -test.count=1 -test.v) | grep -E -- '^(---|ok|FAIL|PASS)' || {
+  echo "bench.sh: the harness self-test failed" >&2
+  exit 1
+}
+
+echo "== benchmarks (benchtime $BENCHTIME; binary windows $WINDOW at $INTERVALS); log: $log"
+profargs=()
+if [ -n "${PROFILE:-}" ]; then
+  mkdir -p "$PROFILE"
+  profargs=(-test.cpuprofile "$PROFILE/bench.cpu.prof")
+fi
+set +e
+(cd bench && OVS_FLOOD_BENCH=1 OVS_FLOOD_BENCH_BIN="$OUT/ovs-flood-exporter" \
+  OVS_FLOOD_BENCH_WINDOW="$WINDOW" OVS_FLOOD_BENCH_INTERVALS="$INTERVALS" \
+  OVS_FLOOD_BENCH_PROFILE="${PROFILE:-}" \
+  "$OUT/bench.test" -test.run '^$' -test.bench . -test.benchtime "$BENCHTIME" \
+  -test.count 1 -test.timeout 60m "${profargs[@]}") >"$log" 2>&1
+rc=$?
+set -e
+grep -E '^(Benchmark|bench:)|binary:' "$log" || true
+if [ $rc != 0 ]; then
+  echo "bench.sh: benchmarks failed (exit $rc); full log: $log" >&2
+  tail -40 "$log" >&2
+  exit 1
+fi
+
+# metric BENCH UNIT: the value reported with UNIT on the line of BENCH
+# (the benchmark name without its -GOMAXPROCS suffix).
+metric() {
+  awk -v b="$1" -v u="$2" '
+    $1 ~ /^Benchmark/ { n = $1; sub(/-[0-9]+$/, "", n)
+      if (n == b) for (i = 3; i < NF; i++) if ($(i + 1) == u) { print $i; exit } }' "$log"
+}
+
+misses=0
+printf '\n%-58s %12s %10s  %s\n' "figure (500 ports, 4k FDB, 5k megaflows/50 flooded, 20k rules)" "measured" "target" "verdict"
+row() { # label value target-op target unit
+  local label=$1 v=$2 op=$3 t=$4 unit=$5 verdict=""
+  if [ -z "$v" ]; then
+    v="n/a"
+    verdict="not measured"
+  elif [ "$op" = "info" ]; then
+    verdict=""
+  elif awk -v v="$v" -v t="$t" -v op="$op" 'BEGIN { exit !((op == "<=" && v <= t) || (op == "<" && v < t) || (op == "==" && v == t)) }'; then
+    verdict="ok"
+  else
+    verdict="MISSED"
+    misses=$((misses + 1))
+  fi
+  local target="$op $t $unit"
+  [ "$op" = info ] && target=""
+  printf '%-58s %12s %10s  %s\n' "$label" "$(printf '%.2f %s' "$v" "$unit" 2>/dev/null || echo "$v")" "$target" "$verdict"
+}
+sum() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { printf "%.4f", a + b }'; }
+
+steady=$(metric BenchmarkPoll/steady cpu-ms/poll)
+dump=$(metric BenchmarkPoll/normal-rules-dump cpu-ms/dump)
+row "poll: agent CPU (in-process, steady)" "$steady" "<=" 20 ms
+row "poll: agent CPU with the NORMAL rule dump (steady + dump)" "$( [ -n "$steady" ] && sum "$steady" "$dump")" "<=" 20 ms
+row "poll: agent CPU, bounded strategy (--dpctl.max-flows=1000)" "$(metric BenchmarkPoll/bounded cpu-ms/poll)" "<=" 20 ms
+row "poll: ovs_flood_exporter_megaflow_dump_bounded when bounded" "$(metric BenchmarkPoll/bounded dump-bounded-gauge)" "==" 1 ""
+row "poll: wall time (in-process, steady)" "$(metric BenchmarkPoll/steady wall-ms/poll)" info 0 ms
+row "poll: ovs-vswitchd CPU serving it (steady)" "$(metric BenchmarkPoll/steady vswitchd-all-ms/poll)" info 0 ms
+row "poll: ovs-vswitchd CPU serving it (bounded)" "$(metric BenchmarkPoll/bounded vswitchd-all-ms/poll)" info 0 ms
+row "floor: bare unixctl round, client CPU" "$(metric BenchmarkBareUnixctl/kept-connection cpu-ms/round)" info 0 ms
+row "floor: bare unixctl round, wall" "$(metric BenchmarkBareUnixctl/kept-connection wall-ms/round)" info 0 ms
+row "floor: bare unixctl round, ovs-vswitchd CPU" "$(metric BenchmarkBareUnixctl/kept-connection vswitchd-all-ms/round)" info 0 ms
+row "floor: same 5 commands by exec ovs-appctl, CPU" "$(sum "$(metric BenchmarkBareUnixctl/exec-ovs-appctl cpu-ms/round)" "$(metric BenchmarkBareUnixctl/exec-ovs-appctl children-cpu-ms/round)")" info 0 ms
+row "scrape: CPU, new snapshot since last scrape (text)" "$(metric BenchmarkScrape/cold/text cpu-ms/scrape)" "<=" 5 ms
+row "scrape: CPU, new snapshot since last scrape (gzip)" "$(metric BenchmarkScrape/cold/gzip cpu-ms/scrape)" "<=" 5 ms
+row "scrape: CPU, same snapshot again (gzip)" "$(metric BenchmarkScrape/cached/gzip cpu-ms/scrape)" "<=" 5 ms
+row "scrape: of which gathering the OVS metrics" "$(metric BenchmarkScrapeParts/gather cpu-ms/scrape)" info 0 ms
+row "scrape: of which encoding them (text)" "$(metric BenchmarkScrapeParts/encode cpu-ms/scrape)" info 0 ms
+row "scrape: body size (text)" "$(awk -v v="$(metric BenchmarkScrape/cold/text bytes/scrape)" 'BEGIN { if (v != "") printf "%.0f", v / 1024 }')" info 0 KiB
+for iv in ${INTERVALS//,/ }; do
+  b=BenchmarkBinary/poll-$iv
+  row "binary --poll.interval=$iv: CPU per poll" "$(metric "$b" bin-cpu-ms/poll)" "<=" 20 ms
+  row "binary --poll.interval=$iv: CPU per scrape (B - A)" "$(metric "$b" bin-cpu-ms/scrape)" "<=" 5 ms
+  row "binary --poll.interval=$iv: peak RSS (VmHWM)" "$(metric "$b" bin-VmHWM-MiB)" "<" 40 MiB
+  row "binary --poll.interval=$iv: RSS at the end, anonymous" "$(metric "$b" bin-RssAnon-MiB)" info 0 MiB
+  row "binary --poll.interval=$iv: RSS at the end, file-backed" "$(metric "$b" bin-RssFile-MiB)" info 0 MiB
+  row "binary --poll.interval=$iv: ovs-vswitchd main thread per poll" "$(metric "$b" bin-vswitchd-main-ms/poll)" info 0 ms
+done
+row "test process RSS after 100 polls + 30 scrapes (harness incl.)" "$(metric BenchmarkFootprint VmRSS-MiB)" info 0 MiB
+echo
+echo "full log: $log"
+if [ "$misses" -gt 0 ]; then
+  echo "bench.sh: $misses target(s) missed"
+  exit 3
+fi
+echo "bench.sh: every target met"

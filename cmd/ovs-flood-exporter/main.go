@@ -45,7 +45,7 @@ func run(args []string) int {
 	)
 	app.Flag("poll.interval", "How often to read OVS and run the detector. Keep it below the datapath's 10 s megaflow idle expiry.").Default("5s").DurationVar(&cfg.Interval)
 	app.Flag("dpctl.max-flows", "Datapath megaflow count above which the agent stops dumping every megaflow (a dump of ~100k flows stalls ovs-vswitchd for ~1 s) and dumps only the busiest ports' flows.").Default("20000").IntVar(&cfg.MaxFlows)
-	app.Flag("dpctl.bounded-ports", "How many ports the bounded strategy dumps per poll.").Default("8").IntVar(&cfg.BoundedPorts)
+	app.Flag("dpctl.bounded-ports", "How many ports the bounded strategy dumps per poll, in turn (active floods' ports first, then the busiest senders). Each filtered dump still makes ovs-vswitchd walk every megaflow.").Default("1").IntVar(&cfg.BoundedPorts)
 	app.Flag("openflow.normal-interval", "Minimum time between reads of the NORMAL rules' counters (an OpenFlow flow-stats request filtered on out_port=NORMAL; stretched so that it costs ovs-vswitchd at most 1% of its time).").Default("5s").DurationVar(&cfg.NormalRulesInterval)
 	app.Flag("ovsdb.refresh", "Longest time to keep OVSDB topology without re-reading it (it is re-read at once when OVS's configuration changes).").Default("5m").DurationVar(&cfg.TopologyRefresh)
 	app.Flag("flood.max-reported", "At most this many active floods per bridge are exported (worst first).").Default("10").IntVar(&cfg.Detect.MaxReported)

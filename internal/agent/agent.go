@@ -52,7 +52,7 @@ func DefaultConfig() Config {
 	return Config{
 		Interval:            5 * time.Second,
 		MaxFlows:            20000,
-		BoundedPorts:        8,
+		BoundedPorts:        1,
 		NormalRulesInterval: 5 * time.Second,
 		TopologyRefresh:     5 * time.Minute,
 		Trace:               true,
@@ -84,6 +84,8 @@ type Agent struct {
 	// the VM sent), used to pick the busiest ports in bounded mode.
 	rxDelta map[string]uint64
 	names   interner
+	// boundedTurn rotates the bounded strategy through the busiest ports.
+	boundedTurn int
 }
 
 type normalCache struct {
@@ -189,6 +191,9 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 		}
 	}
 	in.Flows = uc.flows
+	if !uc.complete && uc.ok {
+		in.Observed = uc.observed
+	}
 	fdb := &lazyFDB{ctx: ctx, v: a.src.Vswitchd, tables: map[string]map[fdbEntryKey]bool{}}
 	in.FDB = fdb
 	res := a.det.Observe(in)

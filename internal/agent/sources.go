@@ -76,10 +76,12 @@ type vswitchdView struct {
 	fdb      map[string]*state.FDB
 	flows    []detect.Flow
 	complete bool
+	// observed lists the ports whose megaflows were dumped this poll.
+	observed map[string]bool
 }
 
 func (a *Agent) readVswitchd(ctx context.Context) (vswitchdView, error) {
-	v := vswitchdView{dpPorts: map[string]ovs.DPPort{}, portBr: map[string]string{}, fdb: map[string]*state.FDB{}, complete: true}
+	v := vswitchdView{dpPorts: map[string]ovs.DPPort{}, portBr: map[string]string{}, fdb: map[string]*state.FDB{}, complete: true, observed: map[string]bool{}}
 	dps, err := a.src.Vswitchd.DpifShow(ctx)
 	if err != nil {
 		a.version = ""
@@ -121,7 +123,7 @@ func (a *Agent) readVswitchd(ctx context.Context) (vswitchdView, error) {
 		}
 	}
 	for _, dp := range dps {
-		d, flows, complete, err := a.readDatapath(ctx, dp, v)
+		d, flows, complete, err := a.readDatapath(ctx, dp, v.observed)
 		if err != nil {
 			errs = append(errs, err)
 			v.complete = false
@@ -138,7 +140,7 @@ func (a *Agent) readVswitchd(ctx context.Context) (vswitchdView, error) {
 // that is cheap enough; above MaxFlows it dumps only the flows entering
 // through the busiest ports (a filtered dump) so ovs-vswitchd never formats
 // a huge dump for us.
-func (a *Agent) readDatapath(ctx context.Context, dp ovs.Datapath, v vswitchdView) (state.Datapath, []detect.Flow, bool, error) {
+func (a *Agent) readDatapath(ctx context.Context, dp ovs.Datapath, observed map[string]bool) (state.Datapath, []detect.Flow, bool, error) {
 	stats, err := a.src.Vswitchd.DatapathShow(ctx, dp.Name)
 	if err != nil {
 		return state.Datapath{}, nil, false, fmt.Errorf("dpctl/show %s: %w", dp.Name, err)
@@ -149,7 +151,10 @@ func (a *Agent) readDatapath(ctx context.Context, dp ovs.Datapath, v vswitchdVie
 	complete := true
 	if stats.Flows > a.cfg.MaxFlows {
 		d.Bounded, complete = true, false
-		filters = a.busiestPorts(dp)
+		for _, p := range a.boundedPorts(dp) {
+			filters = append(filters, "in_port="+p)
+			observed[p] = true
+		}
 		if !a.lastBounded[dp.Name] {
 			a.log.Warn("datapath has more megaflows than --dpctl.max-flows: dumping only the busiest ports' flows",
 				zap.String("datapath", dp.Name), zap.Int("flows", stats.Flows), zap.Int("limit", a.cfg.MaxFlows),
@@ -157,6 +162,11 @@ func (a *Agent) readDatapath(ctx context.Context, dp ovs.Datapath, v vswitchdVie
 		}
 	} else {
 		filters = []string{""}
+		for _, br := range dp.Bridges {
+			for _, p := range br.Ports {
+				observed[p.Name] = true
+			}
+		}
 	}
 	a.lastBounded[dp.Name] = d.Bounded
 	var flows []detect.Flow
@@ -173,9 +183,12 @@ func (a *Agent) readDatapath(ctx context.Context, dp ovs.Datapath, v vswitchdVie
 	return d, flows, complete, nil
 }
 
-// busiestPorts picks the ports that sent the most since the last poll
-// (a flooding VM is a sender) plus the ports of active floods.
-func (a *Agent) busiestPorts(dp ovs.Datapath) []string {
+// boundedPorts picks the ports whose flows the bounded strategy dumps this
+// poll. Every filtered dump still makes vswitchd walk all megaflows, so only
+// BoundedPorts ports are dumped per poll, in turn: the ports of active
+// floods first, then the ports that sent the most in the last poll (a
+// flooding VM is a sender).
+func (a *Agent) boundedPorts(dp ovs.Datapath) []string {
 	type rate struct {
 		name string
 		rx   uint64
@@ -193,22 +206,33 @@ func (a *Agent) busiestPorts(dp ovs.Datapath) []string {
 		return rs[i].name < rs[j].name
 	})
 	seen := map[string]bool{}
-	var out []string
+	var cands []string
 	add := func(p string) {
 		if !seen[p] {
 			seen[p] = true
-			out = append(out, "in_port="+p)
+			cands = append(cands, p)
 		}
 	}
+	var active []string
 	for k := range a.traces {
-		add(k.InPort)
+		active = append(active, k.InPort)
+	}
+	sort.Strings(active)
+	for _, p := range active {
+		add(p)
 	}
 	for _, r := range rs {
-		if len(out) >= a.cfg.BoundedPorts {
+		if len(cands) >= len(active)+4*a.cfg.BoundedPorts {
 			break
 		}
 		add(r.name)
 	}
+	n := min(a.cfg.BoundedPorts, len(cands))
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, cands[(a.boundedTurn*n+i)%len(cands)])
+	}
+	a.boundedTurn++
 	return out
 }
 

@@ -78,6 +78,10 @@ type Input struct {
 	// Complete is false when the flow dump was skipped or partial in this
 	// poll; then flows that are absent are not taken as gone.
 	Complete bool
+	// Observed, when not nil, lists the in_ports whose flows were dumped in
+	// this poll (the agent's bounded strategy dumps a few ports per poll): a
+	// flood from a port that was not looked at is not counted as quiet.
+	Observed map[string]bool
 	// Received holds, per endpoint port name, the bytes its device has
 	// delivered to the VM so far (the tap's transmit counter).
 	Received map[string]uint64
@@ -442,6 +446,9 @@ func (d *Detector) Observe(in Input) Result {
 		}
 	}
 	for fk, st := range d.floods {
+		if !st.touched && in.Observed != nil && !in.Observed[fk.InPort] {
+			continue // not looked at this poll: neither flooded nor quiet
+		}
 		if !st.touched {
 			st.streak = 0
 			st.quiet++

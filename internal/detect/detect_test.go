@@ -303,3 +303,32 @@ func TestCopyToTheRealDestinationIsNotALeak(t *testing.T) {
 		t.Errorf("victims = %+v, want tapvm2 only", last.Active)
 	}
 }
+
+func TestUnobservedPortIsNotQuiet(t *testing.T) {
+	d := New(DefaultConfig())
+	t0 := time.Unix(1_700_000_000, 0)
+	var last Result
+	for i := 0; i < 5; i++ {
+		last = d.Observe(Input{Time: t0.Add(time.Duration(i) * 5 * time.Second), Ports: labPorts(), Complete: true,
+			Flows: []Flow{floodFlow("u", uint64(i)*1000, uint64(i)*1_000_000)}})
+	}
+	if len(last.Active) != 1 {
+		t.Fatalf("want an active flood, got %+v", last.Active)
+	}
+	// Bounded mode: tapvm1 is not dumped for several polls.
+	for i := 5; i < 9; i++ {
+		last = d.Observe(Input{Time: t0.Add(time.Duration(i) * 5 * time.Second), Ports: labPorts(),
+			Observed: map[string]bool{"tapvm2": true}})
+	}
+	if len(last.Active) != 1 {
+		t.Errorf("a flood from a port not looked at must stay active, got %+v", last.Active)
+	}
+	// Looked at and quiet: it clears.
+	for i := 9; i < 11; i++ {
+		last = d.Observe(Input{Time: t0.Add(time.Duration(i) * 5 * time.Second), Ports: labPorts(),
+			Observed: map[string]bool{"tapvm1": true}})
+	}
+	if len(last.Active) != 0 {
+		t.Errorf("quiet observed polls must clear the flood: %+v", last.Active)
+	}
+}

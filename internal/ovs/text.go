@@ -1,6 +1,7 @@
 package ovs
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -49,27 +50,13 @@ func parseDec(s string) (uint64, bool) {
 	return n, true
 }
 
-// parseHex parses hexadecimal digits (no prefix).
+// parseHex parses hexadecimal digits (no prefix, no sign, no underscores).
 func parseHex(s string) (uint64, bool) {
-	if s == "" || len(s) > 16 {
+	if s == "" || len(s) > 16 || s[0] == '+' || s[0] == '-' || strings.ContainsRune(s, '_') {
 		return 0, false
 	}
-	var n uint64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		n = n<<4 | uint64(c)
-	}
-	return n, true
+	n, err := strconv.ParseUint(s, 16, 64)
+	return n, err == nil
 }
 
 // parseNum parses a decimal number or a 0x-prefixed hexadecimal one, as

@@ -198,7 +198,8 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	in.FDB = fdb
 	res := a.det.Observe(in)
 
-	a.logEvents(res.Events)
+	snap.Ports = ports
+	a.logEvents(res.Events, snap)
 	a.traceFloods(ctx, res)
 
 	snap.OVSVersion = a.version
@@ -209,7 +210,6 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 			snap.Rules[f.FloodKey] = r
 		}
 	}
-	snap.Ports = ports
 	snap.Datapaths = uc.datapaths
 	snap.Bridges = a.bridges(bridges, uc, of)
 	a.acc.sweep()
@@ -250,7 +250,7 @@ func (a *Agent) wanted(bridge string) bool {
 	return false
 }
 
-func (a *Agent) logEvents(events []detect.Event) {
+func (a *Agent) logEvents(events []detect.Event, snap *state.Snapshot) {
 	for _, e := range events {
 		f := e.Flood
 		victims := make([]string, 0, len(f.Victims))
@@ -262,7 +262,7 @@ func (a *Agent) logEvents(events []detect.Event) {
 			zap.Int("vlan", f.VLAN), zap.String("dst_mac", f.DstMAC),
 			zap.Strings("victims", victims),
 		}
-		if p, ok := a.portIdentity(f.InPort); ok {
+		if p, ok := snap.PortByName(f.InPort); ok {
 			fields = append(fields, zap.String("iface_id", p.IfaceID), zap.String("vm_uuid", p.VMUUID))
 		}
 		switch e.Kind {
@@ -275,20 +275,6 @@ func (a *Agent) logEvents(events []detect.Event) {
 			delete(a.traces, f.FloodKey)
 		}
 	}
-}
-
-func (a *Agent) portIdentity(name string) (TopoInterface, bool) {
-	if a.topo == nil {
-		return TopoInterface{}, false
-	}
-	for _, b := range a.topo.Bridges {
-		for _, p := range b.Ports {
-			if p.Name == name && len(p.Interfaces) > 0 {
-				return p.Interfaces[0], true
-			}
-		}
-	}
-	return TopoInterface{}, false
 }
 
 // traceFloods asks ofproto/trace which rule floods each newly active flood,

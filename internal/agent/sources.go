@@ -46,9 +46,6 @@ type Sources struct {
 // Topology is the OVSDB view the agent keeps between reads.
 type Topology = ovsdb.Topology
 
-// TopoInterface is one OVSDB interface.
-type TopoInterface = ovsdb.Interface
-
 func (a *Agent) readTopology(ctx context.Context, now time.Time) error {
 	cfg, err := a.src.OVSDB.CurCfg(ctx)
 	if err != nil {

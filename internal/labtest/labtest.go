@@ -39,6 +39,10 @@ func Script() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "lab", "lab.sh")
 }
 
+// Prefix is prepended to every lab (network namespace) name: the value of
+// OVS_FLOOD_LAB_PREFIX, empty by default.
+func Prefix() string { return os.Getenv("OVS_FLOOD_LAB_PREFIX") }
+
 // Required reports whether lab tests must run rather than skip.
 func Required() bool { return os.Getenv("OVS_FLOOD_LAB") == "require" }
 
@@ -65,7 +69,9 @@ func Skip(t testing.TB) {
 }
 
 // Up starts a lab named name (keep names unique per test and short: they
-// become netns names) and tears it down when the test ends.
+// become netns names) and tears it down when the test ends. OVS_FLOOD_LAB_PREFIX,
+// when set, is prepended to every lab name so that two checkouts can run
+// their lab tests on one machine at once.
 func Up(t testing.TB, name string) *Lab { return UpEnv(t, name) }
 
 // UpEnv is Up with extra lab.sh environment ("LAB_HYBRID=3").
@@ -76,6 +82,7 @@ func UpEnv(t testing.TB, name string, env ...string) *Lab {
 	if base == "" {
 		base = "/tmp/ovs-flood-lab"
 	}
+	name = Prefix() + name
 	l := &Lab{Name: name, Base: filepath.Join(base, name), RunDir: filepath.Join(base, name, "run"), script: Script(), env: env, t: t}
 	l.run("down") // leftovers from an interrupted run
 	if _, err := l.Run("up"); err != nil {

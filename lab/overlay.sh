@@ -255,14 +255,21 @@ hello() { send_udp "$1" "$2" 1 1; }
 flood() { send_udp "$(vm_ns 1 1)" $NOBODY_IP "${3:-10}" "${4:-200}"; }
 
 warm() {
+  local n k m j ips
   for n in $(seq $HVS); do
     for k in $(seq $VMS); do
+      ips=()
       for m in $(seq $HVS); do
         for j in $(seq $VMS); do
-          [ "$m$j" = "$n$k" ] && continue
-          hello "$(vm_ns "$n" "$k")" "$(vm_ip "$m" "$j")"
+          [ "$m$j" = "$n$k" ] || ips+=("$(vm_ip "$m" "$j")")
         done
       done
+      # one datagram to every other VM, from one process per VM
+      in_ns "$(vm_ns "$n" "$k")" perl -MIO::Socket::INET -e '
+        for my $ip (@ARGV) {
+          my $s = IO::Socket::INET->new(PeerAddr => $ip, PeerPort => 9, Proto => "udp") or die "socket: $!";
+          $s->send("hello");
+        }' "${ips[@]}"
     done
   done
 }

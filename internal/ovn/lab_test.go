@@ -23,28 +23,15 @@ var update = flag.Bool("update", false, "rewrite testdata/ovn-*.replies.json fro
 
 // ovnLab is one lab/ovn.sh instance: a real ovn-northd, Southbound and two
 // ovn-controller chassis in namespaces.
-type ovnLab struct {
-	name string
-	base string
-}
+type ovnLab struct{ *labtest.Multi }
 
-func (l *ovnLab) sb() string { return "unix:" + filepath.Join(l.base, l.name, "central", "sb.sock") }
-
-func (l *ovnLab) run(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	script := filepath.Join("..", "..", "lab", "ovn.sh")
-	c := exec.CommandContext(ctx, "bash", append([]string{script, args[0], l.name}, args[1:]...)...)
-	c.Env = append(os.Environ(), "LAB_BASE="+l.base)
-	out, err := c.CombinedOutput()
-	return string(out), err
-}
+func (l *ovnLab) sb() string { return l.Southbound() }
 
 func (l *ovnLab) mustRun(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := l.run(args...)
+	out, err := l.Run(args[0], args[1:]...)
 	if err != nil {
-		t.Fatalf("ovn.sh %v: %v\n%s", args, err, out)
+		t.Fatal(err)
 	}
 	return out
 }
@@ -61,47 +48,19 @@ func (l *ovnLab) sbctl(t *testing.T, args ...string) string {
 // ofctl runs ovs-ofctl on ch1's br-int.
 func (l *ovnLab) ofctl(t *testing.T, cmd string, args ...string) string {
 	t.Helper()
-	mgmt := "unix:" + filepath.Join(l.base, l.name, "ch1", "run", "br-int.mgmt")
-	out, err := exec.Command("ip", append([]string{"netns", "exec", l.name + "-ch1", "ovs-ofctl", "-O", "OpenFlow15", cmd, mgmt}, args...)...).CombinedOutput()
+	_, run := l.Host("ch", 1)
+	out, err := l.ExecHost("ch", 1, "ovs-ofctl", append([]string{"-O", "OpenFlow15", cmd, "unix:" + filepath.Join(run, "br-int.mgmt")}, args...)...)
 	if err != nil {
-		t.Fatalf("ovs-ofctl %s %v: %v\n%s", cmd, args, err, out)
+		t.Fatal(err)
 	}
-	return string(out)
+	return out
 }
 
 // upOVN starts the OVN lab (skipping under -short, failing when
 // OVS_FLOOD_LAB=require and something is missing) and stops it at the end.
 func upOVN(t *testing.T) *ovnLab {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("OVN lab: skipped with -short")
-	}
-	labtest.Skip(t)
-	for _, b := range []string{"ovn-northd", "ovn-controller", "ovn-nbctl", "ovn-sbctl", "perl"} {
-		if _, err := exec.LookPath(b); err != nil {
-			msg := "OVN lab needs " + b + " (apt-get install ovn-central ovn-host)"
-			if labtest.Required() {
-				t.Fatal(msg + "; OVS_FLOOD_LAB=require forbids skipping")
-			}
-			t.Skip(msg)
-		}
-	}
-	base := os.Getenv("LAB_BASE")
-	if base == "" {
-		base = "/tmp/ovs-flood-lab"
-	}
-	l := &ovnLab{name: labtest.Prefix() + "ovnsb", base: base}
-	_, _ = l.run("down")
-	if out, err := l.run("up"); err != nil {
-		_, _ = l.run("down")
-		t.Fatalf("ovn.sh up: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		if os.Getenv("LAB_KEEP") == "" {
-			_, _ = l.run("down")
-		}
-	})
-	return l
+	return &ovnLab{labtest.UpMulti(t, labtest.OVNScript(), "ovnsb", "ovn-northd", "ovn-controller", "ovn-nbctl", "ovn-sbctl")}
 }
 
 // recorder is a caller that keeps every exchange, for -update.

@@ -302,7 +302,8 @@ func (c *Client) roundTrip(ctx context.Context, deadline time.Time, method strin
 	frame, n, err := c.rd.next(c.opts.MaxReplyBytes)
 	if err != nil {
 		if errors.Is(err, ErrReplyTooLarge) {
-			return "", false, fmt.Errorf("unixctl %s on %s: %w: over %d bytes", method, c.sock, err, c.opts.MaxReplyBytes)
+			return "", false, fmt.Errorf("unixctl %s on %s: %w: over %d bytes (raise --ovs.max-reply-bytes)",
+				method, c.sock, err, c.opts.MaxReplyBytes)
 		}
 		return "", n == 0 && isPeerClosed(err), c.ioError(ctx, method, err)
 	}

@@ -160,8 +160,9 @@ func TestCall(t *testing.T) {
 		{
 			name:   "oversized reply",
 			opts:   Options{MaxReplyBytes: 4096},
-			handle: replyWith(strings.Repeat("x", 1<<20)),
-			wantIs: []error{ErrReplyTooLarge},
+			handle:  replyWith(strings.Repeat("x", 1<<20)),
+			wantIs:  []error{ErrReplyTooLarge},
+			wantMsg: "over 4096 bytes (raise --ovs.max-reply-bytes)",
 		},
 		{
 			name: "wrong id",
@@ -185,6 +186,14 @@ func TestCall(t *testing.T) {
 				fmt.Fprintf(conn, "HTTP/1.0 400 Bad Request\r\n\r\n")
 			},
 			wantIs: []error{ErrProtocol},
+		},
+		{
+			name: "duplicate key",
+			handle: func(conn net.Conn, req request) {
+				fmt.Fprintf(conn, `{"id":%s,"result":"x","error":null,"result":"y"}`, req.ID)
+			},
+			wantIs:  []error{ErrProtocol},
+			wantMsg: `duplicate key "result"`,
 		},
 		{
 			name:    "no reply before timeout",

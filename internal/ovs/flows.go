@@ -607,8 +607,8 @@ func (p *flowParser) maskedMAC(v string) (mac net.HardwareAddr, partial bool) {
 // actState is what the actions so far did to the packet: its VLAN tags
 // and tunnel encapsulation.
 type actState struct {
-	tags   [4]int
-	ntags  int
+	tags    [4]int
+	ntags   int
 	vlan    int // outer vid, -1 if untagged
 	tunnel  bool
 	tunDst  string

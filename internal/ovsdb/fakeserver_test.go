@@ -2,7 +2,6 @@ package ovsdb
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -351,5 +350,3 @@ func transactOps(t testing.TB, reqs []json.RawMessage) (methods []string, ops []
 	}
 	return methods, ops
 }
-
-var errFake = errors.New("fake failure")

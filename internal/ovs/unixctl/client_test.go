@@ -158,8 +158,8 @@ func TestCall(t *testing.T) {
 			want: tricky,
 		},
 		{
-			name:   "oversized reply",
-			opts:   Options{MaxReplyBytes: 4096},
+			name:    "oversized reply",
+			opts:    Options{MaxReplyBytes: 4096},
 			handle:  replyWith(strings.Repeat("x", 1<<20)),
 			wantIs:  []error{ErrReplyTooLarge},
 			wantMsg: "over 4096 bytes (raise --ovs.max-reply-bytes)",

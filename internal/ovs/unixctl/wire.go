@@ -251,7 +251,8 @@ func rawText(raw json.RawMessage) string {
 }
 
 // fastDecode handles the shape OVS sends: one flat object whose values
-// are strings, null or unsigned integers. ok is false for anything else.
+// are strings, null or unsigned integers, each key once. ok is false for
+// anything else.
 func fastDecode(b []byte) (r reply, ok bool) {
 	p := parser{b: b}
 	if !p.consume('{') {
@@ -270,52 +271,7 @@ func fastDecode(b []byte) (r reply, ok bool) {
 		}
 		seen[nseen] = key
 		p.ws()
-		if p.i >= len(p.b) {
-			return r, false
-		}
-		switch c := p.b[p.i]; {
-		case c == '"':
-			v, ok := p.str()
-			if !ok {
-				return r, false
-			}
-			switch key {
-			case "result":
-				r.result = v
-			case "error":
-				r.hasError, r.errMsg = true, v
-			case "id":
-				return r, false // string ids are not ours
-			}
-		case c == 'n':
-			if !bytes.HasPrefix(p.b[p.i:], []byte("null")) {
-				return r, false
-			}
-			p.i += 4
-			if key == "id" {
-				r.rawID = "null"
-			}
-		case c >= '0' && c <= '9':
-			j := p.i
-			for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' {
-				j++
-			}
-			if j < len(p.b) && (p.b[j] == '.' || p.b[j] == 'e' || p.b[j] == 'E') {
-				return r, false
-			}
-			num := string(p.b[p.i:j])
-			p.i = j
-			n, err := strconv.ParseUint(num, 10, 64)
-			if err != nil || (len(num) > 1 && num[0] == '0') {
-				return r, false
-			}
-			switch key {
-			case "id":
-				r.hasID, r.id, r.rawID = true, n, num
-			case "result", "error":
-				return r, false
-			}
-		default:
+		if !p.member(key, &r) {
 			return r, false
 		}
 		if p.consume(',') {
@@ -330,6 +286,70 @@ func fastDecode(b []byte) (r reply, ok bool) {
 		}
 		return r, false
 	}
+}
+
+// member parses the value of member key into r: a string (result, error),
+// null, or an unsigned integer (id). It returns false for any other value.
+func (p *parser) member(key string, r *reply) bool {
+	if p.i >= len(p.b) {
+		return false
+	}
+	switch c := p.b[p.i]; {
+	case c == '"':
+		v, ok := p.str()
+		if !ok {
+			return false
+		}
+		switch key {
+		case "result":
+			r.result = v
+		case "error":
+			r.hasError, r.errMsg = true, v
+		case "id":
+			return false // string ids are not ours
+		}
+	case c == 'n':
+		if !bytes.HasPrefix(p.b[p.i:], []byte("null")) {
+			return false
+		}
+		p.i += 4
+		if key == "id" {
+			r.rawID = "null"
+		}
+	case c >= '0' && c <= '9':
+		n, num, ok := p.uint()
+		if !ok {
+			return false
+		}
+		switch key {
+		case "id":
+			r.hasID, r.id, r.rawID = true, n, num
+		case "result", "error":
+			return false
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// uint parses an unsigned JSON integer without leading zeros, fraction or
+// exponent, returning it and its text.
+func (p *parser) uint() (uint64, string, bool) {
+	j := p.i
+	for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' {
+		j++
+	}
+	if j < len(p.b) && (p.b[j] == '.' || p.b[j] == 'e' || p.b[j] == 'E') {
+		return 0, "", false
+	}
+	num := string(p.b[p.i:j])
+	p.i = j
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || (len(num) > 1 && num[0] == '0') {
+		return 0, "", false
+	}
+	return n, num, true
 }
 
 type parser struct {

@@ -41,6 +41,16 @@ func FuzzDecodeReply(f *testing.F) {
 	f.Add([]byte(strings.Replace(string(reply), `"id":"3"`, `"id":null`, 1)))
 	f.Add([]byte(`{"id":null,"method":"update","params":[null,{}]}`))
 	f.Add([]byte(`{"id":"2","result":[{"rows":[]}],"error":null}`))
+	// The small reply to CurCfg's select, from the captured root row.
+	curCfg, err := readCurCfg.plan(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	small, err := json.Marshal(map[string]any{"id": "5", "result": []map[string][]ovsdb.Row{{"rows": capturedTransaction(f, []selectOp{curCfg})}}, "error": nil})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(small)
 	ops, err := planTopology(nil)
 	if err != nil {
 		f.Fatal(err)

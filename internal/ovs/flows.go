@@ -184,7 +184,7 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 		macs: make([]byte, 0, 12*n),
 		outs: make([]Output, 0, 2*n), // most flows have one output
 	}
-	var evictable []int32 // kept flows a flood candidate may replace
+	evictable := make([]int32, 0, n) // kept flows a flood candidate may replace
 	headers := 0
 	for rest := text; rest != ""; {
 		var line string

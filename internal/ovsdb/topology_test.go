@@ -498,9 +498,9 @@ func TestClientDropsStrayMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.mu.Lock()
+	c.turn <- struct{}{}
 	dropped := c.s.conn.dropped.Load()
-	c.mu.Unlock()
+	<-c.turn
 	if dropped < 5 {
 		t.Errorf("dropped %d stray messages, want at least 5", dropped)
 	}
@@ -586,5 +586,36 @@ func TestClientHonoursDeadline(t *testing.T) {
 				t.Fatal("call still running 10s after its 200ms deadline")
 			}
 		})
+	}
+}
+
+// TestClientQueuedCallHonoursDeadline: a call waiting for the connection
+// behind a hung one gives up at its own deadline, not the hung call's.
+func TestClientQueuedCallHonoursDeadline(t *testing.T) {
+	s := newFakeServer(t)
+	c := dialFake(t, s)
+	s.set(func() { s.hangMethod = "transact" })
+	hungCtx, cancelHung := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelHung()
+	hung := make(chan error, 1)
+	go func() { _, err := c.Topology(hungCtx); hung <- err }()
+	// Wait until the hung call holds the connection.
+	for len(s.recorded()) == 0 || !strings.Contains(string(s.recorded()[len(s.recorded())-1]), "transact") {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := c.CurCfg(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued call: %v, want its deadline", err)
+	}
+	select {
+	case err := <-hung:
+		t.Fatalf("the hung call ended (%v) before the queued one gave up", err)
+	default:
+	}
+	cancelHung()
+	if err := <-hung; err == nil {
+		t.Error("hung call succeeded")
 	}
 }

@@ -59,7 +59,8 @@ type Options struct {
 	Timeout time.Duration
 	// MaxReplyBytes bounds the size of one reply on the wire, so a huge
 	// reply (a runaway dpctl/dump-flows) fails cleanly instead of eating
-	// memory.
+	// memory. The agent sets it from --ovs.max-reply-bytes, which the
+	// error names.
 	MaxReplyBytes int
 }
 

@@ -164,10 +164,6 @@ func (c *countingVswitchd) Version(ctx context.Context) (string, error) {
 	c.count("version")
 	return c.Vswitchd.Version(ctx)
 }
-func (c *countingVswitchd) DumpDPs(ctx context.Context) ([]string, error) {
-	c.count("dpctl/dump-dps")
-	return c.Vswitchd.DumpDPs(ctx)
-}
 func (c *countingVswitchd) DatapathShow(ctx context.Context, dp string) (ovs.DatapathStats, error) {
 	c.count("dpctl/show")
 	return c.Vswitchd.DatapathShow(ctx, dp)

@@ -1,7 +1,6 @@
 package netdev
 
 import (
-	"errors"
 	"testing"
 )
 

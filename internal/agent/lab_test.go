@@ -30,7 +30,7 @@ const extMAC = "02:00:00:00:00:64"
 // OVS ports are.
 func labAgent(t *testing.T, l *labtest.Lab) (*Agent, *state.Store) {
 	t.Helper()
-	src, closeSrc := OpenSources(SourceOptions{RunDir: l.RunDir, DB: "unix:" + l.RunDir + "/db.sock", Timeout: 2 * time.Second})
+	src, closeSrc := OpenSources(SourceOptions{RunDir: l.RunDir, Timeout: 2 * time.Second, Deadline: 5 * time.Second})
 	t.Cleanup(closeSrc)
 	err := l.InNetns(func() error {
 		nl, err := netdev.NewNetlinkReader(netdev.Options{})
@@ -38,7 +38,11 @@ func labAgent(t *testing.T, l *labtest.Lab) (*Agent, *state.Store) {
 			return err
 		}
 		t.Cleanup(func() { _ = nl.Close() })
-		src.Netdev = nl
+		for i, s := range src {
+			if s.Name() == state.SourceNetlink {
+				src[i] = NewNetlink(nl, 5*time.Second, nil)
+			}
+		}
 		return nil
 	})
 	if err != nil {

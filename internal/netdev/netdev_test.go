@@ -169,4 +169,3 @@ func TestFind(t *testing.T) {
 		})
 	}
 }
-

@@ -78,7 +78,7 @@ func Serve(ctx context.Context, o Options) int {
 	}()
 	go func() {
 		defer wg.Done()
-		keepAlive(ctx, o.WatchdogInterval(), a.Progressing, o.Notify)
+		watchdog(ctx, o.WatchdogInterval(), a.Progressing, o.Notify)
 	}()
 	o.Logger.Info("starting ovs-flood-exporter", zap.Strings("listen", *o.Flags.WebListenAddresses),
 		zap.Duration("poll_interval", o.Agent.Interval))

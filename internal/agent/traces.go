@@ -47,7 +47,7 @@ func (c *traceCache) trace(ctx context.Context, v ovs.Vswitchd, active []detect.
 		if e.done || now.Before(e.retryAt) {
 			continue
 		}
-		flow := TraceFlow(f)
+		flow := traceFlow(f)
 		tr, err := v.Trace(ctx, f.Bridge, flow)
 		if err != nil {
 			e.failures++
@@ -86,8 +86,8 @@ func (c *traceCache) rules(active []detect.Flood) map[detect.FloodKey]state.Rule
 	return out
 }
 
-// TraceFlow is the ofproto/trace flow used for a flood.
-func TraceFlow(f detect.Flood) string {
+// traceFlow is the ofproto/trace flow used for a flood.
+func traceFlow(f detect.Flood) string {
 	flow := "in_port=" + f.InPort
 	if f.SrcMAC != "" {
 		flow += ",dl_src=" + f.SrcMAC

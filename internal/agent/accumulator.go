@@ -22,20 +22,17 @@ func newAccumulator(retire time.Duration) *accumulator {
 
 // add records the upstream value cur of key at now and returns the
 // monotonic total and how much it grew.
-func (c *accumulator) add(key string, cur uint64, now time.Time) (total, delta uint64) {
+func (c *accumulator) add(key string, cur uint64, now time.Time) (total, grew uint64) {
 	k, ok := c.keys[key]
-	switch {
-	case !ok:
+	if ok {
+		grew = delta(k.prev, cur)
+	} else {
 		k = &accumulated{total: cur}
 		c.keys[key] = k
-	case cur >= k.prev:
-		delta = cur - k.prev
-	default: // upstream reset: everything counted since is new
-		delta = cur
 	}
-	k.total += delta
+	k.total += grew
 	k.prev, k.seen = cur, now
-	return k.total, delta
+	return k.total, grew
 }
 
 // sweep forgets the keys not seen for longer than the retirement delay.

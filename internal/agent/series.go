@@ -137,7 +137,9 @@ func (k *seriesKeeper) forget(pk detect.PortKey) {
 	}
 }
 
-// delta is how much an upstream counter grew; a decrease is a reset.
+// delta is how much an upstream counter grew from prev to cur; a decrease
+// is a reset (OVS restarted, a megaflow or device re-created), after which
+// all of cur is new.
 func delta(prev, cur uint64) uint64 {
 	if cur >= prev {
 		return cur - prev

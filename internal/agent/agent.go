@@ -120,8 +120,8 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	res := a.det.Observe(a.detectInput(dctx, p))
 	snap.Ports = p.ports
 	a.logEvents(res.Events, snap)
-	if a.cfg.Trace && p.unixctl != nil {
-		a.traces.trace(dctx, p.unixctl, res.Active, now, a.log)
+	if a.cfg.Trace && p.vswitchd != nil {
+		a.traces.trace(dctx, p.vswitchd, res.Active, now, a.log)
 	}
 	a.traces.keep(res.Active)
 	snap.Rules = a.traces.rules(res.Active)
@@ -151,8 +151,8 @@ func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
 	if !p.dumped {
 		in.Observed = p.observed
 	}
-	if p.unixctl != nil {
-		in.FDB = newLazyFDB(ctx, p.unixctl)
+	if p.vswitchd != nil {
+		in.FDB = newLazyFDB(ctx, p.vswitchd)
 	}
 	return in
 }

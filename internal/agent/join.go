@@ -10,12 +10,12 @@ import (
 // ovsBridgeNames lists the OVS bridges to report: those vswitchd has, else
 // (when unixctl is down) those OVSDB knows.
 func ovsBridgeNames(p *Poll) []string {
-	if p.vswitchd != nil {
-		return p.vswitchd.bridges
+	if p.unixctl != nil {
+		return p.unixctl.bridges
 	}
 	var out []string
-	if p.topology != nil {
-		for _, b := range p.topology.Bridges {
+	if p.ovsdb != nil {
+		for _, b := range p.ovsdb.Bridges {
 			if p.cfg.wanted(b.Name) {
 				out = append(out, b.Name)
 			}
@@ -30,14 +30,14 @@ func ovsBridgeNames(p *Poll) []string {
 func (a *Agent) joinOVS(p *Poll) {
 	for _, n := range ovsBridgeNames(p) {
 		b := state.Bridge{Name: n}
-		if p.vswitchd != nil {
-			b.FDB = p.vswitchd.fdbStats[n]
+		if p.unixctl != nil {
+			b.FDB = p.unixctl.fdbStats[n]
 		}
 		if p.openflow != nil {
 			b.Tables, b.NormalRules = p.openflow.tables[n], p.openflow.rules[n]
 		}
-		if p.topology != nil {
-			for _, tb := range p.topology.Bridges {
+		if p.ovsdb != nil {
+			for _, tb := range p.ovsdb.Bridges {
 				if tb.Name == n {
 					b.DatapathType, b.MACTableSize, b.MACAgingTime = tb.DatapathType, tb.MACTableSize, tb.MACAgingTime
 				}
@@ -56,8 +56,8 @@ func (a *Agent) joinOVS(p *Poll) {
 // plus the ports vswitchd has that OVSDB did not tell about (OVSDB down).
 func (a *Agent) ovsPorts(p *Poll) []state.Port {
 	byName := map[string]state.Port{}
-	if p.topology != nil {
-		for _, b := range p.topology.Bridges {
+	if p.ovsdb != nil {
+		for _, b := range p.ovsdb.Bridges {
 			if !p.cfg.wanted(b.Name) {
 				continue
 			}
@@ -72,7 +72,7 @@ func (a *Agent) ovsPorts(p *Poll) []state.Port {
 			}
 		}
 	}
-	if v := p.vswitchd; v != nil {
+	if v := p.unixctl; v != nil {
 		for name, dp := range v.ports {
 			if _, ok := byName[name]; !ok {
 				byName[p.intern(name)] = state.Port{Bridge: p.intern(v.portBr[name]), Name: p.intern(name),
@@ -82,8 +82,8 @@ func (a *Agent) ovsPorts(p *Poll) []state.Port {
 	}
 	names := sortedKeys(byName)
 	var vmDev map[string]string
-	if p.devices != nil {
-		vmDev = netdev.ResolveVMDevices(p.devices, names) // indexes devices once, not once per port
+	if p.netlink != nil {
+		vmDev = netdev.ResolveVMDevices(p.netlink, names) // indexes devices once, not once per port
 	}
 	out := make([]state.Port, 0, len(byName))
 	for _, name := range names {
@@ -100,10 +100,10 @@ func (a *Agent) ovsPorts(p *Poll) []state.Port {
 // addCounters attaches the counters of port's VM-facing device, made
 // monotonic, and notes what the VM sent this poll (for the bounded dump).
 func addCounters(p *Poll, port *state.Port) {
-	if p.devices == nil || port.Counters != nil {
+	if p.netlink == nil || port.Counters != nil {
 		return
 	}
-	d, ok := netdev.Find(p.devices, port.Device)
+	d, ok := netdev.Find(p.netlink, port.Device)
 	if !ok {
 		return
 	}

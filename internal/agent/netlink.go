@@ -33,7 +33,7 @@ func (s *netlinkSource) Read(ctx context.Context, p *Poll) error {
 	devs, err := s.r.Devices(ctx)
 	if err == nil {
 		s.netns.settle(p.log)
-		p.devices = devs
+		p.netlink = devs
 	}
 	return err
 }

@@ -29,7 +29,7 @@ func (s *ovsdbSource) Timeout() time.Duration { return s.deadline }
 func (s *ovsdbSource) Read(ctx context.Context, p *Poll) error {
 	// The last topology stands in while OVSDB is down: identity changes
 	// rarely, and ports keep their Neutron/Nova labels meanwhile.
-	p.topology = s.cache.topo
+	p.ovsdb = s.cache.topo
 	rctx, cancel := context.WithTimeout(ctx, s.request)
 	cfg, err := s.r.CurCfg(rctx)
 	cancel()
@@ -46,6 +46,6 @@ func (s *ovsdbSource) Read(ctx context.Context, p *Poll) error {
 		return err
 	}
 	s.cache.set(t, cfg, p.Time)
-	p.topology = s.cache.topo
+	p.ovsdb = s.cache.topo
 	return nil
 }

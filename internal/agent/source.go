@@ -69,12 +69,15 @@ type Poll struct {
 	sentNow  map[string]uint64 // the same for this poll, filled by the join
 	flooding []string          // in_ports of the active floods
 
-	// What the OVS sources read; nil when that source is down this poll.
-	topology *ovsdb.Topology // last topology read (kept while OVSDB is down)
-	vswitchd *vswitchdView
-	unixctl  ovs.Vswitchd // for FDB lookups and traces after the sources
+	// What each source read, under the source's name; nil when that
+	// source is down this poll.
+	ovsdb    *ovsdb.Topology // last topology read (kept while OVSDB is down)
+	unixctl  *unixctlView
 	openflow *openflowView
-	devices  map[string]netdev.Device
+	netlink  map[string]netdev.Device
+	// vswitchd answers the FDB lookups and traces made after the sources;
+	// nil when the unixctl source is down.
+	vswitchd ovs.Vswitchd
 
 	// What every source contributes to the snapshot and the detector.
 	bridges    []state.Bridge

@@ -36,8 +36,8 @@ func NewUnixctl(v ovs.Vswitchd, deadline time.Duration) Source {
 func (s *unixctlSource) Name() string           { return state.SourceUnixctl }
 func (s *unixctlSource) Timeout() time.Duration { return s.deadline }
 
-// vswitchdView is one poll's reading of ovs-vswitchd.
-type vswitchdView struct {
+// unixctlView is one poll's reading of ovs-vswitchd.
+type unixctlView struct {
 	// ports maps port name to its OpenFlow port number and type.
 	ports    map[string]ovs.DPPort
 	portBr   map[string]string
@@ -56,8 +56,8 @@ func (s *unixctlSource) Read(ctx context.Context, p *Poll) error {
 			s.version = ver
 		}
 	}
-	p.ovsVersion, p.unixctl = s.version, s.v
-	v := &vswitchdView{ports: map[string]ovs.DPPort{}, portBr: map[string]string{}, fdbStats: map[string]*state.FDB{}}
+	p.ovsVersion, p.vswitchd = s.version, s.v
+	v := &unixctlView{ports: map[string]ovs.DPPort{}, portBr: map[string]string{}, fdbStats: map[string]*state.FDB{}}
 	for _, dp := range dps {
 		for _, br := range dp.Bridges {
 			if !p.cfg.wanted(br.Name) {
@@ -70,12 +70,12 @@ func (s *unixctlSource) Read(ctx context.Context, p *Poll) error {
 		}
 	}
 	sort.Strings(v.bridges)
-	p.vswitchd = v
+	p.unixctl = v
 	errs := s.readFDBStats(ctx, p, v)
 	return errors.Join(append(errs, s.readDatapaths(ctx, p, dps)...)...)
 }
 
-func (s *unixctlSource) readFDBStats(ctx context.Context, p *Poll, v *vswitchdView) []error {
+func (s *unixctlSource) readFDBStats(ctx context.Context, p *Poll, v *unixctlView) []error {
 	var errs []error
 	for _, br := range v.bridges {
 		st, err := s.v.FDBStats(ctx, br)

@@ -42,6 +42,13 @@ import (
 // A source that is not OVS (a Linux bridge, say) appends its bridges,
 // ports and flows to p with AddBridge, AddPort and AddFlows; the detector
 // and the collectors then treat them like OVS's.
+//
+// Adding a source: write <name>.go here with a struct holding the reader
+// (a small interface of the package that talks to the system, with a fake
+// in its …test package), a New<Name>(reader, deadline) constructor and the
+// three methods; add the label to state (Source<Name> and state.Sources);
+// add one line to the list in OpenSources. Everything else (timing,
+// source_up, logging, deadline) comes from the loop.
 type Source interface {
 	// Name is the source's label value in source_up, named after the
 	// package it reads through ("unixctl", "ovsdb", "netlink", ...).

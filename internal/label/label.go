@@ -1,0 +1,20 @@
+// Package label renders OVS values the way operators read them in OVS's own
+// output, so a metric label, the check command and the landing page show the
+// same text for the same thing.
+package label
+
+import "strconv"
+
+// Cookie renders an OpenFlow cookie as ovs-ofctl dump-flows prints it: "0x"
+// and lower-case hex digits ("0x0", "0xe4fc1a92d440c578").
+func Cookie(c uint64) string {
+	return "0x" + strconv.FormatUint(c, 16)
+}
+
+// VLAN renders a VLAN ID for a label: "" for none (negative).
+func VLAN(v int) string {
+	if v < 0 {
+		return ""
+	}
+	return strconv.Itoa(v)
+}

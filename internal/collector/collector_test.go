@@ -54,11 +54,12 @@ func labSnapshot() *state.Snapshot {
 		},
 		Datapaths: []state.Datapath{{Name: "netdev@ovs-netdev", Flows: 2, Hit: 22339, Missed: 4, Dumped: 2}},
 		Detect: detect.Result{
-			Flooded:     map[detect.CounterKey]detect.Counter{{Bridge: "br-int", InPort: "tapvm1", VLAN: 10}: {Packets: 16680, Bytes: 20699362}},
-			Leaked:      map[detect.PortKey]uint64{{Bridge: "br-int", Port: "tapvm2"}: 20699362},
-			Active:      []detect.Flood{{FloodKey: fk, PacketRate: 2085, ByteRate: 2587420, Victims: []detect.Victim{{Port: "tapvm2", Bytes: 12937100}}}},
-			Ratios:      []detect.Ratio{{PortKey: detect.PortKey{Bridge: "br-int", Port: "tapvm2"}, Ratio: 0.998}},
-			PollSeconds: 5,
+			Flooded:         map[detect.CounterKey]detect.Counter{{Bridge: "br-int", InPort: "tapvm1", VLAN: 10}: {Packets: 16680, Bytes: 20699362}},
+			Leaked:          map[detect.PortKey]uint64{{Bridge: "br-int", Port: "tapvm2"}: 20699362},
+			Active:          []detect.Flood{{FloodKey: fk, PacketRate: 2085, ByteRate: 2587420, Victims: []detect.Victim{{Port: "tapvm2", Bytes: 12937100}}}},
+			Ratios:          []detect.Ratio{{PortKey: detect.PortKey{Bridge: "br-int", Port: "tapvm2"}, Ratio: 0.998}},
+			PollSeconds:     5,
+			FlowsRemembered: 2,
 		},
 		Rules: map[detect.FloodKey]state.RuleRef{fk: {Bridge: "br-int", Table: 94, Priority: 1, Cookie: 0xe4fc1a92d440c578}},
 	}
@@ -276,6 +277,9 @@ const exporterExposition = `
 # HELP ovs_flood_exporter_last_poll_timestamp_seconds When the last poll finished (the agent polls on its own cadence, --poll.interval).
 # TYPE ovs_flood_exporter_last_poll_timestamp_seconds gauge
 ovs_flood_exporter_last_poll_timestamp_seconds 1.7952270875e+09
+# HELP ovs_flood_exporter_megaflows_remembered Megaflows whose counters the detector keeps between polls; it follows the megaflows the last dumps showed, also when the datapath churns through new ones.
+# TYPE ovs_flood_exporter_megaflows_remembered gauge
+ovs_flood_exporter_megaflows_remembered 2
 # HELP ovs_flood_exporter_ovs_info The ovs-vswitchd version the agent talks to.
 # TYPE ovs_flood_exporter_ovs_info gauge
 ovs_flood_exporter_ovs_info{version="3.1.0"} 1

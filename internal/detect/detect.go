@@ -206,6 +206,9 @@ type Result struct {
 	Baseline bool // true on the first poll: counters only, no deltas yet
 	// PollSeconds is the time since the previous poll (0 on the first).
 	PollSeconds float64
+	// FlowsRemembered is how many megaflows' counters the detector keeps
+	// for the next poll (bounded by what the recent dumps showed).
+	FlowsRemembered int
 }
 
 // Detector keeps the memory between polls. It is not safe for concurrent
@@ -272,6 +275,8 @@ func (d *Detector) Observe(in Input) Result {
 		Ratios:   ratios(d.history, in.Ports),
 		Events:   events,
 		Baseline: first,
+
+		FlowsRemembered: d.mem.len(),
 	}
 	if !first {
 		res.PollSeconds = elapsed

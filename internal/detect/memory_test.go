@@ -44,10 +44,10 @@ func TestBoundedModeMemoryStaysBounded(t *testing.T) {
 				for j := 0; j < perPoll; j++ {
 					flows = append(flows, macFlow(p, i*perPoll+j, 1))
 				}
-				d.Observe(Input{Time: t0.Add(time.Duration(i) * 5 * time.Second), Ports: labPorts(), Flows: flows,
+				res := d.Observe(Input{Time: t0.Add(time.Duration(i) * 5 * time.Second), Ports: labPorts(), Flows: flows,
 					Observed: map[string]bool{p: true}})
-				if n := d.mem.len(); n > tc.max {
-					t.Fatalf("poll %d: %d megaflows remembered, want at most %d", i, n, tc.max)
+				if n := res.FlowsRemembered; n > tc.max || n != d.mem.len() {
+					t.Fatalf("poll %d: %d megaflows remembered (%d held), want at most %d", i, n, d.mem.len(), tc.max)
 				}
 			}
 			if n := len(d.mem.forgotten); n > polls {

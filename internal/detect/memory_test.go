@@ -165,3 +165,24 @@ func TestCompleteDumpAfterForgetting(t *testing.T) {
 		t.Errorf("next poll: %d bytes, want 2000000", got)
 	}
 }
+
+// BenchmarkObserveChurn is one bounded-mode poll of a MAC-flooding VM:
+// 2,000 megaflows the previous poll did not show, plus the seed-000 flood.
+func BenchmarkObserveChurn(b *testing.B) {
+	const perPoll = 2000
+	polls := make([][]Flow, 8)
+	for i := range polls {
+		for j := 0; j < perPoll; j++ {
+			polls[i] = append(polls[i], macFlow("tapvm1", i*perPoll+j, 1))
+		}
+		polls[i] = append(polls[i], floodFlow("seed", uint64(i)*1000, uint64(i)*1_000_000))
+	}
+	d := New(DefaultConfig())
+	t0 := time.Unix(1_700_000_000, 0)
+	obs := map[string]bool{"tapvm1": true}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d.Observe(Input{Time: t0.Add(time.Duration(i) * 5 * time.Second), Ports: labPorts(), Flows: polls[i%len(polls)], Observed: obs})
+	}
+}

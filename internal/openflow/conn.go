@@ -411,6 +411,11 @@ func (c *Conn) broken() bool {
 // roundTrip sends the request built for a fresh xid and waits for its
 // complete reply, at most Options.Timeout.
 func (c *Conn) roundTrip(ctx context.Context, build func(xid uint32) goloxi.Serializable) ([][]byte, error) {
+	// A request made with a finished context is not sent: a quick reply
+	// would otherwise race the context in the wait below.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("no request sent: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	c.mu.Lock()

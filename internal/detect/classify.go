@@ -13,6 +13,9 @@ type Classified struct {
 	Bridge  string
 	VLAN    int
 	Outputs []string // distinct output ports (tunnel copies count once per remote) other than in_port
+	// Single is true for a unicast frame delivered to one VM port that
+	// does not own its destination (see singleReceivers).
+	Single bool
 }
 
 // Classify returns the flows that are flooded unknown unicast: a unicast
@@ -34,9 +37,25 @@ func Classify(flows []Flow, ports map[string]Port) []Classified {
 		if vlan < 0 {
 			vlan = 0
 		}
-		out = append(out, Classified{Flow: f, Bridge: in.Bridge, VLAN: vlan, Outputs: outs})
+		out = append(out, Classified{Flow: f, Bridge: bridgeOf(in, outs, ports), VLAN: vlan, Outputs: outs})
 	}
 	return out
+}
+
+// bridgeOf is the bridge a flood is reported on: its in_port's, or, when
+// the in_port is no OVS port (a datapath tunnel device the agent could
+// not resolve), the bridge of the first port it reached, so that a flood
+// is never reported without a bridge.
+func bridgeOf(in Port, outs []string, ports map[string]Port) string {
+	if in.Bridge != "" {
+		return in.Bridge
+	}
+	for _, o := range outs {
+		if b := ports[o].Bridge; b != "" {
+			return b
+		}
+	}
+	return ""
 }
 
 // copies returns the distinct ports f delivers to other than its in_port

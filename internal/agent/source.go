@@ -82,6 +82,7 @@ type Poll struct {
 	unixctl  *unixctlView
 	openflow *openflowView
 	netlink  map[string]netdev.Device
+	ovn      *ovnView
 	// vswitchd answers the FDB lookups and traces made after the sources;
 	// nil when the unixctl source is down.
 	vswitchd ovs.Vswitchd

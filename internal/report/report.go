@@ -54,6 +54,10 @@ type Endpoint struct {
 	IfaceID string `json:"iface_id,omitempty"`
 	VMUUID  string `json:"vm_uuid,omitempty"`
 	MAC     string `json:"mac,omitempty"`
+	// Tunnel is set on a tunnel port: the host at its other end.
+	Tunnel *TunnelEnd `json:"tunnel,omitempty"`
+	// OVN is set on a port bound to an OVN logical switch port.
+	OVN *OVNPort `json:"ovn,omitempty"`
 }
 
 // Victim is a port that receives a flood's copies.
@@ -73,6 +77,8 @@ type Rule struct {
 	Match    string   `json:"match,omitempty"`
 	Path     []string `json:"path,omitempty"`
 	Flow     string   `json:"traced_flow,omitempty"`
+	// Logical is the OVN logical flow the rule was derived from.
+	Logical *LogicalFlow `json:"ovn_logical_flow,omitempty"`
 }
 
 // Flood is one active flood.
@@ -172,10 +178,7 @@ func floods(last *state.Snapshot) []Flood {
 	for _, x := range last.Detect.Ratios {
 		ratios[x.Port] = x.Ratio
 	}
-	endpoint := func(name string) Endpoint {
-		p := ports[name]
-		return Endpoint{Port: name, IfaceID: p.IfaceID, VMUUID: p.VMUUID, MAC: p.AttachedMAC}
-	}
+	endpoint := func(name string) Endpoint { return endpointOf(name, ports[name]) }
 	var out []Flood
 	for _, f := range last.Detect.Active {
 		fl := Flood{Bridge: f.Bridge, InPort: endpoint(f.InPort), VLAN: f.VLAN, DstMAC: f.DstMAC,
@@ -196,7 +199,7 @@ func floods(last *state.Snapshot) []Flood {
 		}
 		if ref, ok := last.Rules[f.FloodKey]; ok {
 			fl.Rule = &Rule{Table: ref.Table, Priority: ref.Priority, Cookie: label.Cookie(ref.Cookie),
-				Match: ref.Match, Path: ref.Path, Flow: ref.Flow}
+				Match: ref.Match, Path: ref.Path, Flow: ref.Flow, Logical: logicalFlow(ref.Logical)}
 		}
 		fl.Fix = fix(fl)
 		out = append(out, fl)
@@ -254,6 +257,9 @@ func fdbNote(br Bridge) string {
 
 // fix suggests what to change for a flood.
 func fix(f Flood) string {
+	if s, ok := overlayFix(f); ok {
+		return s
+	}
 	neutron := f.InPort.IfaceID != ""
 	if f.Rule != nil && neutron && (f.Rule.Table == 94 || f.Rule.Table == 71 || f.Rule.Table == 72) {
 		return "Neutron OVS firewall driver: egress goes through NORMAL (table " + fmt.Sprint(f.Rule.Table) +
@@ -307,6 +313,7 @@ func (e Endpoint) Who() string {
 	if e.VMUUID != "" {
 		parts = append(parts, "vm "+e.VMUUID)
 	}
+	parts = append(parts, e.overlayWho()...)
 	if len(parts) == 0 {
 		return e.Port
 	}
@@ -371,7 +378,9 @@ func writeFloodTable(w io.Writer, floods []Flood) {
 // writeFloodDetail writes a flood's rule path, victims and fix.
 func writeFloodDetail(w io.Writer, f Flood) {
 	fmt.Fprintf(w, "\nflood %s -> %s on %s VLAN %d\n", f.InPort.Who(), f.DstMAC, f.Bridge, f.VLAN)
-	if f.Rule != nil {
+	if f.Rule != nil && f.Rule.Logical != nil {
+		writeLogicalFlow(w, f.Bridge, f.Rule)
+	} else if f.Rule != nil {
 		fmt.Fprintf(w, "  flooded by: table %d priority %d cookie %s actions=NORMAL (no learned MAC for destination)\n", f.Rule.Table, f.Rule.Priority, f.Rule.Cookie)
 		fmt.Fprintf(w, "  path (ofproto/trace %s %s):\n", f.Bridge, f.Rule.Flow)
 		for _, p := range f.Rule.Path {

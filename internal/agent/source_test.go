@@ -232,7 +232,7 @@ func TestProgressingIndependentOfInterval(t *testing.T) {
 	if !a.Progressing(now.Add(25 * time.Second)) {
 		t.Error("not progressing 25 s after a poll with a 30 s interval")
 	}
-	stuck := now.Add(2*cfg.Interval + 4*deadline + time.Second)
+	stuck := now.Add(2*cfg.Interval + time.Duration(len(a.sources))*deadline + time.Second)
 	if a.Progressing(stuck) {
 		t.Error("still progressing long after the loop stopped moving")
 	}

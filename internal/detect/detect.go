@@ -354,7 +354,7 @@ func (d *Detector) charge(in Input, first bool) map[FloodKey]*polledFlood {
 func (d *Detector) chargeVictims(c Classified, dst string, bytes uint64, ports map[string]Port, victims map[string]uint64) {
 	for _, o := range c.Outputs {
 		p, ok := ports[o]
-		if !ok || !(p.Endpoint || p.Tunnel) {
+		if !ok || (!p.Endpoint && !p.Tunnel) {
 			continue
 		}
 		if p.MAC != nil && p.MAC.String() == dst {

@@ -75,7 +75,9 @@ func TestSingleReceiverLeak(t *testing.T) {
 		{name: "a port whose MACs are unknown is not judged",
 			flows: func(n uint64) []Flow { return []Flow{unicast("a", "tapvm1", "02:00:00:02:00:01", nobody, n, "novm")} }},
 		{name: "a tunnel is not a single receiver",
-			flows: func(n uint64) []Flow { return []Flow{unicast("a", "tapvm1", "02:00:00:02:00:01", nobody, n, "ovn-ch2-0")} }},
+			flows: func(n uint64) []Flow {
+				return []Flow{unicast("a", "tapvm1", "02:00:00:02:00:01", nobody, n, "ovn-ch2-0")}
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ports := ovnPorts()

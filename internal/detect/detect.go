@@ -317,7 +317,7 @@ type polledFlood struct {
 func (d *Detector) charge(in Input, first bool) map[FloodKey]*polledFlood {
 	polled := map[FloodKey]*polledFlood{}
 	counted := map[string]bool{}
-	d.senders.learn(in.Flows, d.poll)
+	d.senders.learn(in.Flows, in.Ports, d.poll)
 	for _, c := range append(Classify(in.Flows, in.Ports), d.singleReceivers(in)...) {
 		f := c.Flow
 		if counted[f.Key] {

@@ -30,11 +30,15 @@ func macKey(m net.HardwareAddr) (k [6]byte, ok bool) {
 	return k, true
 }
 
-// learn records this poll's source MACs by in_port and forgets old ones.
-func (s senders) learn(flows []Flow, poll int64) {
+// learn records this poll's source MACs by in_port, other than the ports'
+// own attached MACs (already owned), and forgets old ones.
+func (s senders) learn(flows []Flow, ports map[string]Port, poll int64) {
 	for _, f := range flows {
 		k, ok := macKey(f.Src)
 		if !ok || f.Packets == 0 || !IsUnicast(f.Src) {
+			continue
+		}
+		if own := ports[f.InPort].MAC; own != nil && string(own) == string(f.Src) {
 			continue
 		}
 		macs := s[f.InPort]
@@ -106,7 +110,7 @@ func (d *Detector) singleReceivers(in Input) []Classified {
 		if !ok || !p.Endpoint {
 			continue
 		}
-		outs, vlan := []string{o.Port}, o.VLAN
+		vlan := o.VLAN
 		if owned, known := d.senders.owns(p, f.Dst); owned || !known {
 			continue
 		}
@@ -121,6 +125,7 @@ func (d *Detector) singleReceivers(in Input) []Classified {
 				continue // forwarded to where the MAC was learned
 			}
 		}
+		outs := []string{o.Port}
 		out = append(out, Classified{Flow: f, Bridge: bridgeOf(in.Ports[f.InPort], outs, in.Ports), VLAN: vlan, Outputs: outs, Single: true})
 	}
 	return out

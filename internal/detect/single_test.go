@@ -115,11 +115,11 @@ func TestSendersAreBounded(t *testing.T) {
 		src[4], src[5] = byte(i>>8), byte(i)
 		flows = append(flows, Flow{Key: "k", InPort: "tapvm1", Src: src, Packets: 1})
 	}
-	s.learn(flows, 1)
+	s.learn(flows, nil, 1)
 	if n := len(s["tapvm1"]); n != maxSendersPerPort {
 		t.Fatalf("%d source MACs remembered for one port, want the cap %d", n, maxSendersPerPort)
 	}
-	s.learn(nil, 1+senderMemoryPolls+59) // the next sweep after expiry
+	s.learn(nil, nil, 1+senderMemoryPolls+59) // the next sweep after expiry
 	if len(s) != 0 {
 		t.Fatalf("old senders kept: %d ports", len(s))
 	}

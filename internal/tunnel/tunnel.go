@@ -137,15 +137,6 @@ func firstOf(vals ...string) string {
 // 0x-prefixed hex).
 func parseKey(s string) (uint64, error) { return strconv.ParseUint(s, 0, 64) }
 
-// keyMatches reports whether a configured key admits id.
-func keyMatches(configured string, id uint64) bool {
-	if configured == "flow" {
-		return true
-	}
-	k, err := parseKey(configured)
-	return err == nil && k == id
-}
-
 // Device is a datapath tunnel device, parsed from its name.
 type Device struct {
 	Type    string
@@ -184,14 +175,47 @@ func ParseDevice(name string) (d Device, ok bool) {
 	return Device{}, false
 }
 
-// Table resolves datapath tunnel traffic to OVS tunnel ports.
+// Table resolves datapath tunnel traffic to OVS tunnel ports. It runs over
+// every tunnel megaflow of every poll, so ports are indexed by device and
+// remote, and keys are parsed once. A Table is not safe for concurrent use
+// (it caches parsed device names).
 type Table struct {
 	ports []Port
+	keys  []portKeys
+	// byRemote indexes the ports with a fixed remote_ip, flowBased those
+	// with remote_ip=flow, both by the datapath device they use.
+	byRemote  map[Device]map[string][]int
+	flowBased map[Device][]int
+	devices   map[string]devEntry
+}
+
+type portKeys struct{ in, out keySpec }
+
+// keySpec is a configured key: "flow" admits any.
+type keySpec struct {
+	flow bool
+	v    uint64
+}
+
+func specOf(s string) keySpec {
+	if s == "flow" {
+		return keySpec{flow: true}
+	}
+	v, _ := parseKey(s) // FromOptions checked it
+	return keySpec{v: v}
+}
+
+func (k keySpec) admits(id uint64) bool { return k.flow || k.v == id }
+
+type devEntry struct {
+	d  Device
+	ok bool
 }
 
 // NewTable indexes ports.
 func NewTable(ports []Port) *Table {
-	t := &Table{ports: slices.Clone(ports)}
+	t := &Table{ports: slices.Clone(ports), byRemote: map[Device]map[string][]int{}, flowBased: map[Device][]int{},
+		devices: map[string]devEntry{}}
 	// deterministic tie-breaks: by bridge, then name
 	slices.SortFunc(t.ports, func(a, b Port) int {
 		if c := strings.Compare(a.Bridge, b.Bridge); c != 0 {
@@ -199,74 +223,82 @@ func NewTable(ports []Port) *Table {
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
+	for i, p := range t.ports {
+		t.keys = append(t.keys, portKeys{in: specOf(p.InKey), out: specOf(p.OutKey)})
+		d := Device{Type: p.Type, DstPort: p.DstPort}
+		if p.RemoteIP == "flow" {
+			t.flowBased[d] = append(t.flowBased[d], i)
+			continue
+		}
+		if t.byRemote[d] == nil {
+			t.byRemote[d] = map[string][]int{}
+		}
+		t.byRemote[d][p.RemoteIP] = append(t.byRemote[d][p.RemoteIP], i)
+	}
 	return t
 }
 
 // Ports returns the indexed ports, sorted by bridge and name.
 func (t *Table) Ports() []Port { return t.ports }
 
+func (t *Table) device(name string) (Device, bool) {
+	e, ok := t.devices[name]
+	if !ok {
+		e.d, e.ok = ParseDevice(name)
+		if len(t.devices) < 64 {
+			t.devices[name] = e
+		}
+	}
+	return e.d, e.ok
+}
+
 // Ingress resolves a packet that arrived on datapath device dev with the
 // outer header src (the sender), dst (this host) and key id, as printed in
 // a megaflow key's tunnel(tun_id=…,src=…,dst=…). The reason explains a miss.
 func (t *Table) Ingress(dev, src, dst string, id uint64) (p Port, reason string, ok bool) {
-	d, ok := ParseDevice(dev)
+	d, ok := t.device(dev)
 	if !ok {
 		return Port{}, fmt.Sprintf("%s is not a datapath tunnel device", dev), false
 	}
 	if src == "" {
 		return Port{}, fmt.Sprintf("the megaflow from %s matches no tunnel source", dev), false
 	}
-	best, score := -1, 0
-	for i, c := range t.ports {
-		if c.Type != d.Type || c.DstPort != d.DstPort || !keyMatches(c.InKey, id) {
-			continue
-		}
-		if c.LocalIP != "" && c.LocalIP != "flow" && dst != "" && c.LocalIP != dst {
-			continue
-		}
-		s := 0
-		switch c.RemoteIP {
-		case src:
-			s = 2
-		case "flow":
-			s = 1
-		}
-		if s > score {
-			best, score = i, s
-		}
+	match := func(i int) bool {
+		c := t.ports[i]
+		return t.keys[i].in.admits(id) && (c.LocalIP == "" || c.LocalIP == "flow" || dst == "" || c.LocalIP == dst)
 	}
-	if best < 0 {
-		return Port{}, fmt.Sprintf("no %s port with remote_ip %s, key %#x, dst_port %d", d.Type, src, id, d.DstPort), false
+	if i, ok := first(t.byRemote[d][src], match); ok {
+		return t.ports[i], "", true
 	}
-	return t.ports[best], "", true
+	if i, ok := first(t.flowBased[d], match); ok {
+		return t.ports[i], "", true
+	}
+	return Port{}, fmt.Sprintf("no %s port with remote_ip %s, key %#x, dst_port %d", d.Type, src, id, d.DstPort), false
 }
 
 // Egress resolves a copy sent through datapath tunnel device dev (tnl_port
 // of tnl_push, or the vport after set(tunnel(…))) to remote with key id.
 // A flow-based port (remote_ip=flow) is found from the header's remote.
 func (t *Table) Egress(dev, remote string, id uint64) (p Port, reason string, ok bool) {
-	d, ok := ParseDevice(dev)
+	d, ok := t.device(dev)
 	if !ok {
 		return Port{}, fmt.Sprintf("%s is not a datapath tunnel device", dev), false
 	}
-	best, score := -1, 0
-	for i, c := range t.ports {
-		if c.Type != d.Type || c.DstPort != d.DstPort || !keyMatches(c.OutKey, id) {
-			continue
-		}
-		s := 0
-		switch c.RemoteIP {
-		case remote:
-			s = 2
-		case "flow":
-			s = 1
-		}
-		if s > score {
-			best, score = i, s
+	match := func(i int) bool { return t.keys[i].out.admits(id) }
+	if i, ok := first(t.byRemote[d][remote], match); ok {
+		return t.ports[i], "", true
+	}
+	if i, ok := first(t.flowBased[d], match); ok {
+		return t.ports[i], "", true
+	}
+	return Port{}, fmt.Sprintf("no %s port with remote_ip %s, key %#x, dst_port %d", d.Type, remote, id, d.DstPort), false
+}
+
+func first(idx []int, match func(int) bool) (int, bool) {
+	for _, i := range idx {
+		if match(i) {
+			return i, true
 		}
 	}
-	if best < 0 {
-		return Port{}, fmt.Sprintf("no %s port with remote_ip %s, key %#x, dst_port %d", d.Type, remote, id, d.DstPort), false
-	}
-	return t.ports[best], "", true
+	return 0, false
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,7 +217,11 @@ func TestLabOVN(t *testing.T) {
 				}
 			}
 			if !ok || ref.Logical == nil || ref.Logical.Stage != "ls_in_l2_unknown" || ref.Logical.Match != `outport == "none"` {
-				t.Errorf("rule %+v, want the ls_in_l2_unknown logical flow", ref)
+				t.Fatalf("rule %+v, want the ls_in_l2_unknown logical flow", ref)
+			}
+			// the switch's unknown ports, ch2's vm3 included in unknown2
+			if want := map[string]string{"unknown2": "vm2,vm3", "unknown1": "vm2"}[tc.mode]; strings.Join(ref.Logical.UnknownPorts, ",") != want {
+				t.Errorf("unknown ports %v, want %s", ref.Logical.UnknownPorts, want)
 			}
 			for _, p := range last[0].Ports {
 				if p.Name == "tapvm2" && (p.OVN == nil || !p.OVN.Unknown || p.OVN.Switch != "sw0") {

@@ -133,8 +133,18 @@ func (v *ovnView) logicalFlow(ctx context.Context, tr ovs.Trace, inIfaceID strin
 		return step, nil, err
 	}
 	f := flows[0]
-	return step, &state.LogicalFlow{UUID: f.UUID, Pipeline: f.Pipeline, TableID: f.TableID, Stage: f.Stage,
-		Priority: f.Priority, Match: f.Match, Actions: f.Actions}, nil
+	lf := &state.LogicalFlow{UUID: f.UUID, Pipeline: f.Pipeline, TableID: f.TableID, Stage: f.Stage,
+		Priority: f.Priority, Match: f.Match, Actions: f.Actions}
+	if q.Datapath != "" {
+		unknown, err := v.r.UnknownPorts(ctx, q.Datapath)
+		if err != nil {
+			return step, lf, err
+		}
+		for _, pb := range unknown {
+			lf.UnknownPorts = append(lf.UnknownPorts, pb.LogicalPort)
+		}
+	}
+	return step, lf, nil
 }
 
 // ovnLookup returns what traces need to name OVN logical flows; nil on a

@@ -33,6 +33,9 @@ type LogicalFlow struct {
 	Priority int    `json:"priority"`
 	Match    string `json:"match"`
 	Actions  string `json:"actions"`
+	// UnknownPorts are the switch's ports with "unknown" addresses, on
+	// every chassis.
+	UnknownPorts []string `json:"unknown_ports,omitempty"`
 }
 
 func endpointOf(name string, p state.Port) Endpoint {
@@ -51,7 +54,7 @@ func logicalFlow(l *state.LogicalFlow) *LogicalFlow {
 		return nil
 	}
 	return &LogicalFlow{UUID: l.UUID, Stage: l.Stage, Pipeline: l.Pipeline, TableID: l.TableID, Priority: l.Priority,
-		Match: l.Match, Actions: l.Actions}
+		Match: l.Match, Actions: l.Actions, UnknownPorts: l.UnknownPorts}
 }
 
 // overlayWho names what is behind a tunnel or OVN port.
@@ -119,6 +122,9 @@ func ovnFix(f Flood) string {
 				open = append(open, o.LogicalPort)
 			}
 		}
+	}
+	if f.Rule != nil && f.Rule.Logical != nil && len(f.Rule.Logical.UnknownPorts) > 0 {
+		unknown = f.Rule.Logical.UnknownPorts // the whole switch's, other chassis' included
 	}
 	var b strings.Builder
 	b.WriteString("OVN delivers frames for " + f.DstMAC + ", which no logical port owns, to the ports whose addresses include \"unknown\"")

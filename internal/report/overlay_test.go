@@ -27,7 +27,8 @@ func ovnSnapshot() (*state.Snapshot, detect.FloodKey) {
 		Rules: map[detect.FloodKey]state.RuleRef{k: {Bridge: "br-int", Table: 34, Priority: 50, Cookie: 0x19aab82,
 			Path: []string{"br-int table 0 priority 100"},
 			Logical: &state.LogicalFlow{UUID: "019aab82-4cf6-4208-b687-09b947a88e22", Pipeline: "ingress", TableID: 26,
-				Stage: "ls_in_l2_unknown", Priority: 50, Match: `outport == "none"`, Actions: `outport = "_MC_unknown"; output;`}}},
+				Stage: "ls_in_l2_unknown", Priority: 50, Match: `outport == "none"`, Actions: `outport = "_MC_unknown"; output;`,
+				UnknownPorts: []string{"vm2", "vm3"}}}},
 	}, k
 }
 
@@ -43,7 +44,7 @@ func TestOVNFloodReport(t *testing.T) {
 		`match=(outport == "none") actions=(outport = "_MC_unknown"; output;)`,
 		"victim ovn-ch2-0 (geneve tunnel to 172.31.1.2)",
 		`OVN port vm2 on sw0, addresses include "unknown", port security off`,
-		`(here vm2)`, "lsp-set-port-security",
+		`(here vm2, vm3)`, "lsp-set-port-security",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)

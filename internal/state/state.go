@@ -172,6 +172,9 @@ type LogicalFlow struct {
 	Priority int
 	Match    string
 	Actions  string
+	// UnknownPorts are the logical switch's ports whose addresses include
+	// "unknown", on every chassis: where OVN sends frames no port owns.
+	UnknownPorts []string
 }
 
 // Snapshot is everything published after one poll.

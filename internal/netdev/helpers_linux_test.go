@@ -1,11 +1,13 @@
 package netdev
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -71,4 +73,30 @@ func inNetns(name string, f func() error) error {
 	}
 	defer h.Close()
 	return atNetns(h, f)
+}
+
+// devicesIn returns the devices of the one namespace ns ("" for the
+// reader's own) keyed by plain name, whatever Options.WalkNetns says: the
+// tests read a lab's namespaces one at a time through the reader's cache.
+func (r *NetlinkReader) devicesIn(ctx context.Context, ns string) (map[string]Device, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var (
+		n   *nsReader
+		err error
+	)
+	if ns == "" {
+		n, err = r.ownReader()
+	} else {
+		n, err = r.nsReader(ns)
+	}
+	if err != nil {
+		return nil, err
+	}
+	devs := make(map[string]Device, len(n.links))
+	if err := n.read(ctx, time.Now(), r.opts.TopologyMaxAge, func(d Device) { devs[d.Name] = d }); err != nil {
+		r.drop(ns, n)
+		return nil, err
+	}
+	return devs, nil
 }

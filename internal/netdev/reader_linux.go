@@ -34,6 +34,7 @@ type NetlinkReader struct {
 	selfNs netns.NsHandle // the agent's own namespace
 	self   *nsReader      // nil after a failure, until reopened
 	others map[string]*nsReader
+	raised map[string]bool // walk conditions already reported, see reportOnce
 }
 
 var _ Reader = (*NetlinkReader)(nil)
@@ -58,7 +59,8 @@ func NewNetlinkReader(opts Options) (*NetlinkReader, error) {
 		selfNs.Close()
 		return nil, err
 	}
-	return &NetlinkReader{opts: opts, selfNs: selfNs, self: self, others: make(map[string]*nsReader)}, nil
+	return &NetlinkReader{opts: opts, selfNs: selfNs, self: self,
+		others: make(map[string]*nsReader), raised: make(map[string]bool)}, nil
 }
 
 // Close releases every socket, which lets deleted namespaces go.
@@ -101,20 +103,47 @@ func (r *NetlinkReader) Devices(ctx context.Context) (map[string]Device, error) 
 		r.prune(nil)
 		return devs, nil
 	}
+	if err := r.walk(ctx, now, devs); err != nil {
+		return nil, err
+	}
+	return devs, nil
+}
+
+// ErrNetnsPermission is reported (once) when the walk cannot enter other
+// namespaces because the agent lacks CAP_SYS_ADMIN.
+var ErrNetnsPermission = errors.New("--netns.walk needs CAP_SYS_ADMIN to enter other network namespaces " +
+	"(systemd: add the ovs-flood-exporter-netns.conf drop-in; container: --cap-add SYS_ADMIN), " +
+	"or drop --netns.walk; only the agent's own namespace is read")
+
+// walk adds the devices of the namespaces in NetnsDir to devs. It fails
+// only when ctx ends.
+func (r *NetlinkReader) walk(ctx context.Context, now time.Time, devs map[string]Device) error {
 	names, err := r.listNetns()
 	if err != nil {
-		r.report(r.opts.NetnsDir, err)
+		r.reportOnce("list", r.opts.NetnsDir, err)
+		r.prune(map[string]bool{})
+		return nil
 	}
+	delete(r.raised, "list")
 	seen := make(map[string]bool, len(names))
+	denied := false
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		n, err := r.nsReader(name)
-		if err != nil {
-			if !vanished(err) {
-				r.report(name, err)
-			}
+		switch {
+		case err == nil:
+		case vanished(err):
+			continue
+		case errors.Is(err, unix.EPERM):
+			// Every other namespace fails the same way: say it once,
+			// not once per namespace and poll.
+			denied = true
+			r.reportOnce("perm", name, fmt.Errorf("%w: %w", ErrNetnsPermission, err))
+			continue
+		default:
+			r.report(name, err)
 			continue
 		}
 		seen[name] = true
@@ -122,41 +151,16 @@ func (r *NetlinkReader) Devices(ctx context.Context) (map[string]Device, error) 
 		if err != nil {
 			r.drop(name, n)
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
 			r.report(name, err)
 		}
 	}
+	if !denied {
+		delete(r.raised, "perm")
+	}
 	r.prune(seen)
-	return devs, nil
-}
-
-// DevicesIn returns the devices of the one namespace ns ("" for the
-// agent's own) keyed by plain name, whatever Options.WalkNetns says.
-func (r *NetlinkReader) DevicesIn(ctx context.Context, ns string) (map[string]Device, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var (
-		n   *nsReader
-		err error
-	)
-	if ns == "" {
-		n, err = r.ownReader()
-	} else {
-		n, err = r.nsReader(ns)
-	}
-	if err != nil {
-		return nil, err
-	}
-	devs := make(map[string]Device, len(n.links))
-	if err := n.read(ctx, time.Now(), r.opts.TopologyMaxAge, func(d Device) { devs[d.Name] = d }); err != nil {
-		r.drop(ns, n)
-		return nil, err
-	}
-	return devs, nil
+	return nil
 }
 
 // ownReader returns the reader of the agent's namespace, reopening it
@@ -188,6 +192,17 @@ func (r *NetlinkReader) drop(ns string, n *nsReader) {
 	}
 }
 
+// reportOnce reports a condition of the whole walk (key) the first time it
+// is seen, and again only after it cleared: a missing directory or a
+// missing capability is one log line, not one per poll.
+func (r *NetlinkReader) reportOnce(key, ns string, err error) {
+	if r.raised[key] {
+		return
+	}
+	r.raised[key] = true
+	r.report(ns, err)
+}
+
 func (r *NetlinkReader) report(ns string, err error) {
 	if r.opts.OnNetnsError != nil {
 		r.opts.OnNetnsError(ns, err)
@@ -198,10 +213,14 @@ func (r *NetlinkReader) report(ns string, err error) {
 func (r *NetlinkReader) listNetns() ([]string, error) {
 	ents, err := os.ReadDir(r.opts.NetnsDir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil // no named namespace was ever created
+		// No named namespace was ever created on this host, or (in a
+		// container) the directory is not mounted: say which.
+		return nil, fmt.Errorf("--netns.walk: %s does not exist: no named namespace was created yet, "+
+			"or it is not mounted into the container (-v %s:%s:ro,rslave): %w",
+			r.opts.NetnsDir, r.opts.NetnsDir, r.opts.NetnsDir, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list namespaces: %w", err)
+		return nil, fmt.Errorf("--netns.walk: list namespaces: %w", err)
 	}
 	names := make([]string, 0, len(ents))
 	for _, e := range ents {

@@ -88,7 +88,8 @@ func run(args []string) int {
 	}
 	defer func() { _ = zl.Sync() }()
 
-	src, closeSrc := agent.OpenSources(agent.SourceOptions{RunDir: *rundir, DB: *db, Timeout: *tmo, WalkNetns: *netnsWalk})
+	src, closeSrc := agent.OpenSources(agent.SourceOptions{RunDir: *rundir, DB: *db, Timeout: *tmo, WalkNetns: *netnsWalk,
+		OnNetnsError: func(ns string, err error) { zl.Warn("netns walk", zap.String("netns", ns), zap.Error(err)) }})
 	defer closeSrc()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -22,6 +22,9 @@ type SourceOptions struct {
 	Timeout time.Duration
 	// WalkNetns also reads device counters in /run/netns namespaces.
 	WalkNetns bool
+	// OnNetnsError is told what the namespace walk could not read (see
+	// netdev.Options.OnNetnsError); log it.
+	OnNetnsError func(ns string, err error)
 }
 
 // OpenSources returns the real sources. Nothing is dialed yet: every source
@@ -41,7 +44,7 @@ func OpenSources(o SourceOptions) (Sources, func()) {
 		src.OVSDB = db
 		closers = append(closers, db.Close)
 	}
-	if nl, err := netdev.NewNetlinkReader(netdev.Options{WalkNetns: o.WalkNetns}); err != nil {
+	if nl, err := netdev.NewNetlinkReader(netdev.Options{WalkNetns: o.WalkNetns, OnNetnsError: o.OnNetnsError}); err != nil {
 		src.Netdev = failingDevices{err}
 	} else {
 		src.Netdev = nl

@@ -10,12 +10,16 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
 )
 
-// needRoot skips tests that create namespaces and devices unless running
-// as root with iproute2, or fails them when OVS_FLOOD_LAB=require.
+// needRoot skips tests that create namespaces and devices under -short or
+// unless running as root with iproute2, or fails them when
+// OVS_FLOOD_LAB=require.
 func needRoot(tb testing.TB) {
 	tb.Helper()
+	labtest.SkipShort(tb)
 	var missing []string
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root")

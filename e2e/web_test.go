@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
-
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -26,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
 )
 
 // These tests need no OVS: the agent runs in the test's own namespace with

@@ -113,6 +113,20 @@ func documentedRun(t *testing.T) []string {
 	return words
 }
 
+// readmeShowsRun checks that the README's container section shows the
+// documented command word for word, so what users copy is what is tested.
+func readmeShowsRun(t *testing.T, words []string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := strings.Join(strings.Fields(strings.ReplaceAll(string(b), "\\\n", " ")), " ")
+	if !strings.Contains(readme, strings.Join(words, " ")) {
+		t.Errorf("README.md does not show the Dockerfile's run command %q", strings.Join(words, " "))
+	}
+}
+
 // replaceArg replaces the value of flag (the word after it) in words, and
 // fails if the flag is not there with the value want.
 func replaceArg(t *testing.T, words []string, flag, want, value string) {
@@ -204,6 +218,7 @@ func TestContainer(t *testing.T) {
 	labtest.SkipShort(t)
 	start := time.Now()
 	defer func() { t.Logf("runtime %v", time.Since(start).Round(100*time.Millisecond)) }()
+	readmeShowsRun(t, documentedRun(t))
 	p := newPodman(t)
 	l := labtest.Up(t, "ct1")
 	image := fmt.Sprintf("localhost/ovs-flood-exporter:e2e-%d", os.Getpid())
@@ -273,7 +288,7 @@ func buildImage(t *testing.T, p *podman, image string) {
 	t.Helper()
 	stdout, stderr, err := runIn("", 10*time.Minute,
 		[]string{"IMAGE=" + image, "CONTAINERS_CONF=" + p.conf, "PATH=" + filepath.Dir(goTool()) + ":" + os.Getenv("PATH")},
-		"make", "-C", repoRoot(), "image")
+		"make", "--no-print-directory", "-C", repoRoot(), "image")
 	if err != nil {
 		t.Fatalf("make image: %v\n%s%s", err, stdout, stderr)
 	}

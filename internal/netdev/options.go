@@ -35,7 +35,9 @@ type Options struct {
 	// (err wraps ErrNetnsPermission; reported once, not per namespace and
 	// poll). The walk skips what failed either way; the agent's own
 	// namespace is read regardless. Namespaces that vanish mid-walk are
-	// skipped without a report. Wire it to a log line: without it, these
+	// skipped without a report; a name that stays a plain file for two
+	// walks (a mount that did not propagate into a container) is reported
+	// once. Wire it to a log line: without it, these
 	// errors are lost. It is called with the reader locked and must not
 	// call back into it.
 	OnNetnsError func(ns string, err error)

@@ -145,6 +145,32 @@ func TestNetnsWalkMissingDir(t *testing.T) {
 	}
 }
 
+// TestNetnsWalkPlainFile checks that a name in the namespace directory
+// that stays a plain file (a namespace created after a container started,
+// with /run/netns mounted without rslave propagation) is reported once,
+// while one that is a plain file for a single walk ("ip netns add" midway)
+// is not.
+func TestNetnsWalkPlainFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "qrouter-1"), nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	var reported []string
+	r := newReader(t, Options{WalkNetns: true, NetnsDir: dir,
+		OnNetnsError: func(ns string, err error) { reported = append(reported, ns+": "+err.Error()) }})
+	for i := range 4 {
+		if _, err := r.Devices(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && len(reported) != 0 {
+			t.Fatalf("a plain file reported on the first walk: %q", reported)
+		}
+	}
+	if len(reported) != 1 || !strings.HasPrefix(reported[0], "qrouter-1: ") || !strings.Contains(reported[0], "rslave") {
+		t.Fatalf("reports %q, want one for qrouter-1 naming rslave", reported)
+	}
+}
+
 // noCapsEnv marks the child process of TestNetnsNoCapabilities.
 const noCapsEnv = "NETDEV_TEST_NO_CAPS"
 

@@ -35,6 +35,7 @@ type NetlinkReader struct {
 	self   *nsReader      // nil after a failure, until reopened
 	others map[string]*nsReader
 	raised map[string]bool // walk conditions already reported, see reportOnce
+	plain  map[string]bool // names that were no namespace mount in the last walk
 }
 
 var _ Reader = (*NetlinkReader)(nil)
@@ -126,6 +127,7 @@ func (r *NetlinkReader) walk(ctx context.Context, now time.Time, devs map[string
 	}
 	delete(r.raised, "list")
 	seen := make(map[string]bool, len(names))
+	plain := make(map[string]bool)
 	denied := false
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
@@ -134,6 +136,16 @@ func (r *NetlinkReader) walk(ctx context.Context, now time.Time, devs map[string
 		n, err := r.nsReader(name)
 		switch {
 		case err == nil:
+		case errors.Is(err, errNotNetns):
+			// A name is a plain file for a moment while "ip netns add"
+			// or "del" runs. For longer, the mount did not propagate
+			// (a container's /run/netns mounted without rslave).
+			plain[name] = true
+			if r.plain[name] {
+				r.reportOnce("plain:"+name, name, fmt.Errorf("%w: in a container, mount %s with rslave propagation (-v %s:%s:ro,rslave)",
+					err, r.opts.NetnsDir, r.opts.NetnsDir, r.opts.NetnsDir))
+			}
+			continue
 		case vanished(err):
 			continue
 		case errors.Is(err, unix.EPERM):
@@ -159,6 +171,12 @@ func (r *NetlinkReader) walk(ctx context.Context, now time.Time, devs map[string
 	if !denied {
 		delete(r.raised, "perm")
 	}
+	for name := range r.plain {
+		if !plain[name] {
+			delete(r.raised, "plain:"+name)
+		}
+	}
+	r.plain = plain
 	r.prune(seen)
 	return nil
 }

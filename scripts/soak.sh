@@ -54,8 +54,9 @@ for _ in $(seq 100); do metrics >/dev/null 2>&1 && break; sleep 0.2; done
 ./lab/lab.sh flood "$LAB" $((DURATION + 60)) "$RATE" >/dev/null 2>&1 &
 pids+=($!)
 # 10 scrapes a second, paced by curl itself (one process, kept
-# connections, as Prometheus scrapes); one status code per scrape
-ip netns exec "$LAB" curl -s --rate 10/s --max-time $((DURATION + 120)) -o /dev/null -w '%{http_code}\n' \
+# connections, up to 4 at once so a slow scrape does not lower the rate);
+# one status code per scrape
+ip netns exec "$LAB" curl -s --parallel --parallel-max 4 --rate 10/s --max-time $((DURATION + 120)) -o /dev/null -w '%{http_code}\n' \
   "http://127.0.0.1:$PORT/metrics?scrape=[1-$((DURATION * 10))]" >"$work/scrapes" 2>"$work/scrape-errors" &
 scraper=$!
 pids+=("$scraper")

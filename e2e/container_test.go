@@ -308,6 +308,7 @@ func containerBadInput(t *testing.T, p *podman, l *labtest.Lab, image string) {
 		down  []string // sources that must be down
 		up    []string // sources that must stay up
 		log   []*regexp.Regexp
+		once  bool // the log line must not repeat on later polls
 	}{
 		{
 			name: "rundir without sockets",
@@ -331,6 +332,7 @@ func containerBadInput(t *testing.T, p *podman, l *labtest.Lab, image string) {
 			extra: []string{"--netns.walk"},
 			up:    []string{"unixctl", "ovsdb", "openflow", "netlink"},
 			log:   []*regexp.Regexp{regexp.MustCompile(`/run/netns does not exist.*-v /run/netns:/run/netns:ro,rslave`)},
+			once:  true,
 		},
 		{
 			name:  "netns walk without CAP_SYS_ADMIN",
@@ -338,6 +340,7 @@ func containerBadInput(t *testing.T, p *podman, l *labtest.Lab, image string) {
 			extra: []string{"--netns.walk"},
 			up:    []string{"unixctl", "ovsdb", "openflow", "netlink"},
 			log:   []*regexp.Regexp{regexp.MustCompile(`--netns.walk needs CAP_SYS_ADMIN`)},
+			once:  true,
 		},
 	}
 	c := nsClient(l.Name, nil)
@@ -378,9 +381,15 @@ func containerBadInput(t *testing.T, p *podman, l *labtest.Lab, image string) {
 				}
 				return true, ""
 			})
+			if tt.once {
+				time.Sleep(3 * time.Second) // three more polls
+			}
 			logs, _ := p.logs(name)
 			for _, re := range tt.log {
 				t.Logf("log: %s", firstLineMatching(logs, re))
+				if n := len(re.FindAllString(logs, -1)); tt.once && n != 1 {
+					t.Errorf("%v logged %d times, want once:\n%s", re, n, tail(logs, 10))
+				}
 			}
 		})
 	}

@@ -135,6 +135,7 @@ func TestFind(t *testing.T) {
 		})
 	}
 }
+
 // resolveVM is ResolveVMDevices for one port.
 func resolveVM(devs map[string]Device, port string) string {
 	return ResolveVMDevices(devs, []string{port})[port]

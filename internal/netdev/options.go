@@ -29,16 +29,16 @@ type Options struct {
 	// TopologyMaxAge bounds how long topology is cached without a change
 	// notification; DefaultTopologyMaxAge if zero.
 	TopologyMaxAge time.Duration
-	// OnNetnsError, if set, is told about what the walk could not read:
-	// a namespace other than the agent's own (ns is its name), the
-	// namespace directory (ns is NetnsDir), or the missing CAP_SYS_ADMIN
-	// (err wraps ErrNetnsPermission; reported once, not per namespace and
-	// poll). The walk skips what failed either way; the agent's own
-	// namespace is read regardless. Namespaces that vanish mid-walk are
-	// skipped without a report; a name that stays a plain file for two
+	// OnNetnsError, if set, is told on every walk what it could not read:
+	// a namespace other than the agent's own (ns is its name), or the
+	// whole walk (ns is NetnsDir): the directory is missing, or the agent
+	// lacks CAP_SYS_ADMIN (err wraps ErrNetnsPermission; one report per
+	// walk, not one per namespace). A name that stays a plain file for two
 	// walks (a mount that did not propagate into a container) is reported
-	// once. Wire it to a log line: without it, these
-	// errors are lost. It is called with the reader locked and must not
-	// call back into it.
+	// too; namespaces that vanish mid-walk are not. The walk skips what
+	// failed; the agent's own namespace is read regardless. The caller
+	// logs changes (the agent's NetnsErrors logs each once); without it,
+	// these errors are lost. It is called with the reader locked and must
+	// not call back into it.
 	OnNetnsError func(ns string, err error)
 }

@@ -34,7 +34,6 @@ type NetlinkReader struct {
 	selfNs netns.NsHandle // the agent's own namespace
 	self   *nsReader      // nil after a failure, until reopened
 	others map[string]*nsReader
-	raised map[string]bool // walk conditions already reported, see reportOnce
 	plain  map[string]bool // names that were no namespace mount in the last walk
 }
 
@@ -61,7 +60,7 @@ func NewNetlinkReader(opts Options) (*NetlinkReader, error) {
 		return nil, err
 	}
 	return &NetlinkReader{opts: opts, selfNs: selfNs, self: self,
-		others: make(map[string]*nsReader), raised: make(map[string]bool)}, nil
+		others: make(map[string]*nsReader)}, nil
 }
 
 // Close releases every socket, which lets deleted namespaces go.
@@ -110,8 +109,9 @@ func (r *NetlinkReader) Devices(ctx context.Context) (map[string]Device, error) 
 	return devs, nil
 }
 
-// ErrNetnsPermission is reported (once) when the walk cannot enter other
-// namespaces because the agent lacks CAP_SYS_ADMIN.
+// ErrNetnsPermission is reported, once per walk under the namespace
+// directory's name, when the walk cannot enter other namespaces because the
+// agent lacks CAP_SYS_ADMIN.
 var ErrNetnsPermission = errors.New("--netns.walk needs CAP_SYS_ADMIN to enter other network namespaces " +
 	"(systemd: add the ovs-flood-exporter-netns.conf drop-in; container: --cap-add SYS_ADMIN), " +
 	"or drop --netns.walk; only the agent's own namespace is read")
@@ -121,11 +121,10 @@ var ErrNetnsPermission = errors.New("--netns.walk needs CAP_SYS_ADMIN to enter o
 func (r *NetlinkReader) walk(ctx context.Context, now time.Time, devs map[string]Device) error {
 	names, err := r.listNetns()
 	if err != nil {
-		r.reportOnce("list", r.opts.NetnsDir, err)
+		r.report(r.opts.NetnsDir, err)
 		r.prune(map[string]bool{})
 		return nil
 	}
-	delete(r.raised, "list")
 	seen := make(map[string]bool, len(names))
 	plain := make(map[string]bool)
 	denied := false
@@ -142,17 +141,22 @@ func (r *NetlinkReader) walk(ctx context.Context, now time.Time, devs map[string
 			// (a container's /run/netns mounted without rslave).
 			plain[name] = true
 			if r.plain[name] {
-				r.reportOnce("plain:"+name, name, fmt.Errorf("%w: in a container, mount %s with rslave propagation (-v %s:%s:ro,rslave)",
+				r.report(name, fmt.Errorf("%w: in a container, mount %s with rslave propagation (-v %s:%s:ro,rslave)",
 					err, r.opts.NetnsDir, r.opts.NetnsDir, r.opts.NetnsDir))
 			}
 			continue
 		case vanished(err):
 			continue
 		case errors.Is(err, unix.EPERM):
-			// Every other namespace fails the same way: say it once,
-			// not once per namespace and poll.
+			// Every other namespace fails the same way: one report
+			// for the walk, under a name that does not change with
+			// the set of namespaces.
+			if !denied {
+				// The message names no namespace, so it stays the same
+				// from walk to walk (the caller logs changes).
+				r.report(r.opts.NetnsDir, fmt.Errorf("%w: setns: %w", ErrNetnsPermission, unix.EPERM))
+			}
 			denied = true
-			r.reportOnce("perm", name, fmt.Errorf("%w: %w", ErrNetnsPermission, err))
 			continue
 		default:
 			r.report(name, err)
@@ -166,14 +170,6 @@ func (r *NetlinkReader) walk(ctx context.Context, now time.Time, devs map[string
 				return ctx.Err()
 			}
 			r.report(name, err)
-		}
-	}
-	if !denied {
-		delete(r.raised, "perm")
-	}
-	for name := range r.plain {
-		if !plain[name] {
-			delete(r.raised, "plain:"+name)
 		}
 	}
 	r.plain = plain
@@ -208,17 +204,6 @@ func (r *NetlinkReader) drop(ns string, n *nsReader) {
 	} else if r.others[ns] == n {
 		delete(r.others, ns)
 	}
-}
-
-// reportOnce reports a condition of the whole walk (key) the first time it
-// is seen, and again only after it cleared: a missing directory or a
-// missing capability is one log line, not one per poll.
-func (r *NetlinkReader) reportOnce(key, ns string, err error) {
-	if r.raised[key] {
-		return
-	}
-	r.raised[key] = true
-	r.report(ns, err)
 }
 
 func (r *NetlinkReader) report(ns string, err error) {

@@ -36,8 +36,9 @@
 #
 # What goes wrong, and the log line that says so (/metrics keeps serving,
 # the source is down in ovs_flood_exporter_source_up):
-#   - the rundir mounted without the sockets (wrong host path): unixctl,
-#     ovsdb and openflow down, the log names the missing socket path;
+#   - the rundir mounted without the sockets (wrong host path): unixctl
+#     and ovsdb down (openflow then knows no bridge to read), the log names
+#     the missing socket path;
 #   - sockets owned by another user than the container's: "permission
 #     denied" naming the socket;
 #   - --netns.walk without the /run/netns mount or without SYS_ADMIN: one

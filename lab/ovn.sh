@@ -11,6 +11,9 @@
 #                    secure:   no "unknown", port security on every port (benign twin)
 #   ovn.sh flood   [NAME] [SECONDS] [PPS]  vm1 sends UDP to a MAC nobody owns
 #   ovn.sh east    [NAME] [SECONDS] [PPS]  vm1 sends UDP to vm2 (known: no flood)
+#   ovn.sh trunk   [NAME] [SECONDS] [PPS]  a trunk sub-port vm1c (parent vm1, VLAN 100,
+#                           02:00:00:02:01:01) sends 802.1Q-tagged frames to the MAC nobody
+#                           owns (raw frames: no 8021q module needed)
 #   ovn.sh capture NAME DIR  megaflows, dpif/show, OpenFlow, Southbound tables
 #   ovn.sh env     [NAME] [CHASSIS]  print OVS_RUNDIR and the Southbound address
 #   ovn.sh down    [NAME]   stop everything and delete the namespaces
@@ -215,6 +218,28 @@ send_udp() {
 }
 
 flood() { send_udp "$(vm_ns 1 1)" $NOBODY_IP "${3:-10}" "${4:-200}"; }
+
+# trunk: the child logical port vm1c behind vm1's tap, tag 100 (Neutron trunk
+# sub-port / container), and tagged frames from it to the MAC nobody owns
+CHILD_MAC=02:00:00:02:01:01
+trunk() {
+  nbctl --may-exist lsp-add sw0 vm1c vm1 100 -- lsp-set-addresses vm1c "$CHILD_MAC 10.0.200.101"
+  nbctl --wait=hv sync
+  in_ns "$(vm_ns 1 1)" perl -MSocket -MTime::HiRes=sleep,time -e '
+    my ($secs, $pps, $src, $dst) = @ARGV;
+    my $mac = sub { pack("H12", join("", split(/:/, $_[0]))) };
+    socket(my $s, 17, 3, 0) or die "AF_PACKET: $!";          # PF_PACKET, SOCK_RAW
+    my $ifindex = do { open(my $f, "<", "/sys/class/net/eth0/ifindex") or die $!; 0 + <$f> };
+    my $to = pack("S n i S C C a8", 17, 0, $ifindex, 0, 0, 6, $mac->($dst));   # sockaddr_ll
+    my $frame = $mac->($dst) . $mac->($src) . pack("n n n", 0x8100, 100, 0x88b5) . ("x" x 1000);
+    my $t0 = time;
+    for (my $i = 0; $i < $secs * $pps; $i++) {
+      my $due = $t0 + $i / $pps;
+      my $now = time;
+      sleep($due - $now) if $due > $now;
+      send($s, $frame, 0, $to) or die "send: $!";
+    }' "${3:-10}" "${4:-200}" "$CHILD_MAC" "$NOBODY_MAC"
+}
 east() { send_udp "$(vm_ns 1 1)" "$(vm_ip 2)" "${3:-10}" "${4:-200}"; }
 
 # capture DIR: datapath and OpenFlow views of each chassis and the Southbound
@@ -263,6 +288,7 @@ case "$cmd" in
   mode) mode "${3:-}" ;;
   flood) flood "$@" ;;
   east) east "$@" ;;
+  trunk) trunk "$@" ;;
   capture) capture "${3:?capture NAME DIR}" ;;
   env) echo "OVS_RUNDIR=$(run_dir "${3:-1}") OVN_SB=unix:$CENTRAL/sb.sock" ;;
   down) down ;;

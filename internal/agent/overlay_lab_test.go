@@ -9,6 +9,7 @@ import (
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/report"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
 
@@ -170,6 +171,7 @@ func TestLabVXLANMesh(t *testing.T) {
 // "unknown" addresses, ch1 charges tapvm2 and the Geneve port to ch2 and
 // names the logical flow; with only vm2 "unknown" the one wrong receiver is
 // a single-receiver leak; with port security on (the twin) nothing is found.
+// Last, a trunk sub-port of vm1 floods and is named.
 func TestLabOVN(t *testing.T) {
 	lab := labtest.UpMulti(t, labtest.OVNScript(), "agovn", "ovn-northd", "ovn-controller", "ovn-nbctl", "ovn-sbctl")
 	for _, tc := range []struct {
@@ -230,4 +232,30 @@ func TestLabOVN(t *testing.T) {
 			}
 		})
 	}
+	t.Run("trunk sub-port", func(t *testing.T) { testOVNTrunkSubPort(t, lab) })
+}
+
+// testOVNTrunkSubPort: frames tagged 100 from vm1's tap belong to its
+// sub-port vm1c (parent vm1, tag 100); their flood to vm2's "unknown"
+// addresses is reported on VLAN 100 and names vm1c.
+func testOVNTrunkSubPort(t *testing.T, lab *labtest.Multi) {
+	if _, err := lab.Run("mode", "unknown1"); err != nil {
+		t.Fatal(err)
+	}
+	a := hostAgent(t, lab, "ch", 1)
+	_, all := pollHosts(t, lab, []*Agent{a}, "trunk", "7", "200")
+	k := detect.FloodKey{Bridge: "br-int", InPort: "tapvm1", VLAN: 100, DstMAC: nobodyMAC}
+	for _, s := range all[0] {
+		if _, ok := findActive(s, k); !ok {
+			continue
+		}
+		r := report.Build(s, s)
+		for _, f := range r.Floods {
+			if f.VLAN == 100 && f.InPort.OVN != nil && f.InPort.OVN.Child == "vm1c" && len(f.Victims) == 1 && f.Victims[0].Port == "tapvm2" {
+				return
+			}
+		}
+		t.Fatalf("flood %+v found, but the report does not name sub-port vm1c: %+v", k, r.Floods)
+	}
+	t.Fatalf("no flood %+v; active: %v", k, everActive(all[0]))
 }

@@ -35,6 +35,8 @@ type ovnView struct {
 	// ports are this chassis' port bindings by logical port name.
 	ports    map[string]ovn.PortBinding
 	switches map[string]string
+	// children are the trunk sub-ports by parent logical port and tag.
+	children map[string]map[int]string
 }
 
 // NewOVN returns the "ovn" source; open connects to a Southbound address
@@ -79,8 +81,15 @@ func (s *ovnSource) Read(ctx context.Context, p *Poll) error {
 	if v.bridge == "" {
 		v.bridge = "br-int"
 	}
+	v.children = map[string]map[int]string{}
 	for _, pb := range ports {
 		v.ports[pb.LogicalPort] = pb
+		if pb.ParentPort != "" {
+			if v.children[pb.ParentPort] == nil {
+				v.children[pb.ParentPort] = map[int]string{}
+			}
+			v.children[pb.ParentPort][pb.Tag] = pb.LogicalPort
+		}
 		if _, ok := s.switches[pb.Datapath]; !ok {
 			name, err := s.r.DatapathName(ctx, pb.Datapath)
 			if err != nil {
@@ -114,7 +123,12 @@ func (a *Agent) joinOverlay(p *Poll) {
 			continue
 		}
 		port.OVN = &state.OVNPort{LogicalPort: pb.LogicalPort, Switch: p.ovn.switches[pb.Datapath], MACs: pb.MACs(),
-			Unknown: pb.Unknown, PortSecurity: len(pb.PortSecurity) > 0, ParentPort: pb.ParentPort, Tag: pb.Tag}
+			Unknown: pb.Unknown, PortSecurity: len(pb.PortSecurity) > 0, ParentPort: pb.ParentPort, Tag: pb.Tag,
+			Children: p.ovn.children[pb.LogicalPort]}
+		// a VM port owns its sub-ports' MACs: it receives their frames
+		for _, child := range port.OVN.Children {
+			port.OVN.MACs = append(port.OVN.MACs, p.ovn.ports[child].MACs()...)
+		}
 	}
 }
 

@@ -189,6 +189,7 @@ func toDetectFlow(dp string, m ovs.Megaflow, names interner) detect.Flow {
 	if m.EthDstMasked {
 		f.Dst = nil // a masked destination is not one unicast MAC
 	}
+	f.VLAN = m.VLAN
 	if t := m.Tunnel; t != nil {
 		f.TunnelSrc, f.TunnelDst, f.TunnelID = names.get(t.Src), names.get(t.Dst), t.ID
 	}

@@ -31,15 +31,25 @@ func Classify(flows []Flow, ports map[string]Port) []Classified {
 			continue
 		}
 		in := ports[f.InPort]
-		if in.VLAN >= 0 && in.Name != "" {
-			vlan = in.VLAN // an access port's tag is the frame's VLAN
-		}
-		if vlan < 0 {
-			vlan = 0
-		}
-		out = append(out, Classified{Flow: f, Bridge: bridgeOf(in, outs, ports), VLAN: vlan, Outputs: outs})
+		out = append(out, Classified{Flow: f, Bridge: bridgeOf(in, outs, ports), VLAN: frameVLAN(f, in, vlan), Outputs: outs})
 	}
 	return out
+}
+
+// frameVLAN is the VLAN a flood is reported on: an access port's tag,
+// else the tag the frame entered with (a trunk, or a VM's tagged sub-port),
+// else the first tag seen at an output (seen), else 0.
+func frameVLAN(f Flow, in Port, seen int) int {
+	switch {
+	case in.VLAN >= 0 && in.Name != "":
+		return in.VLAN
+	case f.VLAN > 0:
+		return f.VLAN
+	case seen >= 0:
+		return seen
+	default:
+		return 0
+	}
 }
 
 // bridgeOf is the bridge a flood is reported on: its in_port's, or, when

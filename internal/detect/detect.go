@@ -79,6 +79,11 @@ type Flow struct {
 	// the agent resolves it to the OVS tunnel port.
 	TunnelSrc, TunnelDst string
 	TunnelID             uint64
+	// VLAN is the vid of the key's outer vlan(…): the tag the frame
+	// carried when it entered, -1 for an untagged frame (or a key that
+	// does not match the tag). On a port without an access tag it is the
+	// frame's VLAN (a trunk, or a VM's tagged sub-port).
+	VLAN int
 }
 
 // FDB answers whether a bridge has learned a MAC on a VLAN. The agent

@@ -110,18 +110,12 @@ func (d *Detector) singleReceivers(in Input) []Classified {
 		if !ok || !p.Endpoint {
 			continue
 		}
-		vlan := o.VLAN
 		if owned, known := d.senders.owns(p, f.Dst); owned || !known {
 			continue
 		}
-		if p.VLAN >= 0 {
-			vlan = p.VLAN
-		}
-		if vlan < 0 {
-			vlan = 0
-		}
+		vlan := frameVLAN(f, in.Ports[f.InPort], o.VLAN)
 		if in.FDB != nil {
-			if l, ok := in.FDB.Learned(p.Bridge, vlan, f.Dst); ok && l {
+			if l, ok := in.FDB.Learned(p.Bridge, frameVLAN(f, p, o.VLAN), f.Dst); ok && l {
 				continue // forwarded to where the MAC was learned
 			}
 		}

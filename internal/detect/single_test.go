@@ -164,3 +164,24 @@ func TestUnresolvedTunnelKeepsABridge(t *testing.T) {
 		t.Fatalf("classified %+v, want bridge br-int", out)
 	}
 }
+
+func TestFrameVLAN(t *testing.T) {
+	access := Port{Name: "tapvm1", VLAN: 10}
+	untagged := Port{Name: "tapvm1", VLAN: -1}
+	for _, tc := range []struct {
+		in   Port
+		key  int
+		seen int
+		want int
+	}{
+		{access, 100, 20, 10},    // an access port's tag wins
+		{untagged, 100, -1, 100}, // a tagged frame on a trunk or sub-port
+		{untagged, -1, 20, 20},   // the first tag seen at an output
+		{untagged, -1, -1, 0},
+		{Port{VLAN: 5}, -1, -1, 0}, // an unknown in_port has no tag
+	} {
+		if got := frameVLAN(Flow{VLAN: tc.key}, tc.in, tc.seen); got != tc.want {
+			t.Errorf("frameVLAN(key %d, port %+v, seen %d) = %d, want %d", tc.key, tc.in, tc.seen, got, tc.want)
+		}
+	}
+}

@@ -22,6 +22,9 @@ type OVNPort struct {
 	// Unknown is true when the port's addresses include "unknown".
 	Unknown      bool `json:"addresses_unknown"`
 	PortSecurity bool `json:"port_security"`
+	// Child is the trunk sub-port the flood's frames came from (their VLAN
+	// tag is its tag); set only on a flood's in_port.
+	Child string `json:"child_port,omitempty"`
 }
 
 // LogicalFlow is the OVN logical flow that sent a frame to a multicast group.
@@ -45,6 +48,20 @@ func endpointOf(name string, p state.Port) Endpoint {
 	}
 	if o := p.OVN; o != nil {
 		e.OVN = &OVNPort{LogicalPort: o.LogicalPort, Switch: o.Switch, Unknown: o.Unknown, PortSecurity: o.PortSecurity}
+	}
+	return e
+}
+
+// withChild names the trunk sub-port of in_port whose tag the flood's
+// frames carried.
+func withChild(e Endpoint, p state.Port, vlan int) Endpoint {
+	if p.OVN == nil || vlan <= 0 {
+		return e
+	}
+	if child, ok := p.OVN.Children[vlan]; ok {
+		o := *e.OVN
+		o.Child = child
+		e.OVN = &o
 	}
 	return e
 }
@@ -73,6 +90,9 @@ func (e Endpoint) overlayWho() []string {
 		}
 		if !o.PortSecurity {
 			s += ", port security off"
+		}
+		if o.Child != "" {
+			s += ", from its sub-port " + o.Child
 		}
 		parts = append(parts, s)
 	}

@@ -77,3 +77,21 @@ func TestTunnelIngressFix(t *testing.T) {
 		t.Errorf("json lacks the remote: %v\n%s", err, b.String())
 	}
 }
+
+func TestTrunkChildNamed(t *testing.T) {
+	s, _ := ovnSnapshot()
+	s.Ports[0].OVN.Children = map[int]string{100: "vm1c"}
+	s.Detect.Active[0].VLAN = 100
+	s.Rules = map[detect.FloodKey]state.RuleRef{}
+	r := Build(s, s)
+	if got := r.Floods[0].InPort.OVN; got == nil || got.Child != "vm1c" {
+		t.Fatalf("in_port OVN %+v, want child vm1c", got)
+	}
+	if !strings.Contains(r.Floods[0].InPort.Who(), "from its sub-port vm1c") {
+		t.Errorf("Who() = %q", r.Floods[0].InPort.Who())
+	}
+	s.Detect.Active[0].VLAN = 200 // no sub-port has this tag
+	if got := Build(s, s).Floods[0].InPort.OVN; got.Child != "" {
+		t.Errorf("VLAN 200 attributed to %q", got.Child)
+	}
+}

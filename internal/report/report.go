@@ -181,7 +181,7 @@ func floods(last *state.Snapshot) []Flood {
 	endpoint := func(name string) Endpoint { return endpointOf(name, ports[name]) }
 	var out []Flood
 	for _, f := range last.Detect.Active {
-		fl := Flood{Bridge: f.Bridge, InPort: endpoint(f.InPort), VLAN: f.VLAN, DstMAC: f.DstMAC,
+		fl := Flood{Bridge: f.Bridge, InPort: withChild(endpoint(f.InPort), ports[f.InPort], f.VLAN), VLAN: f.VLAN, DstMAC: f.DstMAC,
 			PacketsPerSecond: f.PacketRate, BytesPerSecond: f.ByteRate}
 		if !f.Since.IsZero() {
 			fl.Since = f.Since.UTC().Format(time.RFC3339)

@@ -126,6 +126,9 @@ type OVNPort struct {
 	// ParentPort and Tag are set on a trunk sub-port.
 	ParentPort string
 	Tag        int
+	// Children are the trunk sub-ports (containers, Neutron trunk
+	// subports) behind this port, by the VLAN tag their frames carry.
+	Children map[int]string
 }
 
 // Datapath is one datapath's state.

@@ -4,7 +4,7 @@
 #
 #   overlay.sh up     [NAME]   three hypervisors NAME-hv1..3, an underlay NAME-ul,
 #                              br-int + br-tun + br-phy on each, a VXLAN full mesh
-#   overlay.sh flood  [NAME] [SECONDS] [PPS]  hv1's vm1 sends UDP to a MAC nobody owns:
+#   overlay.sh flood  [NAME] [SECONDS] [PPS] [HV]  hvHV's (hv1's) vm1 sends UDP to a MAC nobody owns:
 #                              every copy is flooded to the local neighbour and to
 #                              both remote hypervisors
 #   overlay.sh warm   [NAME]   every VM sends one datagram to every other (MACs learned everywhere)
@@ -27,6 +27,8 @@
 #                       0 classify, 10 learn from tunnels, 20 learned unicast,
 #                       22 flood to every tunnel. Frames from a tunnel only ever go
 #                       to patch-int (split horizon: no tunnel-to-tunnel loop).
+#                       hv3 instead has one flow-based port vxflow (remote_ip=flow)
+#                       and sets each copy's remote in its flows.
 #   netns NAME-hvN-vmK: eth0 02:00:00:01:0N:0K, 10.0.100.(10N+K)/24
 # Static ARP everywhere; the address 10.0.100.99 maps to 02:00:00:00:99:99,
 # which no VM owns, so every frame to it is unknown unicast on every bridge.
@@ -158,13 +160,29 @@ add_vm() { # $1 hypervisor, $2 vm
 }
 
 # tun_flows: br-tun as Neutron's OVS agent programs it without l2population
+# FLOW_HV is the hypervisor whose br-tun has one flow-based tunnel port,
+# vxflow (remote_ip=flow), instead of one port per remote: its flows set the
+# remote per copy (set_field:…->tun_dst), and learning records the sender's
+# endpoint, as flow-based tunnel designs do.
+FLOW_HV=3
+
+# tun_flows: br-tun as Neutron's OVS agent programs it without l2population
 tun_flows() { # $1 hypervisor number
-  local n=$1 f patch tuns=() m
+  local n=$1 f patch tuns=() m learn_dst="" flood=""
   f=$BASE/$NAME/hv$n/br-tun.flows
   patch=$(ofport "$n" patch-int)
-  for m in $(seq $HVS); do
-    [ "$m" = "$n" ] || tuns+=("$(ofport "$n" "vx$m")")
-  done
+  if [ "$n" = $FLOW_HV ]; then
+    tuns=("$(ofport "$n" vxflow)")
+    learn_dst="load:NXM_NX_TUN_IPV4_SRC[]->NXM_NX_TUN_IPV4_DST[],"
+    for m in $(seq $HVS); do
+      [ "$m" = "$n" ] || flood+=",set_field:$(ul_ip "$m")->tun_dst,output:${tuns[0]}"
+    done
+  else
+    for m in $(seq $HVS); do
+      [ "$m" = "$n" ] || tuns+=("$(ofport "$n" "vx$m")")
+    done
+    for p in "${tuns[@]}"; do flood+=",output:$p"; done
+  fi
   {
     echo "table=0,priority=1,in_port=$patch,actions=resubmit(,2)"
     for p in "${tuns[@]}"; do echo "table=0,priority=1,in_port=$p,actions=resubmit(,4)"; done
@@ -175,12 +193,10 @@ tun_flows() { # $1 hypervisor number
     # from a tunnel: VNI to the local VLAN, then learn where the sender lives
     echo "table=4,priority=1,tun_id=$VNI,actions=mod_vlan_vid:1,resubmit(,10)"
     echo "table=4,priority=0,actions=drop"
-    echo "table=10,priority=1,actions=learn(table=20,hard_timeout=300,priority=1,cookie=0x5e1b6a2d,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:$patch"
+    echo "table=10,priority=1,actions=learn(table=20,hard_timeout=300,priority=1,cookie=0x5e1b6a2d,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],${learn_dst}output:OXM_OF_IN_PORT[]),output:$patch"
     echo "table=20,priority=0,actions=resubmit(,22)"
     # unknown unicast and broadcast: a copy to every remote hypervisor
-    printf 'table=22,priority=1,dl_vlan=1,actions=strip_vlan,set_field:%s->tun_id' "$VNI"
-    for p in "${tuns[@]}"; do printf ',output:%s' "$p"; done
-    echo
+    echo "table=22,priority=1,dl_vlan=1,actions=strip_vlan,set_field:$VNI->tun_id$flood"
     echo "table=22,priority=0,actions=drop"
   } >"$f"
   ofctl "$n" replace-flows br-tun "$f"
@@ -198,8 +214,12 @@ hv_up() { # $1 hypervisor number
     -- add-port br-int patch-tun -- set interface patch-tun type=patch options:peer=patch-int \
     -- add-port br-tun patch-int -- set interface patch-int type=patch options:peer=patch-tun
   ofctl "$n" add-flow br-int "priority=0,actions=NORMAL"
+  if [ "$n" = $FLOW_HV ]; then
+    vsctl "$n" add-port br-tun vxflow -- set interface vxflow type=vxlan \
+      options:remote_ip=flow options:local_ip="$(ul_ip "$n")" options:key=flow
+  fi
   for m in $(seq $HVS); do
-    [ "$m" = "$n" ] && continue
+    [ "$m" = "$n" ] || [ "$n" = $FLOW_HV ] && continue
     vsctl "$n" add-port br-tun "vx$m" -- set interface "vx$m" type=vxlan \
       options:remote_ip="$(ul_ip "$m")" options:local_ip="$(ul_ip "$n")" \
       options:key=flow options:df_default=true
@@ -252,7 +272,7 @@ announce() {
 # hello NETNS IP: one datagram to every other VM, so every bridge on the way learns the sender
 hello() { send_udp "$1" "$2" 1 1; }
 
-flood() { send_udp "$(vm_ns 1 1)" $NOBODY_IP "${3:-10}" "${4:-200}"; }
+flood() { send_udp "$(vm_ns "${5:-1}" 1)" $NOBODY_IP "${3:-10}" "${4:-200}"; }
 
 warm() {
   local n k m j ips

@@ -103,7 +103,8 @@ func victimSet(f detect.Flood) map[string]bool {
 // bytes to a MAC nobody owns. hv1 must charge each copy to the tunnel port
 // it left through (vx2, vx3) as well as to its local neighbour; hv2 and hv3
 // must attribute the flood to their tunnel port vx1 on br-tun, never to
-// vxlan_sys_4789 or an empty bridge. Twin: learned unicast to hv2 through
+// vxlan_sys_4789 or an empty bridge (hv3 through its flow-based port vxflow).
+// Twin: learned unicast to hv2 through
 // vx2 raises nothing anywhere.
 func TestLabVXLANMesh(t *testing.T) {
 	lab := labtest.UpMulti(t, labtest.OverlayScript(), "agvx")
@@ -132,15 +133,21 @@ func TestLabVXLANMesh(t *testing.T) {
 			t.Errorf("hv1 vx2: %+v tunnel %+v", port, port.Tunnel)
 		}
 	}
-	for i, h := range []string{"hv2", "hv3"} {
+	// hv3's br-tun has one flow-based port (remote_ip=flow) for both remotes
+	for i, in := range []string{"vx1", "vxflow"} {
 		got := everActive(all[i+1])
 		if len(got) == 0 {
-			t.Errorf("%s: no flood found", h)
+			t.Errorf("hv%d: no flood found", i+2)
 		}
 		for k := range got {
-			if k.InPort != "vx1" || k.Bridge != "br-tun" || k.DstMAC != nobodyMAC {
-				t.Errorf("%s: flood %+v, want in_port vx1 on br-tun", h, k)
+			if k.InPort != in || k.Bridge != "br-tun" || k.DstMAC != nobodyMAC {
+				t.Errorf("hv%d: flood %+v, want in_port %s on br-tun", i+2, k, in)
 			}
+		}
+	}
+	for _, port := range last[2].Ports {
+		if port.Name == "vxflow" && (port.Tunnel == nil || port.Tunnel.RemoteIP != "flow") {
+			t.Errorf("hv3 vxflow: tunnel %+v, want remote_ip flow", port.Tunnel)
 		}
 	}
 

@@ -83,8 +83,6 @@ func resolveDump(t *testing.T, lab *labtest.Multi, n int, dst string) (in, out [
 	return in, out
 }
 
-var dstOf = regexp.MustCompile(`^02:`)
-
 // TestLabOverlay floods a MAC nobody owns across the three-hypervisor VXLAN
 // mesh and resolves every tunnel end of the live megaflows to its OVS port;
 // the twin (learned unicast to one remote VM) must use one tunnel only.
@@ -92,8 +90,9 @@ func TestLabOverlay(t *testing.T) {
 	lab := labtest.UpMulti(t, labtest.OverlayScript(), "ovx")
 	wait := lab.Start("flood", "4", "200")
 	defer func() { _ = wait() }()
-	waitForFlows(t, lab, "02:00:00:00:99:99")
-	for n, want := range map[int][2]string{1: {"", "vx2+vx3"}, 2: {"vx1", ""}, 3: {"vx1", ""}} {
+	waitForFlows(t, lab, 1, "02:00:00:00:99:99")
+	// hv3 has one flow-based port, vxflow (remote_ip=flow), for both remotes
+	for n, want := range map[int][2]string{1: {"", "vx2+vx3"}, 2: {"vx1", ""}, 3: {"vxflow", ""}} {
 		in, out := resolveDump(t, lab, n, "02:00:00:00:99:99")
 		if strings.Join(in, ",") != want[0] || strings.Join(out, ",") != want[1] {
 			t.Errorf("hv%d flood: ingress %v egress %v, want %q %q", n, in, out, want[0], want[1])
@@ -102,6 +101,19 @@ func TestLabOverlay(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
+	t.Run("flow-based sender", func(t *testing.T) {
+		wait := lab.Start("flood", "3", "200", "3")
+		defer func() { _ = wait() }()
+		// the megaflows of hv1's flood may still be there (10 s idle expiry)
+		waitForFlows(t, lab, 3, `in_port\(tapvm1\).*dst=02:00:00:00:99:99`)
+		waitForFlows(t, lab, 1, `in_port\(vxlan_sys_4789\).*dst=02:00:00:00:99:99`)
+		if _, out := resolveDump(t, lab, 3, "02:00:00:00:99:99"); strings.Join(out, ",") != "vxflow+vxflow" {
+			t.Errorf("hv3 flood: egress %v, want two copies through vxflow", out)
+		}
+		if in, _ := resolveDump(t, lab, 1, "02:00:00:00:99:99"); strings.Join(in, ",") != "vx3" {
+			t.Errorf("hv1 receives hv3's flood through %v, want vx3", in)
+		}
+	})
 	t.Run("learned unicast twin", func(t *testing.T) {
 		if _, err := lab.Run("warm"); err != nil {
 			t.Fatal(err)
@@ -109,7 +121,7 @@ func TestLabOverlay(t *testing.T) {
 		wait := lab.Start("east", "3", "200")
 		defer func() { _ = wait() }()
 		vm := "02:00:00:01:02:01" // hv2's vm1
-		waitForFlows(t, lab, vm)
+		waitForFlows(t, lab, 1, "dst="+vm)
 		in, out := resolveDump(t, lab, 1, vm)
 		if len(in) != 0 || len(out) == 0 {
 			t.Errorf("hv1 to hv2's vm1: ingress %v egress %v, want copies through vx2", in, out)
@@ -125,18 +137,17 @@ func TestLabOverlay(t *testing.T) {
 	})
 }
 
-// waitForFlows waits until hv1 has a megaflow to dst that counted packets.
-func waitForFlows(t *testing.T, lab *labtest.Multi, dst string) {
+// waitForFlows waits until hypervisor n has a megaflow matching the
+// regular expression re that counted packets.
+func waitForFlows(t *testing.T, lab *labtest.Multi, n int, re string) {
 	t.Helper()
-	if !dstOf.MatchString(dst) {
-		t.Fatalf("bad MAC %s", dst)
-	}
+	counted := regexp.MustCompile(re + `\).*packets:[1-9]`)
 	for range 50 {
-		out, err := lab.ExecHost("hv", 1, "ovs-appctl", "dpctl/dump-flows", "netdev@ovs-netdev")
-		if err == nil && regexp.MustCompile(`dst=`+dst+`\).*packets:[1-9]`).MatchString(out) {
+		out, err := lab.ExecHost("hv", n, "ovs-appctl", "dpctl/dump-flows", "-m", "netdev@ovs-netdev")
+		if err == nil && counted.MatchString(out) {
 			return
 		}
-		_, _ = lab.ExecHost("hv", 1, "sleep", "0.1")
+		_, _ = lab.ExecHost("hv", n, "sleep", "0.1")
 	}
-	t.Fatalf("no megaflow to %s on hv1", dst)
+	t.Fatalf("no megaflow matching %s on hv%d", re, n)
 }

@@ -1,0 +1,72 @@
+package loop
+
+import (
+	"testing"
+)
+
+func TestPortEntriesAndPressure(t *testing.T) {
+	p := ports(t, "loop-dpif-show.txt") // same br-int port numbers as the FDB labs
+	cases := []struct {
+		prefix   string
+		pressure bool
+		top      string
+		min      int
+	}{
+		{"macflood", true, "tapvm1", 60},
+		{"macflood-twin", false, "", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.prefix, func(t *testing.T) {
+			s1 := fdbStats(t, tc.prefix+"-fdb-stats-show.br-int.1.txt")
+			s2 := fdbStats(t, tc.prefix+"-fdb-stats-show.br-int.2.txt")
+			if got := Pressure(&s1, s2); got != tc.pressure {
+				t.Errorf("Pressure = %v, want %v (%d/%d, evicted %d -> %d)", got, tc.pressure, s2.Entries, s2.MaxEntries, s1.Evicted, s2.Evicted)
+			}
+			n := PortEntries(*fdbShow(t, tc.prefix+"-fdb-show.br-int.2.txt"), "br-int", p)
+			sum := 0
+			for _, c := range n {
+				sum += c
+			}
+			if uint64(sum) != s2.Entries {
+				t.Errorf("per-port entries add up to %d, stats-show says %d", sum, s2.Entries)
+			}
+			if !tc.pressure {
+				return
+			}
+			if port, c := Top(n); port != tc.top || c < tc.min {
+				t.Errorf("Top = %s with %d, want %s with >= %d (%v)", port, c, tc.top, tc.min, n)
+			}
+		})
+	}
+}
+
+func TestPressureThresholds(t *testing.T) {
+	cases := []struct {
+		name              string
+		entries, max, ev0 uint64
+		ev1               uint64
+		prev              bool
+		want              bool
+	}{
+		{"80% is not over", 80, 100, 0, 0, true, false},
+		{"81%", 81, 100, 0, 0, true, true},
+		{"evicting", 10, 100, 5, 6, true, true},
+		{"no previous read", 10, 100, 5, 6, false, false},
+		{"unknown max", 10, 0, 0, 0, true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s1 := fdbStats(t, "macflood-twin-fdb-stats-show.br-int.1.txt")
+			s2 := s1
+			s1.Evicted, s2.Evicted = tc.ev0, tc.ev1
+			s2.Entries, s2.MaxEntries = tc.entries, tc.max
+			prev := &s1
+			if !tc.prev {
+				prev = nil
+			}
+			if got := Pressure(prev, s2); got != tc.want {
+				t.Errorf("Pressure = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

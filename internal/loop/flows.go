@@ -1,0 +1,181 @@
+// Package loop finds L2 loops, broadcast storms, group-bit station MACs and
+// MAC-table pressure on Open vSwitch bridges. It is pure: its functions
+// read parsed OVS output (fdb/show, fdb/stats-show, dpctl/dump-flows -m,
+// dpif/show) and return verdicts; reading OVS is the caller's job.
+//
+// What it rests on, measured on OVS 3.1 with two links between two NORMAL
+// bridges: one broadcast circulates for ever, every port of both bridges
+// receives the storm, the bridges' "port moved" counters climb by hundreds
+// a second, and the megaflow dump shows the same source MAC entering each
+// bridge through both links at storm rate. OVS relearns the MAC in its
+// revalidator rounds, so successive fdb/show reads mostly see it on the
+// same port: the megaflows, not the table, name the ports a loop runs
+// through; the table names a bridge's own MAC learned on a foreign port.
+package loop
+
+import (
+	"net"
+	"sort"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
+)
+
+// Flow is what one megaflow carried over one poll interval.
+type Flow struct {
+	// Bridge is the bridge of InPort ("" when unknown).
+	Bridge string
+	// InPort is the OVS port the frames entered through.
+	InPort string
+	// Src and Dst are the megaflow's eth(src=,dst=); nil when the key
+	// wildcards them.
+	Src, Dst net.HardwareAddr
+	// DstMasked is true when the key matches a range of destinations.
+	DstMasked bool
+	// Outputs are the ports the frames were copied to.
+	Outputs []string
+	// Packets and Bytes are the megaflow's counters' growth over the
+	// interval.
+	Packets, Bytes uint64
+}
+
+// IsGroup reports whether mac has the group (multicast) bit set: the bit
+// that makes a switch flood a frame sent to it.
+func IsGroup(mac net.HardwareAddr) bool { return len(mac) == 6 && mac[0]&1 == 1 }
+
+// Ports maps between the port names in megaflows and the OpenFlow port
+// numbers in fdb/show, per bridge, from dpif/show.
+type Ports struct {
+	bridgeOf map[string]string            // port name -> bridge
+	names    map[string]map[string]string // bridge -> ofport ("1", "LOCAL") -> name
+}
+
+// NewPorts indexes the ports of every bridge in dps.
+func NewPorts(dps []ovs.Datapath) Ports {
+	p := Ports{bridgeOf: map[string]string{}, names: map[string]map[string]string{}}
+	for _, dp := range dps {
+		for _, b := range dp.Bridges {
+			m := map[string]string{}
+			for _, port := range b.Ports {
+				p.bridgeOf[port.Name] = b.Name
+				of := uitoa(port.OFPort)
+				if port.OFPort == ovs.LocalOFPort {
+					of = "LOCAL"
+				}
+				m[of] = port.Name
+			}
+			p.names[b.Name] = m
+		}
+	}
+	return p
+}
+
+// Bridge returns the bridge a port belongs to, "" when unknown.
+func (p Ports) Bridge(port string) string { return p.bridgeOf[port] }
+
+// Name returns the name of OpenFlow port ofport ("3", "LOCAL") of bridge,
+// or ofport itself when unknown (a port added since dpif/show was read).
+func (p Ports) Name(bridge, ofport string) string {
+	if n, ok := p.names[bridge][ofport]; ok {
+		return n
+	}
+	return ofport
+}
+
+func uitoa(n uint32) string {
+	var b [10]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// Counter turns successive megaflow dumps into per-interval Flows, keyed
+// by UFID; a counter that went down is a re-created megaflow, counted
+// from zero. It holds one entry per megaflow of the last dump.
+type Counter struct {
+	last   map[string][2]uint64
+	primed bool
+}
+
+// Flows returns what each megaflow of cur carried since the previous call,
+// with its bridge from ports. Megaflows without a UFID are skipped (the
+// dump must be read with -m).
+func (c *Counter) Flows(cur ovs.Megaflows, ports Ports) []Flow {
+	next := make(map[string][2]uint64, len(cur.Flows))
+	out := make([]Flow, 0, len(cur.Flows))
+	for i := range cur.Flows {
+		m := &cur.Flows[i]
+		if m.UFID == "" {
+			continue
+		}
+		next[m.UFID] = [2]uint64{m.Packets, m.Bytes}
+		if !c.primed {
+			continue // first dump: no interval yet
+		}
+		prev := c.last[m.UFID] // zero for a megaflow new since the last dump
+		dp, db := m.Packets-prev[0], m.Bytes-prev[1]
+		if m.Packets < prev[0] || m.Bytes < prev[1] {
+			dp, db = m.Packets, m.Bytes
+		}
+		out = append(out, FlowOf(m, ports.Bridge(m.InPort), dp, db))
+	}
+	c.last, c.primed = next, true
+	return out
+}
+
+// FlowOf is the Flow of megaflow m on bridge, carrying packets and bytes.
+func FlowOf(m *ovs.Megaflow, bridge string, packets, bytes uint64) Flow {
+	f := Flow{Bridge: bridge, InPort: m.InPort, Src: m.EthSrc, Dst: m.EthDst, DstMasked: m.EthDstMasked,
+		Packets: packets, Bytes: bytes, Outputs: make([]string, 0, len(m.Outputs))}
+	for _, o := range m.Outputs {
+		f.Outputs = append(f.Outputs, o.Port)
+	}
+	return f
+}
+
+// PortCounts is traffic that entered through one port of one bridge.
+type PortCounts struct {
+	Bridge, Port   string
+	Packets, Bytes uint64
+}
+
+// Broadcast sums, by bridge and entry port, the broadcast and multicast
+// frames OVS copied to one or more ports: flows whose destination has the
+// group bit set (or is a masked range of such), except frames to a
+// station MAC, which are floods of their own (StationFloods).
+func Broadcast(flows []Flow, st Stations) []PortCounts {
+	sum := map[[2]string]*PortCounts{}
+	for i := range flows {
+		f := &flows[i]
+		if f.Dst == nil || !IsGroup(f.Dst) || len(f.Outputs) == 0 || f.Packets == 0 {
+			continue
+		}
+		if !f.DstMasked && st.Has(f.Dst) {
+			continue
+		}
+		k := [2]string{f.Bridge, f.InPort}
+		c := sum[k]
+		if c == nil {
+			c = &PortCounts{Bridge: f.Bridge, Port: f.InPort}
+			sum[k] = c
+		}
+		c.Packets += f.Packets
+		c.Bytes += f.Bytes
+	}
+	out := make([]PortCounts, 0, len(sum))
+	for _, c := range sum {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Bridge != out[j].Bridge {
+			return out[i].Bridge < out[j].Bridge
+		}
+		return out[i].Port < out[j].Port
+	})
+	return out
+}

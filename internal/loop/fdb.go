@@ -1,39 +1,44 @@
 package loop
 
 import (
-	"sort"
+	"net"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 )
 
 // Move is a MAC that two successive fdb/show reads saw on different ports.
 type Move struct {
-	VLAN     uint16
-	MAC      string
+	VLAN uint16
+	// MAC shares the memory of the newer table.
+	MAC      net.HardwareAddr
 	From, To string // OpenFlow ports as fdb/show prints them ("2", "LOCAL")
 }
 
-type fdbKey struct {
-	vlan uint16
-	mac  [6]byte
+// macKey packs a VLAN and a MAC into one map key: a MAC table can hold
+// 50,000 entries and is compared on every poll of a storm.
+func macKey(vlan uint16, mac net.HardwareAddr) uint64 {
+	if len(mac) != 6 {
+		return 0
+	}
+	return uint64(vlan)<<48 | uint64(mac[0])<<40 | uint64(mac[1])<<32 | uint64(mac[2])<<24 |
+		uint64(mac[3])<<16 | uint64(mac[4])<<8 | uint64(mac[5])
 }
 
-// Moves returns the MACs that sit on another port in cur than in prev,
-// sorted by MAC. Entries that appear or vanish between the reads (learned,
+// Moves returns the MACs that sit on another port in cur than in prev, in
+// cur's order. Entries that appear or vanish between the reads (learned,
 // expired, evicted) are not moves.
 func Moves(prev, cur ovs.FDBTable) []Move {
-	at := make(map[fdbKey]string, len(prev.Entries))
+	at := make(map[uint64]string, len(prev.Entries))
 	for _, e := range prev.Entries {
-		at[fdbKey{e.VLAN, key(e.MAC)}] = e.Port
+		at[macKey(e.VLAN, e.MAC)] = e.Port
 	}
 	var out []Move
 	for _, e := range cur.Entries {
-		from, ok := at[fdbKey{e.VLAN, key(e.MAC)}]
+		from, ok := at[macKey(e.VLAN, e.MAC)]
 		if ok && from != e.Port {
-			out = append(out, Move{VLAN: e.VLAN, MAC: e.MAC.String(), From: from, To: e.Port})
+			out = append(out, Move{VLAN: e.VLAN, MAC: e.MAC, From: from, To: e.Port})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].MAC < out[j].MAC })
 	return out
 }
 
@@ -68,4 +73,45 @@ func Top(entries map[string]int) (string, int) {
 		}
 	}
 	return port, n
+}
+
+// fdbIndex remembers where the previous fdb/show read saw each MAC, and is
+// updated in place by the next read, so a storm's reads of a large table
+// cost one map lookup per entry and no allocation once the map has grown.
+type fdbIndex struct {
+	at  map[uint64]fdbSlot
+	gen uint32
+}
+
+type fdbSlot struct {
+	port string
+	gen  uint32
+}
+
+// update records t and returns, per port, how many MACs moved onto it
+// since the previous update (nil on the first).
+func (x *fdbIndex) update(t ovs.FDBTable) map[string]int {
+	first := x.at == nil
+	if first {
+		x.at = make(map[uint64]fdbSlot, len(t.Entries))
+	}
+	x.gen++
+	var onto map[string]int
+	for _, e := range t.Entries {
+		k := macKey(e.VLAN, e.MAC)
+		old, ok := x.at[k]
+		if ok && old.port != e.Port {
+			if onto == nil {
+				onto = map[string]int{}
+			}
+			onto[e.Port]++
+		}
+		x.at[k] = fdbSlot{port: e.Port, gen: x.gen}
+	}
+	for k, s := range x.at {
+		if s.gen != x.gen {
+			delete(x.at, k) // learned elsewhere, expired or evicted
+		}
+	}
+	return onto
 }

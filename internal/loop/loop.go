@@ -85,9 +85,10 @@ type Evidence struct {
 	PortMoves map[string]uint64
 }
 
-// Assess weighs one poll of one bridge; observed are the moves between
-// this poll's fdb/show read and the previous one (nil without two reads).
-func Assess(in BridgeInput, observed []Move, cfg Config) Evidence {
+// Assess weighs one poll of one bridge; onto counts, per OpenFlow port,
+// the MACs that moved onto it between this poll's fdb/show read and the
+// previous one (nil without two reads).
+func Assess(in BridgeInput, onto map[string]int, cfg Config) Evidence {
 	ev := Evidence{Bridge: in.Bridge}
 	secs := in.Interval.Seconds()
 	if secs <= 0 {
@@ -122,8 +123,8 @@ func Assess(in BridgeInput, observed []Move, cfg Config) Evidence {
 	sort.Strings(ev.Ports)
 	if len(flaps) == 0 {
 		weight = map[string]uint64{}
-		for _, m := range observed {
-			weight[in.Ports.Name(in.Bridge, m.To)]++
+		for port, n := range onto {
+			weight[in.Ports.Name(in.Bridge, port)] += uint64(n)
 		}
 	}
 	ev.PortMoves = apportion(in.Moved, weight)

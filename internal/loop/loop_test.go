@@ -172,7 +172,7 @@ func TestMoves(t *testing.T) {
 	twin := fdbShow(t, "loop-twin-fdb-show.br-int.1.txt")
 	loop := fdbShow(t, "loop-fdb-show.br-int.1.txt")
 	got := Moves(*twin, *loop)
-	want := []Move{{VLAN: 0, MAC: "02:00:00:00:00:01", From: "1", To: "4"}}
+	want := []Move{{VLAN: 0, MAC: mac(t, "02:00:00:00:00:01"), From: "1", To: "4"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Moves = %+v, want %+v", got, want)
 	}
@@ -185,9 +185,14 @@ func TestMoves(t *testing.T) {
 
 func TestObservedMovesApportioned(t *testing.T) {
 	in := BridgeInput{Bridge: "br-int", Interval: time.Second, Moved: 10, Ports: ports(t, "loop-dpif-show.txt")}
-	obs := []Move{{MAC: "02:00:00:00:00:01", From: "1", To: "4"}, {MAC: "02:00:00:00:00:02", From: "1", To: "4"},
-		{MAC: "02:00:00:00:00:03", From: "4", To: "5"}}
-	ev := Assess(in, obs, DefaultConfig)
+	var x fdbIndex
+	x.update(*fdbShow(t, "loop-twin-fdb-show.br-int.1.txt")) // vm1 on 1, br-ex's MAC on 4
+	onto := x.update(*fdbShow(t, "loop-fdb-show.br-int.1.txt"))
+	if want := map[string]int{"4": 1}; !reflect.DeepEqual(onto, want) {
+		t.Fatalf("moves onto = %v, want %v", onto, want) // br-ex's MAC differs between the labs: no move
+	}
+	onto = map[string]int{"4": 7, "5": 3}
+	ev := Assess(in, onto, DefaultConfig)
 	want := map[string]uint64{"int-ex1": 7, "int-ex2": 3}
 	if !reflect.DeepEqual(ev.PortMoves, want) {
 		t.Errorf("PortMoves = %v, want %v", ev.PortMoves, want)

@@ -2,8 +2,6 @@ package loop
 
 import (
 	"time"
-
-	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 )
 
 // State is a bridge's loop verdict after a poll.
@@ -20,7 +18,7 @@ type State struct {
 }
 
 type bridgeState struct {
-	fdb         *ovs.FDBTable
+	fdb         fdbIndex
 	loop, quiet int
 	active      bool
 	ports       []string
@@ -75,20 +73,21 @@ func (t *Tracker) WantFDB(bridge string, moved uint64, interval time.Duration, p
 }
 
 // Observe weighs one poll of one bridge and returns its verdict. When in.FDB
-// is set it is kept for the next poll's comparison; when it is not, the kept
-// table is dropped (reads are not consecutive any more).
+// is set, where it has each MAC is kept for the next poll's comparison; when
+// it is not, that is dropped (reads are not consecutive any more).
 func (t *Tracker) Observe(in BridgeInput, now time.Time) State {
 	s := t.bridges[in.Bridge]
 	if s == nil {
 		s = &bridgeState{}
 		t.bridges[in.Bridge] = s
 	}
-	var observed []Move
-	if in.FDB != nil && s.fdb != nil {
-		observed = Moves(*s.fdb, *in.FDB)
+	var onto map[string]int
+	if in.FDB != nil {
+		onto = s.fdb.update(*in.FDB)
+	} else {
+		s.fdb = fdbIndex{} // reads stopped: the next read starts afresh
 	}
-	s.fdb = in.FDB
-	ev := Assess(in, observed, t.cfg)
+	ev := Assess(in, onto, t.cfg)
 	if len(ev.Ports) > 0 {
 		s.loop++
 		s.quiet = 0

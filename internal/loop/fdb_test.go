@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"reflect"
 	"testing"
 )
 
@@ -66,6 +67,40 @@ func TestPressureThresholds(t *testing.T) {
 			}
 			if got := Pressure(prev, s2); got != tc.want {
 				t.Errorf("Pressure = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCounterDeltas(t *testing.T) {
+	f := func(key string, p uint64) Flow { return Flow{Key: key, Packets: p, Bytes: p * 100} }
+	var c Counter
+	if got := c.Deltas([]Flow{f("a", 10), f("b", 5)}, true); len(got) != 0 {
+		t.Fatalf("first dump: %+v, want nothing (no interval)", got)
+	}
+	cases := []struct {
+		name     string
+		cur      []Flow
+		complete bool
+		want     map[string]uint64
+	}{
+		{"growth and a new flow", []Flow{f("a", 15), f("b", 5), f("c", 3)}, true, map[string]uint64{"a": 5, "b": 0, "c": 3}},
+		{"re-created flow counts from zero", []Flow{f("a", 2), f("c", 4)}, true, map[string]uint64{"a": 2, "c": 1}},
+		{"bounded dump of one port", []Flow{f("c", 6)}, false, map[string]uint64{"c": 2}},
+		{"a kept through the bounded dump", []Flow{f("a", 3), f("c", 6)}, true, map[string]uint64{"a": 1, "c": 0}},
+		{"no key, not counted", []Flow{{Packets: 9}}, true, map[string]uint64{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]uint64{}
+			for _, d := range c.Deltas(tc.cur, tc.complete) {
+				got[d.Key] = d.Packets
+				if d.Bytes != d.Packets*100 {
+					t.Errorf("%s: bytes %d for %d packets", d.Key, d.Bytes, d.Packets)
+				}
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("deltas = %v, want %v", got, tc.want)
 			}
 		})
 	}

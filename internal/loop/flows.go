@@ -22,6 +22,9 @@ import (
 
 // Flow is what one megaflow carried over one poll interval.
 type Flow struct {
+	// Key identifies the megaflow across dumps (its UFID, with the
+	// datapath when there are several).
+	Key string
 	// Bridge is the bridge of InPort ("" when unknown).
 	Bridge string
 	// InPort is the OVS port the frames entered through.
@@ -34,7 +37,7 @@ type Flow struct {
 	// Outputs are the ports the frames were copied to.
 	Outputs []string
 	// Packets and Bytes are the megaflow's counters' growth over the
-	// interval.
+	// interval (cumulative before Counter.Deltas).
 	Packets, Bytes uint64
 }
 
@@ -94,38 +97,63 @@ func uitoa(n uint32) string {
 	}
 }
 
-// Counter turns successive megaflow dumps into per-interval Flows, keyed
-// by UFID; a counter that went down is a re-created megaflow, counted
-// from zero. It holds one entry per megaflow of the last dump.
+// Counter turns the cumulative counters of successive megaflow dumps into
+// per-interval Flows, keyed by Flow.Key; a counter that went down is a
+// re-created megaflow, counted from zero. It holds one entry per megaflow
+// of the last dump.
 type Counter struct {
 	last   map[string][2]uint64
 	primed bool
+}
+
+// Deltas returns cur with Packets and Bytes replaced by their growth since
+// the previous call (nothing on the first call: there is no interval yet).
+// When complete is false (a bounded dump of a few ports), megaflows absent
+// from cur are remembered still, so they are not counted from zero when
+// they are dumped again.
+func (c *Counter) Deltas(cur []Flow, complete bool) []Flow {
+	next := make(map[string][2]uint64, len(cur))
+	if !complete {
+		for k, v := range c.last {
+			next[k] = v
+		}
+	}
+	out := make([]Flow, 0, len(cur))
+	for _, f := range cur {
+		if f.Key == "" {
+			continue
+		}
+		next[f.Key] = [2]uint64{f.Packets, f.Bytes}
+		if !c.primed {
+			continue
+		}
+		prev := c.last[f.Key] // zero for a megaflow new since the last dump
+		f.Packets, f.Bytes = delta(prev[0], f.Packets), delta(prev[1], f.Bytes)
+		out = append(out, f)
+	}
+	c.last, c.primed = next, true
+	return out
+}
+
+func delta(prev, cur uint64) uint64 {
+	if cur < prev {
+		return cur
+	}
+	return cur - prev
 }
 
 // Flows returns what each megaflow of cur carried since the previous call,
 // with its bridge from ports. Megaflows without a UFID are skipped (the
 // dump must be read with -m).
 func (c *Counter) Flows(cur ovs.Megaflows, ports Ports) []Flow {
-	next := make(map[string][2]uint64, len(cur.Flows))
-	out := make([]Flow, 0, len(cur.Flows))
+	flows := make([]Flow, 0, len(cur.Flows))
 	for i := range cur.Flows {
 		m := &cur.Flows[i]
-		if m.UFID == "" {
-			continue
-		}
-		next[m.UFID] = [2]uint64{m.Packets, m.Bytes}
-		if !c.primed {
-			continue // first dump: no interval yet
-		}
-		prev := c.last[m.UFID] // zero for a megaflow new since the last dump
-		dp, db := m.Packets-prev[0], m.Bytes-prev[1]
-		if m.Packets < prev[0] || m.Bytes < prev[1] {
-			dp, db = m.Packets, m.Bytes
-		}
-		out = append(out, FlowOf(m, ports.Bridge(m.InPort), dp, db))
+		f := FlowOf(m, ports.Bridge(m.InPort), m.Packets, m.Bytes)
+		f.Key = m.UFID
+		flows = append(flows, f)
 	}
-	c.last, c.primed = next, true
-	return out
+	return c.Deltas(flows, true)
 }
 
 // FlowOf is the Flow of megaflow m on bridge, carrying packets and bytes.

@@ -121,10 +121,14 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// VLANLabel renders a VLAN ID as a label value ("" for none).
+// VLANLabel renders a VLAN ID as a label value ("" for none, "other" for
+// the VLANs summed beyond the agent's per-port cap).
 func VLANLabel(v int) string {
 	if v < 0 {
 		return ""
+	}
+	if v == state.VLANOther {
+		return "other"
 	}
 	return strconv.Itoa(v)
 }

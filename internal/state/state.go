@@ -18,6 +18,11 @@ const (
 	SourceOpenFlow = "openflow"
 )
 
+// VLANOther is the VLAN of the flood counters that sum an in_port's VLANs
+// beyond the agent's cap (its label value is "other"): a trunk port can
+// flood on any of 4,094 VLANs, and each must not become a series.
+const VLANOther = 4096
+
 // Sources lists every source in label order.
 var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow}
 
@@ -58,12 +63,10 @@ type Bridge struct {
 	// FDB is nil when fdb/stats-show could not be read this poll.
 	FDB *FDB
 	// Tables and NormalRules are nil when OpenFlow could not be read.
-	Tables      []Table
-	NormalRules []Rule
-	// NormalRulesAt is when NormalRules were last read (slower cadence).
-	NormalRulesAt time.Time
-	MACTableSize  int
-	MACAgingTime  int
+	Tables       []Table
+	NormalRules  []Rule
+	MACTableSize int
+	MACAgingTime int
 }
 
 // Counters are a device's own counters (on a tap, Tx is what the VM got).

@@ -130,6 +130,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	snap.OVSVersion = p.ovsVersion
 	snap.Datapaths = p.datapaths
 	snap.Bridges = p.bridges
+	snap.L2 = p.l2
 	a.counters.sweep(now)
 	a.sent, a.flooding = p.sentNow, floodingPorts(res.Active)
 	a.store.Publish(snap)

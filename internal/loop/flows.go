@@ -54,22 +54,33 @@ type Ports struct {
 
 // NewPorts indexes the ports of every bridge in dps.
 func NewPorts(dps []ovs.Datapath) Ports {
-	p := Ports{bridgeOf: map[string]string{}, names: map[string]map[string]string{}}
+	var p Ports
 	for _, dp := range dps {
 		for _, b := range dp.Bridges {
-			m := map[string]string{}
 			for _, port := range b.Ports {
-				p.bridgeOf[port.Name] = b.Name
-				of := uitoa(port.OFPort)
-				if port.OFPort == ovs.LocalOFPort {
-					of = "LOCAL"
-				}
-				m[of] = port.Name
+				p.Add(b.Name, port.Name, port.OFPort)
 			}
-			p.names[b.Name] = m
 		}
 	}
 	return p
+}
+
+// Add records port name, OpenFlow port ofport, on bridge.
+func (p *Ports) Add(bridge, name string, ofport uint32) {
+	if p.bridgeOf == nil {
+		p.bridgeOf, p.names = map[string]string{}, map[string]map[string]string{}
+	}
+	p.bridgeOf[name] = bridge
+	of := uitoa(ofport)
+	if ofport == ovs.LocalOFPort {
+		of = "LOCAL"
+	}
+	m := p.names[bridge]
+	if m == nil {
+		m = map[string]string{}
+		p.names[bridge] = m
+	}
+	m[of] = name
 }
 
 // Bridge returns the bridge a port belongs to, "" when unknown.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/loop"
 )
 
 // Source names, used as the "source" label.
@@ -16,6 +17,7 @@ const (
 	SourceOVSDB    = "ovsdb"
 	SourceNetlink  = "netlink"
 	SourceOpenFlow = "openflow"
+	SourceFDB      = "fdb"
 )
 
 // VLANOther is the VLAN of the flood counters that sum an in_port's VLANs
@@ -24,7 +26,7 @@ const (
 const VLANOther = 4096
 
 // Sources lists every source in label order.
-var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow}
+var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow, SourceFDB}
 
 // SourceStatus is how reading one source went in the last poll.
 type SourceStatus struct {
@@ -133,6 +135,9 @@ type Snapshot struct {
 	Rules map[detect.FloodKey]RuleRef
 	// Hostname is the host the agent runs on.
 	Hostname string
+	// L2 is what the loop, station and MAC-table checks found; nil when
+	// the fdb source had nothing to weigh.
+	L2 *loop.Report
 }
 
 // PortByName returns the port called name, if any.

@@ -1,6 +1,10 @@
 package agent
 
-import "time"
+import (
+	"time"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/counter"
+)
 
 // accumulator turns upstream counters that reset (OVS restarts, megaflows
 // re-created, devices re-created) into counters that only reset when the
@@ -25,7 +29,7 @@ func newAccumulator(retire time.Duration) *accumulator {
 func (c *accumulator) add(key string, cur uint64, now time.Time) (total, grew uint64) {
 	k, ok := c.keys[key]
 	if ok {
-		grew = delta(k.prev, cur)
+		grew = counter.Delta(k.prev, cur)
 	} else {
 		k = &accumulated{total: cur}
 		c.keys[key] = k

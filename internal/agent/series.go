@@ -4,6 +4,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/counter"
+
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
@@ -94,8 +96,8 @@ func (k *seriesKeeper) capVLANs(flooded map[detect.CounterKey]detect.Counter, li
 		k.members[ck] = cur
 		o := k.other[pk]
 		if known {
-			o.Packets += delta(prev.Packets, cur.Packets)
-			o.Bytes += delta(prev.Bytes, cur.Bytes)
+			o.Packets += counter.Delta(prev.Packets, cur.Packets)
+			o.Bytes += counter.Delta(prev.Bytes, cur.Bytes)
 		} else {
 			o.Packets += cur.Packets
 			o.Bytes += cur.Bytes
@@ -135,14 +137,4 @@ func (k *seriesKeeper) forget(pk detect.PortKey) {
 			delete(k.members, ck)
 		}
 	}
-}
-
-// delta is how much an upstream counter grew from prev to cur; a decrease
-// is a reset (OVS restarted, a megaflow or device re-created), after which
-// all of cur is new.
-func delta(prev, cur uint64) uint64 {
-	if cur >= prev {
-		return cur - prev
-	}
-	return cur
 }

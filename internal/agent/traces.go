@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/label"
+
 	"go.uber.org/zap"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
@@ -100,7 +102,7 @@ func traceFlow(f detect.Flood) string {
 func traceRef(tr ovs.Trace) state.RuleRef {
 	ref := state.RuleRef{Table: -1}
 	for _, s := range tr.Steps {
-		ref.Path = append(ref.Path, fmt.Sprintf("%s table %d priority %d cookie %#x %s", s.Bridge, s.Table, s.Priority, s.Cookie, s.Match))
+		ref.Path = append(ref.Path, fmt.Sprintf("%s table %d priority %d cookie %s %s", s.Bridge, s.Table, s.Priority, label.Cookie(s.Cookie), s.Match))
 	}
 	if tr.Flooded && tr.FloodStep != nil {
 		ref.Table, ref.Priority, ref.Cookie, ref.Match = tr.FloodStep.Table, tr.FloodStep.Priority, tr.FloodStep.Cookie, tr.FloodStep.Match

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/label"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/loop"
 )
 
@@ -23,7 +24,7 @@ const (
 // VLANOther is the VLAN of the flood counters that sum an in_port's VLANs
 // beyond the agent's cap (its label value is "other"): a trunk port can
 // flood on any of 4,094 VLANs, and each must not become a series.
-const VLANOther = 4096
+const VLANOther = label.OtherVLAN
 
 // Sources lists every source in label order.
 var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow, SourceFDB}

@@ -155,6 +155,12 @@ func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
 	if p.vswitchd != nil {
 		in.FDB = newLazyFDB(ctx, p.vswitchd)
 	}
+	if p.l2 != nil && len(p.l2.Stations) > 0 {
+		in.Stations = make(map[string]string, len(p.l2.Stations))
+		for _, st := range p.l2.Stations {
+			in.Stations[st.MAC.String()] = st.Port
+		}
+	}
 	return in
 }
 

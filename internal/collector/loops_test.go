@@ -18,7 +18,7 @@ func loopSnapshot() *state.Snapshot {
 		Broadcast: []loop.PortCounts{{Bridge: "br-ex", Port: "ex-int1", Packets: 3320, Bytes: 139440},
 			{Bridge: "br-int", Port: "tapvm1", Packets: 1, Bytes: 42}},
 		PortMoves: []loop.PortTotal{{Bridge: "br-ex", Port: "ex-int1", Value: 423}, {Bridge: "br-ex", Port: "ex-int2", Value: 423}},
-		Loops: []loop.BridgeState{{Bridge: "br-ex", State: loop.State{Active: true, LoopPorts: []string{"ex-int1", "ex-int2"}}}},
+		Loops:     []loop.BridgeState{{Bridge: "br-ex", State: loop.State{Active: true, LoopPorts: []string{"ex-int1", "ex-int2"}}}},
 		Tables: []loop.Table{{Bridge: "br-int", Entries: 64, Max: 64, PerPort: map[string]int{"tapvm1": 62, "tapvm2": 1, "uplink": 1},
 			Top: "tapvm1", TopEntries: 62}},
 		Skipped: 1,

@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// LoopWhy says, in one sentence, what shows a loop on a bridge.
-func LoopWhy(st State) string {
+// Why says, in one sentence, what shows a loop on a bridge.
+func Why(st State) string {
 	var parts []string
 	if st.Storm {
 		parts = append(parts, fmt.Sprintf("%.0f MAC moves/s and %.0f broadcast frames/s", st.MovesPerSec, st.BroadcastPPS))
@@ -24,9 +24,9 @@ func LoopWhy(st State) string {
 	return strings.Join(parts, "; ")
 }
 
-// LoopFix returns the remedies for a loop on bridge through ports, in the
+// Fix returns the remedies for a loop on bridge through ports, in the
 // order to try them.
-func LoopFix(bridge string, ports []string, self *SelfMAC) []string {
+func Fix(bridge string, ports []string, self *SelfMAC) []string {
 	fixes := []string{
 		fmt.Sprintf("remove the second path: only one of %s may lead to the same network", strings.Join(ports, ", ")),
 		fmt.Sprintf("or enable RSTP on the bridges joined twice (ovs-vsctl set bridge %s rstp_enable=true, and on its peer); this works only for bridges that forward with NORMAL", bridge),

@@ -11,19 +11,19 @@ func TestAdviceFromLoopCapture(t *testing.T) {
 	local := strings.Fields(read(t, "loop-br-ex-link.txt"))[2]
 	ev := Assess(c.input(t, "br-ex", mac(t, local)), nil, DefaultConfig)
 	st := State{Evidence: ev, Active: true, LoopPorts: ev.Ports, Since: time.Unix(0, 0)}
-	why := LoopWhy(st)
+	why := Why(st)
 	for _, want := range []string{"MAC moves/s", "02:00:00:00:00:01 enters through ex-int1 and ex-int2", "own MAC " + local + " is learned on ex-int1"} {
 		if !strings.Contains(why, want) {
-			t.Errorf("LoopWhy = %q, want %q in it", why, want)
+			t.Errorf("Why = %q, want %q in it", why, want)
 		}
 	}
-	fix := strings.Join(LoopFix("br-ex", st.LoopPorts, st.Self), "\n")
+	fix := strings.Join(Fix("br-ex", st.LoopPorts, st.Self), "\n")
 	for _, want := range []string{"ex-int1, ex-int2", "rstp_enable=true", "in_port=ex-int1,dl_src=" + local + ",actions=drop"} {
 		if !strings.Contains(fix, want) {
-			t.Errorf("LoopFix = %q, want %q in it", fix, want)
+			t.Errorf("Fix = %q, want %q in it", fix, want)
 		}
 	}
-	if fix := strings.Join(LoopFix("br-int", []string{"int-ex1", "int-ex2"}, nil), "\n"); strings.Contains(fix, "dl_src") {
+	if fix := strings.Join(Fix("br-int", []string{"int-ex1", "int-ex2"}, nil), "\n"); strings.Contains(fix, "dl_src") {
 		t.Errorf("no own MAC seen, yet a drop rule for it: %q", fix)
 	}
 }

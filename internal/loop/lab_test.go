@@ -1,13 +1,9 @@
 package loop
 
 import (
-	"bytes"
 	"context"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -21,63 +17,16 @@ import (
 
 // loopLab is one lab/loop.sh lab.
 type loopLab struct {
-	t          *testing.T
-	name, base string
-	run        string // OVS rundir
+	*labtest.Lab
+	t *testing.T
 }
 
-func loopScript() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "lab", "loop.sh")
-}
-
-// upLoopLab starts lab/loop.sh's lab named name (prefixed as every lab
-// is) and tears it down when the test ends.
 func upLoopLab(t *testing.T, name string) *loopLab {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("lab test (-short)")
-	}
-	labtest.Skip(t)
-	if _, err := exec.LookPath("tc"); err != nil && labtest.Required() {
-		t.Fatal("loop labs need tc (iproute2)")
-	}
-	base := os.Getenv("LAB_BASE")
-	if base == "" {
-		base = "/tmp/ovs-flood-lab"
-	}
-	l := &loopLab{t: t, name: labtest.Prefix() + name, base: base}
-	l.run = filepath.Join(base, l.name, "run")
-	_, _ = l.sh("down")
-	if out, err := l.sh("up"); err != nil {
-		_, _ = l.sh("down")
-		t.Fatalf("loop.sh up: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		if os.Getenv("LAB_KEEP") == "" {
-			_, _ = l.sh("down")
-		}
-	})
-	return l
+	return &loopLab{Lab: labtest.UpLoop(t, name), t: t}
 }
 
-func (l *loopLab) sh(cmd string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c := exec.CommandContext(ctx, "bash", append([]string{loopScript(), cmd, l.name}, args...)...)
-	c.Env = append(os.Environ(), "LAB_BASE="+l.base)
-	var out bytes.Buffer
-	c.Stdout, c.Stderr = &out, &out
-	err := c.Run()
-	return out.String(), err
-}
-
-func (l *loopLab) must(cmd string, args ...string) {
-	l.t.Helper()
-	if out, err := l.sh(cmd, args...); err != nil {
-		l.t.Fatalf("loop.sh %s: %v\n%s", cmd, err, out)
-	}
-}
+func (l *loopLab) must(cmd string, args ...string) { l.MustRun(cmd, args...) }
 
 // arp sends one broadcast ARP request from netns ns's device dev.
 func (l *loopLab) arp(ns, dev, srcIP, target string) {
@@ -114,7 +63,7 @@ func (l *loopLab) udp(ns string, src, dst net.HardwareAddr, srcIP, dstIP string,
 
 func (l *loopLab) vsctl(args ...string) {
 	l.t.Helper()
-	c := exec.Command("ovs-vsctl", append([]string{"--db=unix:" + l.run + "/db.sock"}, args...)...)
+	c := exec.Command("ovs-vsctl", append([]string{"--db=unix:" + l.RunDir + "/db.sock"}, args...)...)
 	if out, err := c.CombinedOutput(); err != nil {
 		l.t.Fatalf("ovs-vsctl %v: %v: %s", args, err, out)
 	}
@@ -123,7 +72,7 @@ func (l *loopLab) vsctl(args ...string) {
 func (l *loopLab) linkMAC(dev string) net.HardwareAddr {
 	l.t.Helper()
 	var m net.HardwareAddr
-	err := labtest.InNetns(l.name, func() error {
+	err := labtest.InNetns(l.Name, func() error {
 		ifi, err := net.InterfaceByName(dev)
 		if err == nil {
 			m = ifi.HardwareAddr
@@ -152,7 +101,7 @@ type reader struct {
 }
 
 func newReader(t *testing.T, l *loopLab, attached []PortMAC) *reader {
-	c := unixctl.New(l.run, unixctl.Options{})
+	c := unixctl.New(l.RunDir, unixctl.Options{})
 	t.Cleanup(func() { _ = c.Close() })
 	return &reader{t: t, v: ovs.NewVswitchd(c), tr: NewTracker(Config{}), attached: attached,
 		local: map[string]net.HardwareAddr{"br-ex": l.linkMAC("br-ex")}}
@@ -232,8 +181,8 @@ func TestLabLoop(t *testing.T) {
 	r := newReader(t, l, vmMACs)
 	r.poll()
 	// Twin: one link, the same broadcasts.
-	l.arp(l.name+"-vm1", "eth0", "10.0.0.1", "10.0.0.200")
-	l.arp(l.name, "br-ex", "10.0.0.254", "10.0.0.201")
+	l.arp(l.Name+"-vm1", "eth0", "10.0.0.1", "10.0.0.200")
+	l.arp(l.Name, "br-ex", "10.0.0.254", "10.0.0.201")
 	for i, s := range r.polls(3, time.Second) {
 		for b, st := range s {
 			if st.Active || len(st.Ports) > 0 || st.Storm {
@@ -246,8 +195,8 @@ func TestLabLoop(t *testing.T) {
 	}
 	// The loop.
 	l.must("link2")
-	l.arp(l.name+"-vm1", "eth0", "10.0.0.1", "10.0.0.200")
-	l.arp(l.name, "br-ex", "10.0.0.254", "10.0.0.201")
+	l.arp(l.Name+"-vm1", "eth0", "10.0.0.1", "10.0.0.200")
+	l.arp(l.Name, "br-ex", "10.0.0.254", "10.0.0.201")
 	var last map[string]State
 	for _, s := range r.polls(4, time.Second) {
 		last = s
@@ -287,7 +236,7 @@ func TestLabLoop(t *testing.T) {
 func TestLabStation(t *testing.T) {
 	l := upLoopLab(t, "st")
 	r := newReader(t, l, vmMACs)
-	vm1, vm3 := l.name+"-vm1", l.name+"-vm3"
+	vm1, vm3 := l.Name+"-vm1", l.Name+"-vm3"
 	station := net.HardwareAddr{0x91, 0x92, 0xac, 0x18, 0x04, 0xc8}
 	send := func(dst net.HardwareAddr) []Flow {
 		r.poll()
@@ -332,18 +281,18 @@ func TestLabStation(t *testing.T) {
 func TestLabFDBPressure(t *testing.T) {
 	l := upLoopLab(t, "mf")
 	l.must("tablesize", "64")
-	l.udp(l.name+"-vm2", nil, net.HardwareAddr{2, 0, 0, 0, 0, 0x64}, "10.0.0.2", "10.0.0.100", 10, 100*time.Millisecond)
+	l.udp(l.Name+"-vm2", nil, net.HardwareAddr{2, 0, 0, 0, 0, 0x64}, "10.0.0.2", "10.0.0.100", 10, 100*time.Millisecond)
 	r := newReader(t, l, vmMACs)
 	r.poll()
 	stream := make(chan error, 1)
-	go func() { _, err := l.sh("stream", "8", "5M"); stream <- err }()
+	go func() { _, err := l.Run("stream", "8", "5M"); stream <- err }()
 	for i := 0; i < 2; i++ {
 		time.Sleep(time.Second)
 		if _, _, tables := r.poll(); len(tables) != 0 {
 			t.Errorf("stream alone: MAC tables read %v", tables)
 		}
 	}
-	s, err := rawframe.Open(l.name+"-vm1", "eth0")
+	s, err := rawframe.Open(l.Name+"-vm1", "eth0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func l2(last *state.Snapshot) ([]Loop, []Station, []FDBPressure) {
 	var loops []Loop
 	for _, b := range r.Loops {
 		l := Loop{Bridge: b.Bridge, Ports: b.LoopPorts, MovesPerSecond: b.MovesPerSec, BroadcastPerSecond: b.BroadcastPPS,
-			Why: loop.LoopWhy(b.State), Fix: loop.LoopFix(b.Bridge, b.LoopPorts, b.Self)}
+			Why: loop.Why(b.State), Fix: loop.Fix(b.Bridge, b.LoopPorts, b.Self)}
 		if !b.Since.IsZero() {
 			l.Since = b.Since.UTC().Format("2006-01-02T15:04:05Z")
 		}

@@ -33,6 +33,7 @@ type fdbSource struct {
 	moves     map[[2]string]uint64
 	skipped   uint64
 	logged    map[string]string // bridge -> last read error logged
+	noLocal   map[string]bool   // bridges logged as having no LOCAL MAC
 }
 
 // NewFDB returns the "fdb" source with the loop verdict's thresholds cfg;
@@ -40,7 +41,8 @@ type fdbSource struct {
 func NewFDB(cfg loop.Config, deadline time.Duration) Source {
 	return &fdbSource{deadline: deadline, tracker: loop.NewTracker(cfg),
 		moved: map[string]uint64{}, evicted: map[string]uint64{},
-		broadcast: map[[2]string]*loop.PortCounts{}, moves: map[[2]string]uint64{}, logged: map[string]string{}}
+		broadcast: map[[2]string]*loop.PortCounts{}, moves: map[[2]string]uint64{}, logged: map[string]string{},
+		noLocal: map[string]bool{}}
 }
 
 func (s *fdbSource) Name() string           { return state.SourceFDB }
@@ -85,6 +87,7 @@ func (s *fdbSource) Read(ctx context.Context, p *Poll) error {
 				errs = append(errs, err)
 			} else if t != nil {
 				in.FDB = t
+				s.checkLocal(p, br, local[br])
 				if pressure {
 					rep.Tables = append(rep.Tables, table(br, st, *t, ports))
 				}
@@ -160,6 +163,18 @@ func (s *fdbSource) readTable(ctx context.Context, p *Poll, br string) (*ovs.FDB
 		p.log.Warn("MAC table not readable, skipped this poll", zap.String("bridge", br), zap.Error(err))
 	}
 	return nil, nil
+}
+
+// checkLocal logs once per bridge that its own MAC is unknown (no
+// mac_in_use on its internal interface in OVSDB): the check for the
+// bridge's own MAC learned on another port is then skipped.
+func (s *fdbSource) checkLocal(p *Poll, br string, mac net.HardwareAddr) {
+	if mac != nil || s.noLocal[br] {
+		return
+	}
+	s.noLocal[br] = true
+	p.log.Info("bridge has no LOCAL port MAC in OVSDB: its own MAC cannot be looked for on other ports",
+		zap.String("bridge", br))
 }
 
 func table(br string, st *state.FDB, t ovs.FDBTable, ports loop.Ports) loop.Table {

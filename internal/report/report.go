@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -388,7 +389,11 @@ func writeFloodTable(w io.Writer, floods []Flood) {
 func writeFloodDetail(w io.Writer, f Flood) {
 	fmt.Fprintf(w, "\nflood %s -> %s on %s VLAN %d\n", f.InPort.Who(), f.DstMAC, f.Bridge, f.VLAN)
 	if f.Rule != nil {
-		fmt.Fprintf(w, "  flooded by: table %d priority %d cookie %s actions=NORMAL (no learned MAC for destination)\n", f.Rule.Table, f.Rule.Priority, f.Rule.Cookie)
+		why := "no learned MAC for destination"
+		if m, err := net.ParseMAC(f.DstMAC); err == nil && m[0]&1 == 1 {
+			why = "group-bit destination: always flooded"
+		}
+		fmt.Fprintf(w, "  flooded by: table %d priority %d cookie %s actions=NORMAL (%s)\n", f.Rule.Table, f.Rule.Priority, f.Rule.Cookie, why)
 		fmt.Fprintf(w, "  path (ofproto/trace %s %s):\n", f.Bridge, f.Rule.Flow)
 		for _, p := range f.Rule.Path {
 			fmt.Fprintf(w, "    %s\n", p)

@@ -45,11 +45,35 @@ func Moves(prev, cur ovs.FDBTable) []Move {
 // PortEntries counts the entries learned on each port of a bridge's MAC
 // table, named through ports (fdb/show prints OpenFlow port numbers).
 func PortEntries(t ovs.FDBTable, bridge string, ports Ports) map[string]int {
-	n := map[string]int{}
+	var c portCounts
 	for _, e := range t.Entries {
-		n[ports.Name(bridge, e.Port)]++
+		c.add(e.Port)
+	}
+	n := make(map[string]int, len(c))
+	for _, pc := range c {
+		n[ports.Name(bridge, pc.port)] += pc.n
 	}
 	return n
+}
+
+// portCounts counts by port with a linear search: a bridge's table names
+// a handful of ports, and this beats hashing the port of every entry.
+type portCounts []struct {
+	port string
+	n    int
+}
+
+func (c *portCounts) add(port string) {
+	for i := range *c {
+		if (*c)[i].port == port {
+			(*c)[i].n++
+			return
+		}
+	}
+	*c = append(*c, struct {
+		port string
+		n    int
+	}{port, 1})
 }
 
 // Pressure reports whether a bridge's MAC table is under pressure: over
@@ -91,27 +115,38 @@ type fdbSlot struct {
 // update records t and returns, per port, how many MACs moved onto it
 // since the previous update (nil on the first).
 func (x *fdbIndex) update(t ovs.FDBTable) map[string]int {
-	first := x.at == nil
-	if first {
+	if x.at == nil {
 		x.at = make(map[uint64]fdbSlot, len(t.Entries))
 	}
 	x.gen++
-	var onto map[string]int
+	var onto portCounts
+	added := 0
 	for _, e := range t.Entries {
 		k := macKey(e.VLAN, e.MAC)
 		old, ok := x.at[k]
-		if ok && old.port != e.Port {
-			if onto == nil {
-				onto = map[string]int{}
-			}
-			onto[e.Port]++
+		switch {
+		case !ok:
+			added++
+		case old.port != e.Port:
+			onto.add(e.Port)
 		}
 		x.at[k] = fdbSlot{port: e.Port, gen: x.gen}
 	}
-	for k, s := range x.at {
-		if s.gen != x.gen {
-			delete(x.at, k) // learned elsewhere, expired or evicted
+	// Every old entry was seen again when nothing was added and the sizes
+	// match (the common case during a storm): no sweep needed.
+	if added > 0 || len(x.at) != len(t.Entries) {
+		for k, s := range x.at {
+			if s.gen != x.gen {
+				delete(x.at, k) // learned elsewhere, expired or evicted
+			}
 		}
 	}
-	return onto
+	if len(onto) == 0 {
+		return nil
+	}
+	out := make(map[string]int, len(onto))
+	for _, pc := range onto {
+		out[pc.port] = pc.n
+	}
+	return out
 }

@@ -102,7 +102,7 @@ func (s *fdbSource) Read(ctx context.Context, p *Poll) error {
 		}
 	}
 	s.tracker.Retain(present)
-	s.report(rep, present)
+	s.report(rep, present, u.ports)
 	p.l2 = rep
 	return errors.Join(errs...)
 }
@@ -199,18 +199,22 @@ func (s *fdbSource) addBroadcast(counts []loop.PortCounts) {
 	}
 }
 
-// report copies the totals of the bridges still present into rep (and
-// forgets those of deleted bridges).
-func (s *fdbSource) report(rep *loop.Report, present map[string]bool) {
+// report copies the totals of the ports still present into rep (and
+// forgets those of deleted bridges and ports).
+func (s *fdbSource) report(rep *loop.Report, present map[string]bool, ports map[string]ovs.DPPort) {
+	gone := func(k [2]string) bool {
+		_, ok := ports[k[1]]
+		return !present[k[0]] || !ok
+	}
 	for k, c := range s.broadcast {
-		if !present[k[0]] {
+		if gone(k) {
 			delete(s.broadcast, k)
 			continue
 		}
 		rep.Broadcast = append(rep.Broadcast, *c)
 	}
 	for k, n := range s.moves {
-		if !present[k[0]] {
+		if gone(k) {
 			delete(s.moves, k)
 			continue
 		}

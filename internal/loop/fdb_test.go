@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -103,5 +104,21 @@ func TestCounterDeltas(t *testing.T) {
 				t.Errorf("deltas = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestCounterForgetsAfterPartialDumps(t *testing.T) {
+	var c Counter
+	c.Deltas([]Flow{{Key: "old", Packets: 1}}, true)
+	// A MAC flood: every partial dump shows new megaflows only.
+	for i := 0; i < 3*MaxAge; i++ {
+		c.Deltas([]Flow{{Key: fmt.Sprint("new", i), Packets: 1}}, false)
+		if c.Len() > MaxAge+1 {
+			t.Fatalf("poll %d: %d megaflows remembered, want at most %d", i, c.Len(), MaxAge+1)
+		}
+	}
+	got := c.Deltas([]Flow{{Key: "old", Packets: 5}}, false)
+	if len(got) != 1 || got[0].Packets != 5 {
+		t.Errorf("a megaflow forgotten after %d polls counts from zero: %+v", MaxAge, got)
 	}
 }

@@ -111,22 +111,38 @@ func uitoa(n uint32) string {
 // Counter turns the cumulative counters of successive megaflow dumps into
 // per-interval Flows, keyed by Flow.Key; a counter that went down is a
 // re-created megaflow, counted from zero. It holds one entry per megaflow
-// of the last dump.
+// of the last complete dump, plus, after partial dumps, those seen in the
+// last MaxAge polls.
 type Counter struct {
-	last   map[string][2]uint64
+	last   map[string]flowCounts
+	poll   int
 	primed bool
+}
+
+// MaxAge is how many polls a Counter remembers a megaflow that partial
+// dumps did not show (a megaflow idle for 10 s is gone from the datapath
+// anyway).
+const MaxAge = 12
+
+type flowCounts struct {
+	packets, bytes uint64
+	seen           int
 }
 
 // Deltas returns cur with Packets and Bytes replaced by their growth since
 // the previous call (nothing on the first call: there is no interval yet).
 // When complete is false (a bounded dump of a few ports), megaflows absent
-// from cur are remembered still, so they are not counted from zero when
-// they are dumped again.
+// from cur are remembered for MaxAge polls, so they are not counted from
+// zero when they are dumped again, and memory stays bounded while a MAC
+// flood creates megaflows faster than they are dumped.
 func (c *Counter) Deltas(cur []Flow, complete bool) []Flow {
-	next := make(map[string][2]uint64, len(cur))
+	c.poll++
+	next := make(map[string]flowCounts, len(cur))
 	if !complete {
 		for k, v := range c.last {
-			next[k] = v
+			if c.poll-v.seen <= MaxAge {
+				next[k] = v
+			}
 		}
 	}
 	out := make([]Flow, 0, len(cur))
@@ -134,17 +150,20 @@ func (c *Counter) Deltas(cur []Flow, complete bool) []Flow {
 		if f.Key == "" {
 			continue
 		}
-		next[f.Key] = [2]uint64{f.Packets, f.Bytes}
+		next[f.Key] = flowCounts{packets: f.Packets, bytes: f.Bytes, seen: c.poll}
 		if !c.primed {
 			continue
 		}
 		prev := c.last[f.Key] // zero for a megaflow new since the last dump
-		f.Packets, f.Bytes = delta(prev[0], f.Packets), delta(prev[1], f.Bytes)
+		f.Packets, f.Bytes = delta(prev.packets, f.Packets), delta(prev.bytes, f.Bytes)
 		out = append(out, f)
 	}
 	c.last, c.primed = next, true
 	return out
 }
+
+// Len is the number of megaflows remembered.
+func (c *Counter) Len() int { return len(c.last) }
 
 func delta(prev, cur uint64) uint64 {
 	if cur < prev {

@@ -107,15 +107,21 @@ func (s *fdbSource) Read(ctx context.Context, p *Poll) error {
 	return errors.Join(errs...)
 }
 
-// loopFlows converts the poll's megaflows, naming each one's bridge.
+// loopFlows converts the poll's megaflows, naming each one's bridge; the
+// output ports are copied only for group-bit destinations, the only flows
+// whose copies the checks look at (a MAC flood makes tens of thousands of
+// unicast megaflows).
 func (s *fdbSource) loopFlows(p *Poll, portBr map[string]string) []loop.Flow {
 	out := make([]loop.Flow, 0, len(p.flows))
 	for i := range p.flows {
 		f := &p.flows[i]
 		lf := loop.Flow{Key: f.Key, Bridge: portBr[f.InPort], InPort: f.InPort, Src: f.Src, Dst: f.Dst,
-			Packets: f.Packets, Bytes: f.Bytes, Outputs: make([]string, len(f.Outputs))}
-		for j, o := range f.Outputs {
-			lf.Outputs[j] = o.Port
+			Packets: f.Packets, Bytes: f.Bytes}
+		if loop.IsGroup(f.Dst) { // only broadcasts and station floods look at the copies
+			lf.Outputs = make([]string, len(f.Outputs))
+			for j, o := range f.Outputs {
+				lf.Outputs[j] = o.Port
+			}
 		}
 		out = append(out, lf)
 	}

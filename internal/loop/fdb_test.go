@@ -90,6 +90,7 @@ func TestCounterDeltas(t *testing.T) {
 		{"bounded dump of one port", []Flow{f("c", 6)}, false, map[string]uint64{"c": 2}},
 		{"a kept through the bounded dump", []Flow{f("a", 3), f("c", 6)}, true, map[string]uint64{"a": 1, "c": 0}},
 		{"no key, not counted", []Flow{{Packets: 9}}, true, map[string]uint64{}},
+		{"twice in one dump counts once", []Flow{f("a", 9), f("a", 9)}, true, map[string]uint64{"a": 9}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -134,31 +134,38 @@ type flowCounts struct {
 // When complete is false (a bounded dump of a few ports), megaflows absent
 // from cur are remembered for MaxAge polls, so they are not counted from
 // zero when they are dumped again, and memory stays bounded while a MAC
-// flood creates megaflows faster than they are dumped.
+// flood creates megaflows faster than they are dumped. The memory is
+// updated in place: a dump of 20,000 megaflows allocates no new map.
 func (c *Counter) Deltas(cur []Flow, complete bool) []Flow {
 	c.poll++
-	next := make(map[string]flowCounts, len(cur))
-	if !complete {
-		for k, v := range c.last {
-			if c.poll-v.seen <= MaxAge {
-				next[k] = v
-			}
-		}
+	if c.last == nil {
+		c.last = make(map[string]flowCounts, len(cur))
 	}
 	out := make([]Flow, 0, len(cur))
 	for _, f := range cur {
 		if f.Key == "" {
 			continue
 		}
-		next[f.Key] = flowCounts{packets: f.Packets, bytes: f.Bytes, seen: c.poll}
+		prev, ok := c.last[f.Key]
+		if ok && prev.seen == c.poll {
+			continue // the same megaflow twice in one dump counts once
+		}
+		c.last[f.Key] = flowCounts{packets: f.Packets, bytes: f.Bytes, seen: c.poll}
 		if !c.primed {
 			continue
 		}
-		prev := c.last[f.Key] // zero for a megaflow new since the last dump
+		if !ok {
+			prev = flowCounts{} // new since the last dump
+		}
 		f.Packets, f.Bytes = delta(prev.packets, f.Packets), delta(prev.bytes, f.Bytes)
 		out = append(out, f)
 	}
-	c.last, c.primed = next, true
+	for k, v := range c.last {
+		if v.seen != c.poll && (complete || c.poll-v.seen > MaxAge) {
+			delete(c.last, k)
+		}
+	}
+	c.primed = true
 	return out
 }
 

@@ -103,7 +103,11 @@ func Assess(in BridgeInput, onto map[string]int, cfg Config) Evidence {
 	}
 	ev.BroadcastPPS = float64(bcast) / secs
 	ev.Storm = ev.MovesPerSec >= cfg.MinMovesPerSec && ev.BroadcastPPS >= cfg.MinBroadcastPPS
-	flaps, weight := flapping(in, cfg.MinPortPPS*secs)
+	var flaps []Flap
+	var weight map[string]uint64
+	if in.Moved > 0 { // nothing moved: nothing flaps, nothing to charge
+		flaps, weight = flapping(in, cfg.MinPortPPS*secs)
+	}
 	ev.Self = selfMAC(in)
 	ports := map[string]bool{}
 	if ev.Storm {

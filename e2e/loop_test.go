@@ -67,9 +67,7 @@ func arp(t *testing.T, ns, dev, srcIP, target string) {
 // table fires OVSFDBExhausted naming its port; and every loop, broadcast
 // and MAC-table panel of the dashboard has data.
 func TestLoopAlertsAndPanels(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test (skipped with -short)")
-	}
+	labtest.SkipShort(t)
 	start := time.Now()
 	defer func() { t.Logf("runtime %v", time.Since(start).Round(100*time.Millisecond)) }()
 	agentBinary(t) // build first: a broken build fails before the lab starts

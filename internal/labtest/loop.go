@@ -17,12 +17,9 @@ func LoopScript() string {
 // UpLoop starts lab/loop.sh's lab named name (br-int with VMs vm1..vm3 and
 // br-ex with an external host, joined by one link) and tears it down when
 // the test ends. Run and MustRun then run loop.sh's commands ("link2",
-// "station", "tablesize"...). It skips under -short.
+// "station", "tablesize"...). It skips as Skip says.
 func UpLoop(t testing.TB, name string) *Lab {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("lab test (skipped with -short)")
-	}
 	Skip(t)
 	base := os.Getenv("LAB_BASE")
 	if base == "" {

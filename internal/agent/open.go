@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/loop"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/openflow"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovn"
@@ -29,6 +30,8 @@ type SourceOptions struct {
 	MaxReplyBytes int
 	// WalkNetns also reads device counters in /run/netns namespaces.
 	WalkNetns bool
+	// Loop holds the loop verdict's thresholds (zero: loop.DefaultConfig).
+	Loop loop.Config
 }
 
 // DefaultSourceOptions returns the defaults behind --ovs.rundir and
@@ -76,6 +79,7 @@ func OpenSources(o SourceOptions) ([]Source, func()) {
 		NewUnixctl(ovs.NewVswitchd(uc), o.Deadline),
 		NewOpenFlow(of, o.Deadline),
 		NewNetlink(nl, o.Deadline, netns),
+		NewFDB(o.Loop, o.Deadline),
 		NewOVN(func(remote string) (ovn.Reader, error) { return ovn.NewClient(remote) }, o.Timeout),
 	}
 	return sources, func() {

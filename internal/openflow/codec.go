@@ -40,9 +40,10 @@ type codec struct {
 	statsHeader int
 	// tableEntry is the size of one ofp_table_stats.
 	tableEntry int
-	// flowEntry decodes one ofp_flow_stats, appending the rendering of
-	// its match to *match rather than setting Flow.Match.
-	flowEntry func(raw []byte, match *[]byte) (Flow, error)
+	// flowEntry decodes one ofp_flow_stats; rather than setting
+	// Flow.Match it appends the match's rendering to match and returns
+	// the extended slice.
+	flowEntry func(raw, match []byte) (Flow, []byte, error)
 }
 
 // codecs lists the versions this package speaks.

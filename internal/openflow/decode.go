@@ -80,11 +80,11 @@ func decodeFlowStats(c *codec, msg []byte) ([]Flow, error) {
 	matches := make([]byte, 0, len(body)/2)
 	for len(body) > 0 {
 		size := int(be.Uint16(body))
-		f, err := c.flowEntry(body[:size:size], &matches)
+		f, m, err := c.flowEntry(body[:size:size], matches)
 		if err != nil {
 			return nil, fmt.Errorf("flow entry %d: %w", len(flows), err)
 		}
-		flows = append(flows, f)
+		flows, matches = append(flows, f), m
 		ends = append(ends, len(matches))
 		body = body[size:]
 	}
@@ -121,10 +121,10 @@ func align8(n int) int { return (n + 7) &^ 7 }
 //	length:2 table_id:1 pad:1 match:40 duration_sec:4 duration_nsec:4
 //	priority:2 idle_timeout:2 hard_timeout:2 pad:6 cookie:8
 //	packet_count:8 byte_count:8 actions
-func flowEntry10(raw []byte, match *[]byte) (Flow, error) {
+func flowEntry10(raw, match []byte) (Flow, []byte, error) {
 	const fixed = 88
 	if len(raw) < fixed {
-		return Flow{}, fmt.Errorf("%w: flow entry of %d bytes", errMalformed, len(raw))
+		return Flow{}, match, fmt.Errorf("%w: flow entry of %d bytes", errMalformed, len(raw))
 	}
 	f := Flow{
 		TableID:     raw[2],
@@ -134,10 +134,9 @@ func flowEntry10(raw []byte, match *[]byte) (Flow, error) {
 		PacketCount: be.Uint64(raw[72:]),
 		ByteCount:   be.Uint64(raw[80:]),
 	}
-	*match = appendMatch10(*match, raw[4:44])
 	var err error
 	f.Normal, err = actionsNormal(Version10, raw[fixed:])
-	return f, err
+	return f, appendMatch10(match, raw[4:44]), err
 }
 
 // flowEntry13 returns the decoder of an OpenFlow 1.3 or 1.4 ofp_flow_stats:
@@ -147,12 +146,12 @@ func flowEntry10(raw []byte, match *[]byte) (Flow, error) {
 //	byte_count:8 match{type:2 length:2 oxm_fields pad-to-8} instructions
 //
 // (OpenFlow 1.4 names two of the padding bytes importance.)
-func flowEntry13(version uint8) func(raw []byte, match *[]byte) (Flow, error) {
-	return func(raw []byte, match *[]byte) (Flow, error) {
+func flowEntry13(version uint8) func(raw, match []byte) (Flow, []byte, error) {
+	return func(raw, match []byte) (Flow, []byte, error) {
 		const fixed = 48
 		oxms, rest, err := cutMatch(raw, fixed)
 		if err != nil {
-			return Flow{}, err
+			return Flow{}, match, err
 		}
 		f := Flow{
 			TableID:     raw[2],
@@ -162,9 +161,8 @@ func flowEntry13(version uint8) func(raw []byte, match *[]byte) (Flow, error) {
 			PacketCount: be.Uint64(raw[32:]),
 			ByteCount:   be.Uint64(raw[40:]),
 		}
-		*match = appendOXMs(*match, version, oxms)
 		f.Normal, err = instructionsNormal(version, rest)
-		return f, err
+		return f, appendOXMs(match, version, oxms), err
 	}
 }
 
@@ -176,26 +174,25 @@ func flowEntry13(version uint8) func(raw []byte, match *[]byte) (Flow, error) {
 //	stats{reserved:2 length:2 oxs_fields pad-to-8} instructions
 //
 // The duration and the counters are OXS fields of the stats part.
-func flowEntry15(raw []byte, match *[]byte) (Flow, error) {
+func flowEntry15(raw, match []byte) (Flow, []byte, error) {
 	const fixed = 24
 	oxms, rest, err := cutMatch(raw, fixed)
 	if err != nil {
-		return Flow{}, err
+		return Flow{}, match, err
 	}
 	if len(rest) < 8 {
-		return Flow{}, fmt.Errorf("%w: no statistics in a flow entry of %d bytes", errMalformed, len(raw))
+		return Flow{}, match, fmt.Errorf("%w: no statistics in a flow entry of %d bytes", errMalformed, len(raw))
 	}
 	slen := int(be.Uint16(rest[2:]))
 	if slen < 4 || align8(slen) > len(rest) {
-		return Flow{}, fmt.Errorf("%w: stats length %d in a flow entry of %d bytes", errMalformed, slen, len(raw))
+		return Flow{}, match, fmt.Errorf("%w: stats length %d in a flow entry of %d bytes", errMalformed, slen, len(raw))
 	}
 	f := Flow{TableID: raw[4], Priority: be.Uint16(raw[6:]), Cookie: be.Uint64(raw[16:])}
 	if err := oxsCounters(rest[4:slen], &f); err != nil {
-		return Flow{}, err
+		return Flow{}, match, err
 	}
-	*match = appendOXMs(*match, Version15, oxms)
 	f.Normal, err = instructionsNormal(Version15, rest[align8(slen):])
-	return f, err
+	return f, appendOXMs(match, Version15, oxms), err
 }
 
 // cutMatch splits a flow entry at the ofp_match that follows its fixed

@@ -16,6 +16,8 @@ package linuxbridge
 import (
 	"fmt"
 	"net"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 )
 
 // MAC is an Ethernet address as a comparable value (map keys, counter
@@ -68,6 +70,12 @@ type Port struct {
 	PVID int
 	// VLANs are the VLANs the port is a member of (VLAN filtering only).
 	VLANs []int
+	// Peer is the name of a veth port's peer when it is in the same
+	// namespace (qvoX for a hybrid plug's qvbX), else "".
+	Peer string
+	// Counters are the port device's own counters: on a VM's tap,
+	// Tx is what the VM received.
+	Counters netdev.Counters
 }
 
 // FDBEntry is one entry of a bridge's forwarding database.

@@ -101,7 +101,7 @@ func egressProgram(counts *ebpf.Map) asm.Instructions {
 // program that comes from the kernel or from missing privileges.
 var ErrObserverUnsupported = errors.New("linuxbridge: cannot observe frames with eBPF on tc egress")
 
-// Observer counts, in the kernel, the unicast frames each observed bridge
+// Observer is the FrameCounter of a live host. It counts, in the kernel, the unicast frames each observed bridge
 // port transmits, by (destination MAC, source MAC), with one eBPF program
 // attached to the egress hook (tcx) of every port. Reading the counters
 // is one batched map lookup per poll; nothing is copied per frame.
@@ -110,6 +110,7 @@ var ErrObserverUnsupported = errors.New("linuxbridge: cannot observe frames with
 // agent leaves nothing attached, and a deleted port takes its link with
 // it. It is safe for concurrent use.
 type Observer struct {
+	ns     string
 	mu     sync.Mutex
 	counts *ebpf.Map
 	prog   *ebpf.Program
@@ -119,9 +120,10 @@ type Observer struct {
 }
 
 // NewObserver loads the program and its map (maxEntries <= 0 means
-// DefaultMaxEntries). It needs CAP_BPF and CAP_NET_ADMIN (or root);
+// DefaultMaxEntries), to observe ports of the namespace mounted at
+// /run/netns/<ns> ("" for the agent's own). It needs CAP_BPF and CAP_NET_ADMIN (or root);
 // without them the error wraps ErrObserverUnsupported and says so.
-func NewObserver(maxEntries int) (*Observer, error) {
+func NewObserver(ns string, maxEntries int) (*Observer, error) {
 	if maxEntries <= 0 {
 		maxEntries = DefaultMaxEntries
 	}
@@ -145,7 +147,7 @@ func NewObserver(maxEntries int) (*Observer, error) {
 		counts.Close()
 		return nil, privilegeError("load the tc egress program", err)
 	}
-	return &Observer{counts: counts, prog: prog, links: make(map[int]link.Link)}, nil
+	return &Observer{ns: ns, counts: counts, prog: prog, links: make(map[int]link.Link)}, nil
 }
 
 func privilegeError(what string, err error) error {
@@ -157,8 +159,7 @@ func privilegeError(what string, err error) error {
 
 // Sync attaches the program to the egress of every ifindex in want that
 // is not attached yet and detaches it from every port no longer wanted.
-// Ifindexes are those of the calling thread's network namespace. It
-// returns the ports that failed to attach (a port deleted meanwhile, say)
+// Ifindexes are those of the observer's namespace. It returns the ports that failed to attach (a port deleted meanwhile, say)
 // joined into one error; the others are observed either way.
 func (o *Observer) Sync(want map[int]bool) error {
 	o.mu.Lock()
@@ -172,19 +173,29 @@ func (o *Observer) Sync(want map[int]bool) error {
 			delete(o.links, idx)
 		}
 	}
-	var errs []error
+	var attach []int
 	for idx := range want {
-		if _, ok := o.links[idx]; ok {
-			continue
+		if _, ok := o.links[idx]; !ok {
+			attach = append(attach, idx)
 		}
-		l, err := link.AttachTCX(link.TCXOptions{Interface: idx, Program: o.prog, Attach: ebpf.AttachTCXEgress})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("attach to ifindex %d: %w", idx, err))
-			continue
-		}
-		o.links[idx] = l
 	}
-	return errors.Join(errs...)
+	if len(attach) == 0 {
+		return nil
+	}
+	var errs []error
+	// The kernel resolves the ifindex in the caller's namespace.
+	err := inNetns(o.ns, func() error {
+		for _, idx := range attach {
+			l, err := link.AttachTCX(link.TCXOptions{Interface: idx, Program: o.prog, Attach: ebpf.AttachTCXEgress})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("attach to ifindex %d: %w", idx, err))
+				continue
+			}
+			o.links[idx] = l
+		}
+		return nil
+	})
+	return errors.Join(append(errs, err)...)
 }
 
 // Attached returns how many ports the program is attached to.
@@ -267,3 +278,4 @@ func (o *Observer) Close() error {
 	}
 	return nil
 }
+var _ FrameCounter = (*Observer)(nil)

@@ -1,0 +1,227 @@
+package linuxbridge
+
+import "sort"
+
+// Stream is the traffic from one source MAC to one unicast destination
+// MAC through one bridge that some port transmitted without having the
+// destination: the Linux-bridge counterpart of a flooded megaflow.
+// Packets and Bytes are cumulative and monotonic for as long as the
+// stream is tracked (a stream dropped and seen again starts over, which
+// consumers treat as a counter reset).
+type Stream struct {
+	// Key is stable across polls: "bridge/src>dst".
+	Key    string
+	Bridge string
+	// InPort is the port the frames entered by: where the FDB learned the
+	// source MAC, else the one flooding port that sent no copy (a port
+	// with learning off), else "".
+	InPort string
+	// VLAN is the bridge VLAN (0 without VLAN filtering).
+	VLAN     int
+	Src, Dst MAC
+	// Packets and Bytes count the frames once (the most any one port
+	// transmitted), not once per copy.
+	Packets, Bytes uint64
+	// Outputs are the ports that transmitted frames of the stream since
+	// the previous poll, sorted.
+	Outputs []string
+	// Learned is true when the bridge's FDB has the destination (on the
+	// stream's VLAN) at this poll: frames sent before it was learned, not
+	// a flood going on.
+	Learned bool
+}
+
+// egressKey identifies one kernel counter.
+type egressKey struct {
+	ifindex  int
+	dst, src MAC
+}
+
+type counter struct{ packets, bytes uint64 }
+
+type streamKey struct {
+	bridge   int
+	src, dst MAC
+}
+
+type streamState struct {
+	packets, bytes uint64
+}
+
+// Classifier turns the observer's cumulative per-port counters into
+// streams, poll after poll. Its memory is bounded by the kernel map: it
+// keeps one counter per kernel entry and one total per stream whose
+// entries are still in the map.
+type Classifier struct {
+	prev    map[egressKey]counter
+	streams map[streamKey]*streamState
+}
+
+// NewClassifier returns a Classifier with no history. Counters are taken
+// to start at zero (the observer's map is created empty with it).
+func NewClassifier() *Classifier {
+	return &Classifier{prev: make(map[egressKey]counter), streams: make(map[streamKey]*streamState)}
+}
+
+// portMACs says which destinations a port may legitimately receive: those
+// the FDB learned (or was given) on it, and the MACs of the VM behind it.
+type portMACs map[int]map[MAC]bool
+
+func (p portMACs) add(port int, m MAC) {
+	s := p[port]
+	if s == nil {
+		s = make(map[MAC]bool)
+		p[port] = s
+	}
+	s[m] = true
+}
+
+// Update takes the topology and counters of one poll and returns the
+// streams that, since the previous poll, some port transmitted without
+// owning their destination. owned maps port names to the MACs of the VM
+// behind them (from libvirt's domain XML), which count as the port's own
+// even when the FDB has aged them out.
+func (c *Classifier) Update(t Topology, counts []Count, owned map[string][]MAC) []Stream {
+	byIndex := make(map[int]Port, len(t.Ports))
+	for _, p := range t.Ports {
+		byIndex[p.Index] = p
+	}
+	bridges := make(map[int]Bridge, len(t.Bridges))
+	for _, b := range t.Bridges {
+		bridges[b.Index] = b
+	}
+	mine := make(portMACs)
+	learned := make(map[int]map[fdbKey]int) // bridge → (mac, vlan) → port
+	for _, e := range t.FDB {
+		mine.add(e.PortIndex, e.MAC)
+		m := learned[e.MasterIndex]
+		if m == nil {
+			m = make(map[fdbKey]int)
+			learned[e.MasterIndex] = m
+		}
+		m[fdbKey{e.MAC, e.VLAN}] = e.PortIndex
+	}
+	for _, p := range t.Ports {
+		for _, m := range owned[p.Name] {
+			mine.add(p.Index, m)
+		}
+	}
+
+	type agg struct {
+		delta   counter
+		outputs []int
+	}
+	now := make(map[streamKey]*agg)
+	live := make(map[streamKey]bool)
+	seen := make(map[egressKey]counter, len(counts))
+	for _, k := range counts {
+		ek := egressKey{k.Ifindex, k.Dst, k.Src}
+		cur := counter{k.Packets, k.Bytes}
+		seen[ek] = cur
+		port, ok := byIndex[k.Ifindex]
+		if !ok || !k.Dst.Unicast() {
+			continue
+		}
+		sk := streamKey{port.MasterIndex, k.Src, k.Dst}
+		if mine[k.Ifindex][k.Dst] {
+			continue // a delivery the port was due
+		}
+		live[sk] = true
+		// An entry seen for the first time was created since the previous
+		// poll (the map is the observer's own, counting since it was
+		// loaded), so all of it is new; a decrease is a re-created entry.
+		d := cur
+		if prev, had := c.prev[ek]; had && cur.packets >= prev.packets && cur.bytes >= prev.bytes {
+			d = counter{cur.packets - prev.packets, cur.bytes - prev.bytes}
+		}
+		if d.packets == 0 {
+			continue
+		}
+		a := now[sk]
+		if a == nil {
+			a = &agg{}
+			now[sk] = a
+		}
+		a.outputs = append(a.outputs, k.Ifindex)
+		if d.packets > a.delta.packets {
+			a.delta = d
+		}
+	}
+	c.prev = seen
+	for sk := range c.streams {
+		if !live[sk] {
+			delete(c.streams, sk)
+		}
+	}
+
+	out := make([]Stream, 0, len(now))
+	for sk, a := range now {
+		st := c.streams[sk]
+		if st == nil {
+			st = &streamState{}
+			c.streams[sk] = st
+		}
+		st.packets += a.delta.packets
+		st.bytes += a.delta.bytes
+		br := bridges[sk.bridge]
+		s := Stream{
+			Key:     br.Name + "/" + sk.src.String() + ">" + sk.dst.String(),
+			Bridge:  br.Name,
+			Src:     sk.src,
+			Dst:     sk.dst,
+			Packets: st.packets,
+			Bytes:   st.bytes,
+		}
+		s.InPort, s.VLAN = inPort(t, byIndex, learned[sk.bridge], sk, a.outputs)
+		_, s.Learned = learned[sk.bridge][fdbKey{sk.dst, s.VLAN}]
+		for _, o := range a.outputs {
+			s.Outputs = append(s.Outputs, byIndex[o].Name)
+		}
+		sort.Strings(s.Outputs)
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+type fdbKey struct {
+	mac  MAC
+	vlan int
+}
+
+// inPort names where a stream entered and its VLAN: the port the FDB
+// learned the source on; failing that, the one port of the bridge with
+// unicast flooding on that transmitted no copy (the bridge never sends a
+// frame back where it came from).
+func inPort(t Topology, byIndex map[int]Port, learned map[fdbKey]int, sk streamKey, outputs []int) (string, int) {
+	var (
+		best    Port
+		found   bool
+		vlanHit int
+	)
+	for k, idx := range learned {
+		if k.mac != sk.src {
+			continue
+		}
+		if p, ok := byIndex[idx]; ok && (!found || k.vlan < vlanHit) {
+			best, found, vlanHit = p, true, k.vlan
+		}
+	}
+	if found {
+		return best.Name, vlanHit
+	}
+	sent := make(map[int]bool, len(outputs))
+	for _, o := range outputs {
+		sent[o] = true
+	}
+	var silent []Port
+	for _, p := range t.PortsOf(sk.bridge) {
+		if p.UnicastFlood && !sent[p.Index] {
+			silent = append(silent, p)
+		}
+	}
+	if len(silent) == 1 {
+		return silent[0].Name, silent[0].PVID
+	}
+	return "", 0
+}

@@ -1,0 +1,9 @@
+package linuxbridge
+
+func mustMAC(s string) MAC {
+	m, err := ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}

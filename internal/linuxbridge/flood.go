@@ -82,35 +82,77 @@ func (p portMACs) add(port int, m MAC) {
 // behind them (from libvirt's domain XML), which count as the port's own
 // even when the FDB has aged them out.
 func (c *Classifier) Update(t Topology, counts []Count, owned map[string][]MAC) []Stream {
-	byIndex := make(map[int]Port, len(t.Ports))
+	ix := newIndex(t, owned)
+	now, live := c.deltas(ix, counts)
+	for sk := range c.streams {
+		if !live[sk] {
+			delete(c.streams, sk)
+		}
+	}
+	out := make([]Stream, 0, len(now))
+	for sk, a := range now {
+		if len(a.outputs) == 0 {
+			continue
+		}
+		st := c.streams[sk]
+		if st == nil {
+			st = &streamState{}
+			c.streams[sk] = st
+		}
+		st.packets += a.delta.packets
+		st.bytes += a.delta.bytes
+		out = append(out, ix.stream(t, sk, a, st))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// index is one poll's topology indexed for classification.
+type index struct {
+	ports   map[int]Port
+	bridges map[int]Bridge
+	mine    portMACs
+	learned map[int]map[fdbKey]int // bridge → (mac, vlan) → port
+}
+
+func newIndex(t Topology, owned map[string][]MAC) *index {
+	ix := &index{
+		ports:   make(map[int]Port, len(t.Ports)),
+		bridges: make(map[int]Bridge, len(t.Bridges)),
+		mine:    make(portMACs),
+		learned: make(map[int]map[fdbKey]int),
+	}
 	for _, p := range t.Ports {
-		byIndex[p.Index] = p
+		ix.ports[p.Index] = p
+		for _, m := range owned[p.Name] {
+			ix.mine.add(p.Index, m)
+		}
 	}
-	bridges := make(map[int]Bridge, len(t.Bridges))
 	for _, b := range t.Bridges {
-		bridges[b.Index] = b
+		ix.bridges[b.Index] = b
 	}
-	mine := make(portMACs)
-	learned := make(map[int]map[fdbKey]int) // bridge → (mac, vlan) → port
 	for _, e := range t.FDB {
-		mine.add(e.PortIndex, e.MAC)
-		m := learned[e.MasterIndex]
+		ix.mine.add(e.PortIndex, e.MAC)
+		m := ix.learned[e.MasterIndex]
 		if m == nil {
 			m = make(map[fdbKey]int)
-			learned[e.MasterIndex] = m
+			ix.learned[e.MasterIndex] = m
 		}
 		m[fdbKey{e.MAC, e.VLAN}] = e.PortIndex
 	}
-	for _, p := range t.Ports {
-		for _, m := range owned[p.Name] {
-			mine.add(p.Index, m)
-		}
-	}
+	return ix
+}
 
-	type agg struct {
-		delta   counter
-		outputs []int
-	}
+// agg is one stream's traffic since the previous poll.
+type agg struct {
+	delta   counter
+	outputs []int // ports that received copies
+	sent    []int // every port that transmitted the stream
+}
+
+// deltas takes the counters' increase since the previous poll by stream,
+// and returns which streams still have unowned entries in the kernel map.
+func (c *Classifier) deltas(ix *index, counts []Count) (map[streamKey]*agg, map[streamKey]bool) {
 	now := make(map[streamKey]*agg)
 	live := make(map[streamKey]bool)
 	seen := make(map[egressKey]counter, len(counts))
@@ -118,15 +160,15 @@ func (c *Classifier) Update(t Topology, counts []Count, owned map[string][]MAC) 
 		ek := egressKey{k.Ifindex, k.Dst, k.Src}
 		cur := counter{k.Packets, k.Bytes}
 		seen[ek] = cur
-		port, ok := byIndex[k.Ifindex]
+		port, ok := ix.ports[k.Ifindex]
 		if !ok || !k.Dst.Unicast() {
 			continue
 		}
 		sk := streamKey{port.MasterIndex, k.Src, k.Dst}
-		if mine[k.Ifindex][k.Dst] {
-			continue // a delivery the port was due
+		own := ix.mine[k.Ifindex][k.Dst]
+		if !own {
+			live[sk] = true
 		}
-		live[sk] = true
 		// An entry seen for the first time was created since the previous
 		// poll (the map is the observer's own, counting since it was
 		// loaded), so all of it is new; a decrease is a re-created entry.
@@ -142,46 +184,36 @@ func (c *Classifier) Update(t Topology, counts []Count, owned map[string][]MAC) 
 			a = &agg{}
 			now[sk] = a
 		}
+		a.sent = append(a.sent, k.Ifindex)
+		if own {
+			continue // a delivery the port was due
+		}
 		a.outputs = append(a.outputs, k.Ifindex)
 		if d.packets > a.delta.packets {
 			a.delta = d
 		}
 	}
 	c.prev = seen
-	for sk := range c.streams {
-		if !live[sk] {
-			delete(c.streams, sk)
-		}
-	}
+	return now, live
+}
 
-	out := make([]Stream, 0, len(now))
-	for sk, a := range now {
-		st := c.streams[sk]
-		if st == nil {
-			st = &streamState{}
-			c.streams[sk] = st
-		}
-		st.packets += a.delta.packets
-		st.bytes += a.delta.bytes
-		br := bridges[sk.bridge]
-		s := Stream{
-			Key:     br.Name + "/" + sk.src.String() + ">" + sk.dst.String(),
-			Bridge:  br.Name,
-			Src:     sk.src,
-			Dst:     sk.dst,
-			Packets: st.packets,
-			Bytes:   st.bytes,
-		}
-		s.InPort, s.VLAN = inPort(t, byIndex, learned[sk.bridge], sk, a.outputs)
-		_, s.Learned = learned[sk.bridge][fdbKey{sk.dst, s.VLAN}]
-		for _, o := range a.outputs {
-			s.Outputs = append(s.Outputs, byIndex[o].Name)
-		}
-		sort.Strings(s.Outputs)
-		out = append(out, s)
+func (ix *index) stream(t Topology, sk streamKey, a *agg, st *streamState) Stream {
+	br := ix.bridges[sk.bridge]
+	s := Stream{
+		Key:     br.Name + "/" + sk.src.String() + ">" + sk.dst.String(),
+		Bridge:  br.Name,
+		Src:     sk.src,
+		Dst:     sk.dst,
+		Packets: st.packets,
+		Bytes:   st.bytes,
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out
+	s.InPort, s.VLAN = inPort(t, ix.ports, ix.learned[sk.bridge], sk, a.sent)
+	_, s.Learned = ix.learned[sk.bridge][fdbKey{sk.dst, s.VLAN}]
+	for _, o := range a.outputs {
+		s.Outputs = append(s.Outputs, ix.ports[o].Name)
+	}
+	sort.Strings(s.Outputs)
+	return s
 }
 
 type fdbKey struct {
@@ -193,7 +225,7 @@ type fdbKey struct {
 // learned the source on; failing that, the one port of the bridge with
 // unicast flooding on that transmitted no copy (the bridge never sends a
 // frame back where it came from).
-func inPort(t Topology, byIndex map[int]Port, learned map[fdbKey]int, sk streamKey, outputs []int) (string, int) {
+func inPort(t Topology, byIndex map[int]Port, learned map[fdbKey]int, sk streamKey, sent []int) (string, int) {
 	var (
 		best    Port
 		found   bool
@@ -210,13 +242,13 @@ func inPort(t Topology, byIndex map[int]Port, learned map[fdbKey]int, sk streamK
 	if found {
 		return best.Name, vlanHit
 	}
-	sent := make(map[int]bool, len(outputs))
-	for _, o := range outputs {
-		sent[o] = true
+	sentBy := make(map[int]bool, len(sent))
+	for _, o := range sent {
+		sentBy[o] = true
 	}
 	var silent []Port
 	for _, p := range t.PortsOf(sk.bridge) {
-		if p.UnicastFlood && !sent[p.Index] {
+		if p.UnicastFlood && !sentBy[p.Index] {
 			silent = append(silent, p)
 		}
 	}

@@ -144,7 +144,7 @@ func NewObserver(ns string, maxEntries int) (*Observer, error) {
 		Instructions: egressProgram(counts),
 	})
 	if err != nil {
-		counts.Close()
+		_ = counts.Close()
 		return nil, privilegeError("load the tc egress program", err)
 	}
 	return &Observer{ns: ns, counts: counts, prog: prog, links: make(map[int]link.Link)}, nil
@@ -169,7 +169,7 @@ func (o *Observer) Sync(want map[int]bool) error {
 	}
 	for idx, l := range o.links {
 		if !want[idx] {
-			l.Close()
+			_ = l.Close()
 			delete(o.links, idx)
 		}
 	}
@@ -264,18 +264,20 @@ func (o *Observer) Stats() (runs, nanos uint64, err error) {
 func (o *Observer) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	var errs []error
 	for idx, l := range o.links {
-		l.Close()
+		errs = append(errs, l.Close())
 		delete(o.links, idx)
 	}
 	if o.prog != nil {
-		o.prog.Close()
+		errs = append(errs, o.prog.Close())
 		o.prog = nil
 	}
 	if o.counts != nil {
-		o.counts.Close()
+		errs = append(errs, o.counts.Close())
 		o.counts = nil
 	}
-	return nil
+	return errors.Join(errs...)
 }
+
 var _ FrameCounter = (*Observer)(nil)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-		"sync"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"

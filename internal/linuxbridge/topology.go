@@ -63,7 +63,6 @@ func assemble(links []bridgeLink, devs map[string]netdev.Device) Topology {
 	return t
 }
 
-
 // dropGone removes the bridges marked gone (Index 0) and their ports.
 func (t *Topology) dropGone() {
 	gone := make(map[int]bool)
@@ -146,4 +145,31 @@ func Select(t Topology, names []string, ovsPorts map[string]bool) []Bridge {
 		}
 	}
 	return out
+}
+
+// ParseDumps builds a topology from raw rtnetlink messages, as a reader
+// receives them: the payloads of an AF_BRIDGE RTM_GETLINK dump (links),
+// of AF_BRIDGE RTM_GETNEIGH dumps (fdb) and the namespace's devices. It is
+// what NetlinkReader does minus the sockets, for tests and fakes fed with
+// captured output.
+func ParseDumps(links, fdb [][]byte, devs map[string]netdev.Device) (Topology, error) {
+	ls := make([]bridgeLink, 0, len(links))
+	for _, b := range links {
+		l, err := parseBridgeLink(b)
+		if err != nil {
+			return Topology{}, err
+		}
+		ls = append(ls, l)
+	}
+	t := assemble(ls, devs)
+	for _, b := range fdb {
+		e, ok, err := parseFDBEntry(b)
+		if err != nil {
+			return Topology{}, err
+		}
+		if ok {
+			t.FDB = append(t.FDB, e)
+		}
+	}
+	return t, nil
 }

@@ -142,7 +142,7 @@ func readDomainFile(path string) (map[string]VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	b, err := io.ReadAll(io.LimitReader(f, maxDomainXML+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -185,7 +185,7 @@ func isPortIDPrefix(s string) bool {
 			}
 			continue
 		}
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}
 	}

@@ -30,7 +30,7 @@ type labWatcher struct {
 	reader *NetlinkReader
 }
 
-func newLabWatcher(t *testing.T, l *bridgeLab, opts WatchOptions) *labWatcher {
+func newLabWatcher(t testing.TB, l *bridgeLab, opts WatchOptions) *labWatcher {
 	t.Helper()
 	devs, err := netdev.NewNetlinkReader(netdev.Options{})
 	if err != nil {
@@ -311,7 +311,7 @@ func TestLabPortChurn(t *testing.T) {
 	}
 }
 
-func nsHandle(t *testing.T, ns string) *netlink.Handle {
+func nsHandle(t testing.TB, ns string) *netlink.Handle {
 	t.Helper()
 	nh, err := netns.GetFromName(ns)
 	if err != nil {

@@ -36,6 +36,8 @@ type counterValue struct {
 const (
 	skbLen     = 0
 	skbIfindex = 40
+	skbData    = 76
+	skbDataEnd = 80
 )
 
 // TCX return code: let the next program (or the qdisc) decide.
@@ -55,17 +57,26 @@ const tcxNext = -1
 func egressProgram(counts *ebpf.Map) asm.Instructions {
 	return asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
-		// bpf_skb_load_bytes(skb, 0, fp-12, 12): dst and src MACs.
-		asm.Mov.Imm(asm.R2, 0),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, -12),
-		asm.Mov.Imm(asm.R4, 12),
-		asm.FnSkbLoadBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, "out"),
+		// Direct packet access: the Ethernet header is in the linear
+		// part of every skb a device transmits.
+		asm.LoadMem(asm.R2, asm.R6, skbData, asm.Word),
+		asm.LoadMem(asm.R3, asm.R6, skbDataEnd, asm.Word),
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, 12),
+		asm.JGT.Reg(asm.R4, asm.R3, "out"),
 		// Group bit set: broadcast or multicast, never "unknown unicast".
-		asm.LoadMem(asm.R1, asm.RFP, -12, asm.Byte),
+		asm.LoadMem(asm.R1, asm.R2, 0, asm.Byte),
 		asm.And.Imm(asm.R1, 1),
 		asm.JNE.Imm(asm.R1, 0, "out"),
+		// dst and src MACs into the key.
+		asm.LoadMem(asm.R1, asm.R2, 0, asm.Word),
+		asm.StoreMem(asm.RFP, -12, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, asm.R2, 4, asm.Half),
+		asm.StoreMem(asm.RFP, -8, asm.R1, asm.Half),
+		asm.LoadMem(asm.R1, asm.R2, 6, asm.Half),
+		asm.StoreMem(asm.RFP, -6, asm.R1, asm.Half),
+		asm.LoadMem(asm.R1, asm.R2, 8, asm.Word),
+		asm.StoreMem(asm.RFP, -4, asm.R1, asm.Word),
 		asm.LoadMem(asm.R1, asm.R6, skbIfindex, asm.Word),
 		asm.StoreMem(asm.RFP, -16, asm.R1, asm.Word),
 		asm.LoadMem(asm.R7, asm.R6, skbLen, asm.Word),

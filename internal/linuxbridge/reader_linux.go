@@ -11,8 +11,6 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-
-	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 )
 
 // rtextFilterBRVLAN asks an AF_BRIDGE link dump for each port's VLANs.
@@ -38,12 +36,6 @@ type NetlinkReader struct {
 	mu     sync.Mutex
 	sock   *nl.SocketHandle
 	handle *netlink.Handle
-}
-
-// DeviceReader reads the devices (kinds, masters, counters) of one
-// namespace ("" for the agent's own); *netdev.NetlinkReader is one.
-type DeviceReader interface {
-	DevicesIn(ctx context.Context, ns string) (map[string]netdev.Device, error)
 }
 
 var _ Reader = (*NetlinkReader)(nil)

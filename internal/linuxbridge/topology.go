@@ -7,6 +7,12 @@ import (
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 )
 
+// DeviceReader reads the devices (kinds, masters, counters) of one
+// namespace ("" for the agent's own); *netdev.NetlinkReader is one.
+type DeviceReader interface {
+	DevicesIn(ctx context.Context, ns string) (map[string]netdev.Device, error)
+}
+
 // Reader reads the Linux bridges of a host.
 type Reader interface {
 	// Read returns the bridges, their ports (with counters) and their FDBs.

@@ -108,6 +108,10 @@ func egressProgram(counts *ebpf.Map) asm.Instructions {
 	}
 }
 
+// DropIn is the systemd drop-in that grants the observer its
+// capabilities, as shipped in deploy/systemd.
+const DropIn = "ovs-flood-exporter-linuxbridge.conf"
+
 // ErrObserverUnsupported wraps every failure to load or attach the eBPF
 // program that comes from the kernel or from missing privileges.
 var ErrObserverUnsupported = errors.New("linuxbridge: cannot observe frames with eBPF on tc egress")
@@ -163,7 +167,11 @@ func NewObserver(ns string, maxEntries int) (*Observer, error) {
 
 func privilegeError(what string, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, os.ErrPermission) {
-		return fmt.Errorf("%w: %s: %v (needs CAP_BPF and CAP_NET_ADMIN: install the linuxbridge systemd drop-in)", ErrObserverUnsupported, what, err)
+		// cilium/ebpf's hint about RLIMIT_MEMLOCK does not apply: kernels
+		// since 5.11 charge BPF memory to the cgroup.
+		return fmt.Errorf("%w: %s: operation not permitted: the agent needs CAP_BPF and CAP_NET_ADMIN "+
+			"(install the systemd drop-in deploy/systemd/%s as /etc/systemd/system/ovs-flood-exporter.service.d/linuxbridge.conf)",
+			ErrObserverUnsupported, what, DropIn)
 	}
 	return fmt.Errorf("%w: %s: %v", ErrObserverUnsupported, what, err)
 }

@@ -28,13 +28,15 @@ type SourceOptions struct {
 	MaxReplyBytes int
 	// WalkNetns also reads device counters in /run/netns namespaces.
 	WalkNetns bool
+	// LinuxBridge configures the linuxbridge source.
+	LinuxBridge LinuxBridgeOptions
 }
 
 // DefaultSourceOptions returns the defaults behind --ovs.rundir and
 // --ovs.timeout.
 func DefaultSourceOptions() SourceOptions {
 	return SourceOptions{RunDir: "/var/run/openvswitch", Timeout: 2 * time.Second, Deadline: DefaultConfig().Interval,
-		MaxReplyBytes: unixctl.DefaultMaxReplyBytes}
+		MaxReplyBytes: unixctl.DefaultMaxReplyBytes, LinuxBridge: LinuxBridgeOptions{Enabled: LinuxBridgeAuto}}
 }
 
 // DefaultDB is the OVSDB address used when --ovs.db is not given.
@@ -64,11 +66,14 @@ func OpenSources(o SourceOptions) ([]Source, func()) {
 		db, closers = c, append(closers, c.Close)
 	}
 	netns := &NetnsErrors{}
-	var nl netdev.Reader
+	var (
+		nl  netdev.Reader
+		ndr *netdev.NetlinkReader
+	)
 	if r, err := netdev.NewNetlinkReader(netdev.Options{WalkNetns: o.WalkNetns, OnNetnsError: netns.Report}); err != nil {
 		nl = failing{fmt.Errorf("netlink: %w", err)}
 	} else {
-		nl, closers = r, append(closers, r.Close)
+		nl, ndr, closers = r, r, append(closers, r.Close)
 	}
 	sources := []Source{
 		NewOVSDB(db, o.Deadline, o.Timeout),
@@ -76,6 +81,7 @@ func OpenSources(o SourceOptions) ([]Source, func()) {
 		NewOpenFlow(of, o.Deadline),
 		NewNetlink(nl, o.Deadline, netns),
 	}
+	sources, closers = withLinuxBridge(sources, closers, o.LinuxBridge, ndr, o.Deadline)
 	return sources, func() {
 		for _, c := range closers {
 			_ = c()

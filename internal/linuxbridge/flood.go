@@ -22,8 +22,8 @@ type Stream struct {
 	// Packets and Bytes count the frames once (the most any one port
 	// transmitted), not once per copy.
 	Packets, Bytes uint64
-	// Outputs are the ports that transmitted frames of the stream since
-	// the previous poll, sorted.
+	// Outputs are the ports that transmitted copies of the stream since
+	// the previous poll, sorted; none when it was quiet.
 	Outputs []string
 	// Learned is true when the bridge's FDB has the destination (on the
 	// stream's VLAN) at this poll: frames sent before it was learned, not
@@ -46,6 +46,8 @@ type streamKey struct {
 
 type streamState struct {
 	packets, bytes uint64
+	inPort         string // as of the last poll with copies
+	vlan           int
 }
 
 // Classifier turns the observer's cumulative per-port counters into
@@ -77,8 +79,9 @@ func (p portMACs) add(port int, m MAC) {
 }
 
 // Update takes the topology and counters of one poll and returns the
-// streams that, since the previous poll, some port transmitted without
-// owning their destination. owned maps port names to the MACs of the VM
+// streams that some port transmitted without owning their destination,
+// for as long as the kernel keeps their counters (those quiet since the
+// previous poll have no Outputs). owned maps port names to the MACs of the VM
 // behind them (from libvirt's domain XML), which count as the port's own
 // even when the FDB has aged them out.
 func (c *Classifier) Update(t Topology, counts []Count, owned map[string][]MAC) []Stream {
@@ -89,7 +92,6 @@ func (c *Classifier) Update(t Topology, counts []Count, owned map[string][]MAC) 
 			delete(c.streams, sk)
 		}
 	}
-	out := make([]Stream, 0, len(now))
 	for sk, a := range now {
 		if len(a.outputs) == 0 {
 			continue
@@ -101,7 +103,14 @@ func (c *Classifier) Update(t Topology, counts []Count, owned map[string][]MAC) 
 		}
 		st.packets += a.delta.packets
 		st.bytes += a.delta.bytes
-		out = append(out, ix.stream(t, sk, a, st))
+		st.inPort, st.vlan = inPort(t, ix.ports, ix.learned[sk.bridge], sk, a.sent)
+	}
+	// Every tracked stream is returned each poll, quiet or not, so that
+	// consumers keying on Stream.Key see steady totals rather than a
+	// stream vanishing and coming back.
+	out := make([]Stream, 0, len(c.streams))
+	for sk, st := range c.streams {
+		out = append(out, ix.stream(sk, now[sk], st))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
@@ -197,22 +206,25 @@ func (c *Classifier) deltas(ix *index, counts []Count) (map[streamKey]*agg, map[
 	return now, live
 }
 
-func (ix *index) stream(t Topology, sk streamKey, a *agg, st *streamState) Stream {
+func (ix *index) stream(sk streamKey, a *agg, st *streamState) Stream {
 	br := ix.bridges[sk.bridge]
 	s := Stream{
 		Key:     br.Name + "/" + sk.src.String() + ">" + sk.dst.String(),
 		Bridge:  br.Name,
+		InPort:  st.inPort,
+		VLAN:    st.vlan,
 		Src:     sk.src,
 		Dst:     sk.dst,
 		Packets: st.packets,
 		Bytes:   st.bytes,
 	}
-	s.InPort, s.VLAN = inPort(t, ix.ports, ix.learned[sk.bridge], sk, a.sent)
 	_, s.Learned = ix.learned[sk.bridge][fdbKey{sk.dst, s.VLAN}]
-	for _, o := range a.outputs {
-		s.Outputs = append(s.Outputs, ix.ports[o].Name)
+	if a != nil {
+		for _, o := range a.outputs {
+			s.Outputs = append(s.Outputs, ix.ports[o].Name)
+		}
+		sort.Strings(s.Outputs)
 	}
-	sort.Strings(s.Outputs)
 	return s
 }
 

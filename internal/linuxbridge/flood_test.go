@@ -147,6 +147,10 @@ func TestClassifierForgets(t *testing.T) {
 	topo := labTopology(t)
 	c := linuxbridge.NewClassifier()
 	c.Update(topo, copies(vm1, ext, 10, vnet2, vnet3), nil)
+	quiet := c.Update(topo, copies(vm1, ext, 10, vnet2, vnet3), nil)
+	if len(quiet) != 1 || quiet[0].Packets != 10 || len(quiet[0].Outputs) != 0 || quiet[0].InPort != "vnet1" {
+		t.Fatalf("quiet poll: %+v, want the stream kept with 10 packets and no outputs", quiet)
+	}
 	c.Update(topo, nil, nil) // evicted
 	got := c.Update(topo, copies(vm1, ext, 5, vnet2, vnet3), nil)
 	if len(got) != 1 || got[0].Packets != 5 {

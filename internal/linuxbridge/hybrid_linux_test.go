@@ -56,7 +56,7 @@ func TestLabHybridPlugLeftToOVS(t *testing.T) {
 			t.Errorf("qvbvm3's peer %q, want qvovm3", p.Peer)
 		}
 	}
-	if got := Select(topo, nil, ovs); len(got) != 0 {
+	if got := Select(topo, nil, ovs, 0); len(got) != 0 {
 		t.Errorf("two-port qbr selected: %+v", got)
 	}
 
@@ -69,10 +69,10 @@ func TestLabHybridPlugLeftToOVS(t *testing.T) {
 	if n := len(topo.PortsOf(topo.Bridges[0].Index)); n != 3 {
 		t.Fatalf("qbrvm3 has %d ports, want 3", n)
 	}
-	if got := Select(topo, nil, ovs); len(got) != 0 {
+	if got := Select(topo, nil, ovs, 0); len(got) != 0 {
 		t.Errorf("qbr with an OVS-owned veth selected: %+v", got)
 	}
-	if got := Select(topo, nil, nil); len(got) != 1 {
+	if got := Select(topo, nil, nil, 0); len(got) != 1 {
 		t.Errorf("without OVS, a three-port qbr is a bridge to watch: got %+v", got)
 	}
 }

@@ -46,11 +46,12 @@ func newLabWatcher(t testing.TB, l *bridgeLab, opts WatchOptions) *labWatcher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { obs.Close() })
 	if opts.LibvirtDir == "" {
 		opts.LibvirtDir = t.TempDir() // no libvirt here: Neutron naming only
 	}
-	return &labWatcher{Watcher: NewWatcher(opts, r, obs), obs: obs, reader: r}
+	w := NewWatcher(opts, r, func() (FrameCounter, error) { return obs, nil })
+	t.Cleanup(func() { _ = w.Close() })
+	return &labWatcher{Watcher: w, obs: obs, reader: r}
 }
 
 func (w *labWatcher) poll(t *testing.T) Result {

@@ -58,6 +58,8 @@ type Port struct {
 	Name        string
 	Index       int
 	MasterIndex int
+	// No is the port number on its bridge ("port no" of brctl showmacs).
+	No int
 	// Kind is the rtnetlink kind ("veth", "tun", "vxlan", "" for a NIC).
 	Kind string
 	// MAC is the port device's own address (on a tap, not the VM's).

@@ -20,6 +20,7 @@ const (
 
 	iflaBrportLearning     = 8
 	iflaBrportUnicastFlood = 9
+	iflaBrportNo           = 18
 
 	iflaBridgeVlanInfo = 2
 
@@ -69,6 +70,7 @@ type bridgeLink struct {
 	Name          string
 	MAC           MAC
 	HasProtinfo   bool
+	No            int
 	Learning      bool
 	UnicastFlood  bool
 	PVID          int
@@ -82,7 +84,7 @@ type bridgeLink struct {
 //	    ... learning on flood on mcast_flood on ...
 //
 // ): struct ifinfomsg, then IFLA_IFNAME, IFLA_MASTER, IFLA_ADDRESS,
-// IFLA_PROTINFO (nested IFLA_BRPORT_* u8 flags) and, when the request
+// IFLA_PROTINFO (nested IFLA_BRPORT_* u8 flags, u16 port number) and, when the request
 // carried RTEXT_FILTER_BRVLAN, IFLA_AF_SPEC with one IFLA_BRIDGE_VLAN_INFO
 // (u16 flags, u16 vid) per VLAN or VLAN range.
 func parseBridgeLink(b []byte) (bridgeLink, error) {
@@ -127,6 +129,10 @@ func (l *bridgeLink) protinfo(typ uint16, v []byte) error {
 		l.Learning = v[0] != 0
 	case iflaBrportUnicastFlood:
 		l.UnicastFlood = v[0] != 0
+	case iflaBrportNo:
+		if len(v) >= 2 {
+			l.No = int(binary.NativeEndian.Uint16(v))
+		}
 	}
 	return nil
 }

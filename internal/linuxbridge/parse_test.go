@@ -40,16 +40,16 @@ func labMessages(t testing.TB, name string) [][]byte {
 
 func TestParseBridgeLinkCaptured(t *testing.T) {
 	type view struct {
-		Index, Master          int
+		Index, Master, No      int
 		Protinfo               bool
 		Learning, UnicastFlood bool
 	}
 	want := map[string]view{
 		"br0":    {Index: 2, Master: 2},
-		"vnet1":  {3, 2, true, true, true},
-		"vnet2":  {4, 2, true, true, true},
-		"vnet3":  {5, 2, true, true, true},
-		"uplink": {6, 2, true, false, true},
+		"vnet1":  {3, 2, 1, true, true, true},
+		"vnet2":  {4, 2, 2, true, true, true},
+		"vnet3":  {5, 2, 3, true, true, true},
+		"uplink": {6, 2, 4, true, false, true},
 	}
 	got := make(map[string]view)
 	for _, b := range labMessages(t, "links.hex") {
@@ -60,7 +60,7 @@ func TestParseBridgeLinkCaptured(t *testing.T) {
 		if l.MAC.IsZero() {
 			t.Errorf("%s: no MAC", l.Name)
 		}
-		got[l.Name] = view{l.Index, l.Master, l.HasProtinfo, l.Learning, l.UnicastFlood}
+		got[l.Name] = view{l.Index, l.Master, l.No, l.HasProtinfo, l.Learning, l.UnicastFlood}
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("links\n got %+v\nwant %+v", got, want)

@@ -47,7 +47,7 @@ func assemble(links []bridgeLink, devs map[string]netdev.Device) Topology {
 			peer = kind[d.PeerIndex].Name
 		}
 		t.Ports = append(t.Ports, Port{
-			Name: l.Name, Index: l.Index, MasterIndex: l.Master, Kind: d.Kind, MAC: l.MAC, Peer: peer,
+			Name: l.Name, Index: l.Index, MasterIndex: l.Master, No: l.No, Kind: d.Kind, MAC: l.MAC, Peer: peer,
 			Learning: l.Learning, UnicastFlood: l.UnicastFlood, PVID: l.PVID, VLANs: l.VLANs,
 			Counters: d.Counters,
 		})
@@ -113,11 +113,15 @@ const MinAutoPorts = 3
 
 // Select returns the bridges to watch. With names, exactly those (the
 // --linuxbridge.bridge flag). Without, every bridge with at least
-// MinAutoPorts ports none of which is owned by OVS: a bridge enslaved to
+// minPorts ports (MinAutoPorts if minPorts <= 0) none of which is owned
+// by OVS: a bridge enslaved to
 // OVS, or one of whose ports is an OVS port or a veth whose peer is (a
 // qvb whose qvo is on br-int), is left to the OVS sources, so that no
 // frame is counted twice. ovsPorts holds the names of OVS ports.
-func Select(t Topology, names []string, ovsPorts map[string]bool) []Bridge {
+func Select(t Topology, names []string, ovsPorts map[string]bool, minPorts int) []Bridge {
+	if minPorts <= 0 {
+		minPorts = MinAutoPorts
+	}
 	var out []Bridge
 	if len(names) > 0 {
 		want := make(map[string]bool, len(names))
@@ -136,7 +140,7 @@ func Select(t Topology, names []string, ovsPorts map[string]bool) []Bridge {
 			continue
 		}
 		ports := t.PortsOf(b.Index)
-		if len(ports) < MinAutoPorts {
+		if len(ports) < minPorts {
 			continue
 		}
 		owned := false

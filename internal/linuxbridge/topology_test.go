@@ -47,15 +47,17 @@ func TestSelect(t *testing.T) {
 		name  string
 		flags []string
 		ovs   map[string]bool
+		min   int
 		want  string
 	}{
-		{"auto: three ports or more, not OVS's", nil, ovs, "[br0]"},
-		{"auto without OVS: qbr still has two ports", nil, nil, "[br0 brovs]"},
-		{"named", []string{"qbrabc", "brq1", "nosuch"}, ovs, "[qbrabc brq1]"},
+		{"auto: three ports or more, not OVS's", nil, ovs, 0, "[br0]"},
+		{"auto without OVS: qbr still has two ports", nil, nil, 0, "[br0 brovs]"},
+		{"any size, still not OVS's", nil, ovs, 1, "[br0 brq1]"},
+		{"named", []string{"qbrabc", "brq1", "nosuch"}, ovs, 0, "[qbrabc brq1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := names(linuxbridge.Select(topo, tt.flags, tt.ovs)); got != tt.want {
+			if got := names(linuxbridge.Select(topo, tt.flags, tt.ovs, tt.min)); got != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
 		})

@@ -27,6 +27,12 @@ type WatchOptions struct {
 	// OVSPorts, if set, returns the names of the host's OVS ports, so that
 	// bridges OVS owns are left alone.
 	OVSPorts func() map[string]bool
+	// MinPorts is the port count from which a bridge is watched without
+	// Bridges (MinAutoPorts if zero).
+	MinPorts int
+	// Require opens the frame counter on the first poll even when no
+	// bridge is to be watched, so that a missing privilege shows at once.
+	Require bool
 }
 
 // Result is one poll of the watched bridges.
@@ -52,18 +58,35 @@ type Result struct {
 type Watcher struct {
 	opts       WatchOptions
 	reader     Reader
+	open       func() (FrameCounter, error)
 	frames     FrameCounter
 	classifier *Classifier
 }
 
-// NewWatcher returns a Watcher over reader and frames (it owns neither).
-func NewWatcher(opts WatchOptions, reader Reader, frames FrameCounter) *Watcher {
-	return &Watcher{opts: opts, reader: reader, frames: frames, classifier: NewClassifier()}
+// NewWatcher returns a Watcher over reader and the frame counter that
+// open returns. open is called on the first poll that has a bridge to
+// watch (or on the first poll with Require), and again on later polls
+// while it fails: a host without Linux bridges never loads a program.
+// The Watcher closes the frame counter in Close; it does not own reader.
+func NewWatcher(opts WatchOptions, reader Reader, open func() (FrameCounter, error)) *Watcher {
+	return &Watcher{opts: opts, reader: reader, open: open, classifier: NewClassifier()}
+}
+
+// Close closes the frame counter, detaching from every port.
+func (w *Watcher) Close() error {
+	if w.frames == nil {
+		return nil
+	}
+	err := w.frames.Close()
+	w.frames = nil
+	return err
 }
 
 // Poll reads the bridges, makes the frame counter observe exactly the
 // ports of the watched bridges (ports added since the last poll are
-// attached, removed ones detached) and classifies the counters.
+// attached, removed ones detached) and classifies the counters. When the
+// frame counter cannot be opened it returns the topology read with the
+// error.
 func (w *Watcher) Poll(ctx context.Context) (Result, error) {
 	topo, err := w.reader.Read(ctx)
 	if err != nil {
@@ -74,7 +97,18 @@ func (w *Watcher) Poll(ctx context.Context) (Result, error) {
 		ovs = w.opts.OVSPorts()
 	}
 	res := Result{All: topo.Bridges}
-	res.Topology = restrict(topo, Select(topo, w.opts.Bridges, ovs))
+	res.Topology = restrict(topo, Select(topo, w.opts.Bridges, ovs, w.opts.MinPorts))
+	if w.frames == nil && (len(res.Topology.Bridges) > 0 || w.opts.Require) {
+		f, err := w.open()
+		if err != nil {
+			return res, err
+		}
+		w.frames = f
+	}
+	if w.frames == nil {
+		res.VMs = map[string]VM{}
+		return res, nil // nothing to watch
+	}
 	want := make(map[int]bool, len(res.Topology.Ports))
 	for _, p := range res.Topology.Ports {
 		want[p.Index] = true

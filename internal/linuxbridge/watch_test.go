@@ -14,7 +14,8 @@ func TestWatcher(t *testing.T) {
 	topo := labTopology(t)
 	r := linuxbridgetest.NewReader(topo)
 	frames := linuxbridgetest.NewFrames()
-	w := linuxbridge.NewWatcher(linuxbridge.WatchOptions{LibvirtDir: filepath.Join("testdata", "libvirt")}, r, frames)
+	w := linuxbridge.NewWatcher(linuxbridge.WatchOptions{LibvirtDir: filepath.Join("testdata", "libvirt")}, r,
+		func() (linuxbridge.FrameCounter, error) { return frames, nil })
 	ctx := context.Background()
 	if _, err := w.Poll(ctx); err != nil {
 		t.Fatal(err)
@@ -64,4 +65,39 @@ func TestWatcher(t *testing.T) {
 			t.Error("reader failure not reported")
 		}
 	})
+}
+
+// TestWatcherOpensLazily checks that the frame counter is opened only
+// once a bridge is to be watched, reopened while it fails, and that a
+// failure names itself while the topology is still returned.
+func TestWatcherOpensLazily(t *testing.T) {
+	r := linuxbridgetest.NewReader(linuxbridge.Topology{})
+	opened := 0
+	openErr := errors.New("needs CAP_BPF")
+	w := linuxbridge.NewWatcher(linuxbridge.WatchOptions{LibvirtDir: t.TempDir()}, r, func() (linuxbridge.FrameCounter, error) {
+		opened++
+		if openErr != nil {
+			return nil, openErr
+		}
+		return linuxbridgetest.NewFrames(), nil
+	})
+	ctx := context.Background()
+	if _, err := w.Poll(ctx); err != nil || opened != 0 {
+		t.Fatalf("no bridge: err %v, opened %d times; want nothing loaded", err, opened)
+	}
+	r.Set(labTopology(t))
+	res, err := w.Poll(ctx)
+	if !errors.Is(err, openErr) || len(res.Topology.Bridges) != 1 {
+		t.Fatalf("open failing: err %v, bridges %+v", err, res.Topology.Bridges)
+	}
+	openErr = nil
+	if _, err := w.Poll(ctx); err != nil || opened != 2 {
+		t.Fatalf("after the fix: err %v, opened %d times, want 2", err, opened)
+	}
+	if _, err := w.Poll(ctx); err != nil || opened != 2 {
+		t.Fatalf("opened again: %d", opened)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -130,7 +130,7 @@ func Build(first, last *state.Snapshot) Report {
 		return r
 	}
 	r.Host, r.Time, r.OVSVersion = last.Hostname, last.Time, last.OVSVersion
-	for _, name := range state.Sources {
+	for _, name := range state.SourcesOf(last) {
 		st := last.Sources[name]
 		r.Sources = append(r.Sources, Source{Name: name, Up: st.Up, Error: st.Err})
 	}
@@ -138,7 +138,8 @@ func Build(first, last *state.Snapshot) Report {
 	r.Floods = floods(last)
 	r.Bridges = bridges(first, last)
 	switch {
-	case !last.Sources[state.SourceUnixctl].Up:
+	case !last.Sources[state.SourceUnixctl].Up && !last.Sources[state.SourceLinuxBridge].Up:
+		// Without OVS, a host whose Linux bridges were read is diagnosed.
 		r.Status = "unreadable"
 	case len(r.Floods) > 0:
 		r.Status = "flooding"
@@ -176,6 +177,12 @@ func floods(last *state.Snapshot) []Flood {
 		p := ports[name]
 		return Endpoint{Port: name, IfaceID: p.IfaceID, VMUUID: p.VMUUID, MAC: p.AttachedMAC}
 	}
+	linux := map[string]state.Bridge{}
+	for _, b := range last.Bridges {
+		if b.DatapathType == linuxBridge {
+			linux[b.Name] = b
+		}
+	}
 	var out []Flood
 	for _, f := range last.Detect.Active {
 		fl := Flood{Bridge: f.Bridge, InPort: endpoint(f.InPort), VLAN: f.VLAN, DstMAC: f.DstMAC,
@@ -199,6 +206,9 @@ func floods(last *state.Snapshot) []Flood {
 				Match: ref.Match, Path: ref.Path, Flow: ref.Flow}
 		}
 		fl.Fix = fix(fl)
+		if b, ok := linux[f.Bridge]; ok {
+			fl.Fix = linuxFix(fl, b)
+		}
 		out = append(out, fl)
 	}
 	return out
@@ -263,6 +273,34 @@ func fix(f Flood) string {
 	return "br " + f.Bridge + " never learns " + f.DstMAC + " on VLAN " + fmt.Sprint(f.VLAN) +
 		": traffic from it must reach this bridge through a NORMAL rule (or add a direct output flow for it). " +
 		"Compare ovs-appctl fdb/show " + f.Bridge + " with ofproto/trace of the return path."
+}
+
+// linuxBridge is the DatapathType of the Linux bridges the linuxbridge
+// source reports.
+const linuxBridge = "linuxbridge"
+
+// linuxFix suggests what to change for a flood on a Linux bridge: the
+// frames coming back from the destination never teach the bridge where it
+// is, because the port they enter by does not learn, or because they come
+// back another way (an asymmetric route), or the entry ages out.
+func linuxFix(f Flood, b state.Bridge) string {
+	var cause string
+	if len(b.LearningOff) > 0 {
+		ports := strings.Join(b.LearningOff, ", ")
+		cause = "learning is off on " + ports + ": if " + f.DstMAC + " is behind it, turn it on (bridge link set dev " +
+			b.LearningOff[0] + " learning on). "
+	}
+	return "Linux bridge " + f.Bridge + " never learns " + f.DstMAC + " on VLAN " + fmt.Sprint(f.VLAN) + ", so it copies every frame to it to all ports. " +
+		cause + "If replies from " + f.DstMAC + " return by another path (asymmetric routing), they never enter " + f.Bridge +
+		": fix the route, or pin the MAC to the port that leads to it: bridge fdb add " + f.DstMAC + " dev <uplink> master static" +
+		vlanArg(f.VLAN) + ". Compare bridge fdb show br " + f.Bridge + "."
+}
+
+func vlanArg(vlan int) string {
+	if vlan > 0 {
+		return " vlan " + fmt.Sprint(vlan)
+	}
+	return ""
 }
 
 // ExitCode is the check command's exit status for r.

@@ -206,7 +206,11 @@ func (o *Observer) Sync(want map[int]bool) error {
 	err := inNetns(o.ns, func() error {
 		for _, idx := range attach {
 			l, err := link.AttachTCX(link.TCXOptions{Interface: idx, Program: o.prog, Attach: ebpf.AttachTCXEgress})
-			if err != nil {
+			switch {
+			case errors.Is(err, ebpf.ErrNotSupported):
+				errs = append(errs, fmt.Errorf("%w: attach to ifindex %d: tcx links need Linux 6.6 or later: %v", ErrObserverUnsupported, idx, err))
+				continue
+			case err != nil:
 				errs = append(errs, fmt.Errorf("attach to ifindex %d: %w", idx, err))
 				continue
 			}

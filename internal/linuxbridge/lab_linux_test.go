@@ -248,6 +248,14 @@ func TestLabTopology(t *testing.T) {
 	if !gotFDB[vm1MAC.String()+" vnet1"] {
 		t.Errorf("vm1's MAC not learned on vnet1: %v", gotFDB)
 	}
+	t.Run("captured testdata", func(t *testing.T) {
+		devs, err := netdev.NewNetlinkReader(netdev.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer devs.Close()
+		checkCapture(t, l, w.reader, devs)
+	})
 }
 
 // TestLabPortChurn adds and removes a VM port 200 times under the

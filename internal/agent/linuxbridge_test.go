@@ -121,7 +121,7 @@ func TestLinuxBridgeFloodWithoutOVS(t *testing.T) {
 	if rep.Status != "flooding" || len(rep.Floods) != 1 {
 		t.Fatalf("check: status %s, floods %+v", rep.Status, rep.Floods)
 	}
-	for _, want := range []string{"learning is off on uplink", "bridge link set dev uplink learning on", "bridge fdb add 02:00:00:00:01:64 dev <uplink> master static"} {
+	for _, want := range []string{"Learning is off on uplink", "bridge link set dev uplink learning on", "bridge fdb add 02:00:00:00:01:64 dev uplink master static"} {
 		if !strings.Contains(rep.Floods[0].Fix, want) {
 			t.Errorf("fix %q lacks %q", rep.Floods[0].Fix, want)
 		}

@@ -103,7 +103,11 @@ type Bridge struct {
 	Over string `json:"churn_over,omitempty"`
 	// Normal lists the NORMAL rules with their packet counts.
 	Normal []NormalRule `json:"normal_rules,omitempty"`
-	Note   string       `json:"note,omitempty"`
+	// Linux is true for a Linux bridge (no NORMAL rules, no learning
+	// counters; LearningOff names its ports that do not learn).
+	Linux       bool     `json:"linux_bridge,omitempty"`
+	LearningOff []string `json:"learning_off,omitempty"`
+	Note        string   `json:"note,omitempty"`
 }
 
 // NormalRule is an OpenFlow rule whose actions include NORMAL.
@@ -227,6 +231,19 @@ func bridges(first, last *state.Snapshot) []Bridge {
 	var out []Bridge
 	for _, b := range last.Bridges {
 		br := Bridge{Name: b.Name}
+		if b.DatapathType == linuxBridge {
+			br.Linux, br.LearningOff = true, b.LearningOff
+			if b.FDB != nil {
+				br.FDBEntries = b.FDB.Entries
+			}
+			if len(b.LearningOff) > 0 {
+				br.Note = "Linux bridge; learning off on " + strings.Join(b.LearningOff, ", ")
+			} else {
+				br.Note = "Linux bridge"
+			}
+			out = append(out, br)
+			continue
+		}
 		if f := b.FDB; f != nil {
 			br.FDBEntries, br.FDBMax = f.Entries, f.Max
 			if f.Max > 0 {
@@ -284,16 +301,17 @@ const linuxBridge = "linuxbridge"
 // is, because the port they enter by does not learn, or because they come
 // back another way (an asymmetric route), or the entry ages out.
 func linuxFix(f Flood, b state.Bridge) string {
-	var cause string
+	uplink, cause := "<uplink>", ""
 	if len(b.LearningOff) > 0 {
-		ports := strings.Join(b.LearningOff, ", ")
-		cause = "learning is off on " + ports + ": if " + f.DstMAC + " is behind it, turn it on (bridge link set dev " +
-			b.LearningOff[0] + " learning on). "
+		uplink = b.LearningOff[0]
+		cause = "Learning is off on " + strings.Join(b.LearningOff, ", ") + ": if " + f.DstMAC +
+			" is behind it, turn it on (bridge link set dev " + uplink + " learning on). "
 	}
-	return "Linux bridge " + f.Bridge + " never learns " + f.DstMAC + " on VLAN " + fmt.Sprint(f.VLAN) + ", so it copies every frame to it to all ports. " +
-		cause + "If replies from " + f.DstMAC + " return by another path (asymmetric routing), they never enter " + f.Bridge +
-		": fix the route, or pin the MAC to the port that leads to it: bridge fdb add " + f.DstMAC + " dev <uplink> master static" +
-		vlanArg(f.VLAN) + ". Compare bridge fdb show br " + f.Bridge + "."
+	return "Linux bridge " + f.Bridge + " never learns " + f.DstMAC + " on VLAN " + fmt.Sprint(f.VLAN) +
+		", so it floods every frame addressed to it to all its ports. " + cause +
+		"If replies from " + f.DstMAC + " come back by another path (asymmetric routing), they never enter " + f.Bridge +
+		": fix the route, or pin the MAC to the port that leads to it: bridge fdb add " + f.DstMAC + " dev " + uplink +
+		" master static" + vlanArg(f.VLAN) + ". Compare bridge fdb show br " + f.Bridge + "."
 }
 
 func vlanArg(vlan int) string {
@@ -434,6 +452,11 @@ func writeBridgeTable(w io.Writer, bridges []Bridge) {
 		over := b.Over
 		if over == "" {
 			over = "total"
+		}
+		if b.Linux {
+			// The kernel keeps entries only: no size limit, no counters.
+			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t-\t-\t%s\n", b.Name, b.FDBEntries, b.Note)
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%d/%d\t%.1f%%\t%d\t%d\t%d\t%d\t%s\t%s\n", b.Name, b.FDBEntries, b.FDBMax, 100*b.FDBFill,
 			b.Learned, b.Expired, b.Evicted, b.Moved, over, b.Note)

@@ -79,8 +79,11 @@ up() {
   ip -n "$ext" link set eth0 address $EXT_MAC up
   ip -n "$ext" link set lo up
   ip -n "$ext" addr add 10.0.0.100/24 dev eth0
-  in_hv ip link set uplink master br0 up
+  # Learning off before the link comes up: the external host's first
+  # frames (IPv6 DAD, MLD) would otherwise teach br0 its MAC.
+  in_hv ip link set uplink master br0
   in_hv bridge link set dev uplink learning off
+  in_hv ip link set uplink up
   ip -n "$NAME-vm1" neigh replace 10.0.0.100 lladdr $EXT_MAC dev eth0 nud permanent
   ip -n "$ext" neigh replace 10.0.0.1 lladdr "$(vm_mac 1)" dev eth0 nud permanent
   # The VMs ARP for each other: br0 learns vnet1..3.

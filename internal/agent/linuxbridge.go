@@ -230,12 +230,20 @@ func (o LinuxBridgeOptions) watchOptions() linuxbridge.WatchOptions {
 
 // withLinuxBridge appends the linuxbridge source to sources unless it is
 // disabled. Device counters come from the netlink source's reader (nil
-// if it could not be opened: the source then reports that).
+// if it could not be opened: the source then reports that), or from a
+// reader of their own namespace when the bridges live in o.Netns.
 func withLinuxBridge(sources []Source, closers []func() error, o LinuxBridgeOptions, devs *netdev.NetlinkReader, deadline time.Duration) ([]Source, []func() error) {
 	if o.Enabled != LinuxBridgeAuto && o.Enabled != LinuxBridgeOn {
 		return sources, closers
 	}
 	var r linuxbridge.Reader = failingBridges{fmt.Errorf("linuxbridge: no netlink device reader")}
+	if o.Netns != "" { // the bridges live elsewhere: read devices there
+		if d, err := linuxbridge.NewDeviceReaderIn(o.Netns); err != nil {
+			r, devs = failingBridges{err}, nil
+		} else {
+			devs, closers = d, append(closers, d.Close)
+		}
+	}
 	if devs != nil {
 		if nr, err := linuxbridge.NewNetlinkReader(o.Netns, devs); err != nil {
 			r = failingBridges{err}

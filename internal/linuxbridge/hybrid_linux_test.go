@@ -8,7 +8,6 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
-	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 )
 
 // TestLabHybridPlugLeftToOVS runs the OVS lab with vm3 plugged the
@@ -30,7 +29,7 @@ func TestLabHybridPlugLeftToOVS(t *testing.T) {
 	if !ovs["qvovm3"] {
 		t.Fatalf("br-int ports %v: no qvovm3", out)
 	}
-	devs, err := netdev.NewNetlinkReader(netdev.Options{})
+	devs, err := NewDeviceReaderIn(l.Name)
 	if err != nil {
 		t.Fatal(err)
 	}

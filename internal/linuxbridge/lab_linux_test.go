@@ -13,7 +13,6 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
-	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 )
 
 var (
@@ -32,7 +31,7 @@ type labWatcher struct {
 
 func newLabWatcher(t testing.TB, l *bridgeLab, opts WatchOptions) *labWatcher {
 	t.Helper()
-	devs, err := netdev.NewNetlinkReader(netdev.Options{})
+	devs, err := NewDeviceReaderIn(l.name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +248,7 @@ func TestLabTopology(t *testing.T) {
 		t.Errorf("vm1's MAC not learned on vnet1: %v", gotFDB)
 	}
 	t.Run("captured testdata", func(t *testing.T) {
-		devs, err := netdev.NewNetlinkReader(netdev.Options{})
+		devs, err := NewDeviceReaderIn(l.name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,8 @@ package linuxbridge
 import (
 	"context"
 	"errors"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 )
 
 var errUnsupported = errors.New("linuxbridge: Linux bridges exist on Linux only")
@@ -32,6 +34,9 @@ func (*Observer) Attached() int { return 0 }
 
 // Close does nothing.
 func (*Observer) Close() error { return nil }
+
+// NewDeviceReaderIn fails off Linux.
+func NewDeviceReaderIn(string) (*netdev.NetlinkReader, error) { return nil, errUnsupported }
 
 // NetlinkReader is unavailable off Linux.
 type NetlinkReader struct{}

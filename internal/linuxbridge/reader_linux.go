@@ -11,6 +11,8 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 )
 
 // rtextFilterBRVLAN asks an AF_BRIDGE link dump for each port's VLANs.
@@ -41,7 +43,8 @@ type NetlinkReader struct {
 var _ Reader = (*NetlinkReader)(nil)
 
 // NewNetlinkReader returns a reader of the bridges in the namespace
-// mounted at /run/netns/<ns> ("" for the calling thread's namespace).
+// mounted at /run/netns/<ns> ("" for the calling thread's namespace);
+// devices must read that same namespace.
 func NewNetlinkReader(ns string, devices DeviceReader) (*NetlinkReader, error) {
 	h := netns.None()
 	if ns != "" {
@@ -95,10 +98,11 @@ func (r *NetlinkReader) Read(ctx context.Context) (Topology, error) {
 	if r.sock == nil {
 		return Topology{}, errors.New("linuxbridge: reader closed")
 	}
-	devs, err := r.devices.DevicesIn(ctx, r.ns)
+	all, err := r.devices.Devices(ctx)
 	if err != nil {
 		return Topology{}, fmt.Errorf("linuxbridge: devices: %w", err)
 	}
+	devs := ownDevices(all)
 	links, err := r.links()
 	if err != nil {
 		return Topology{}, err
@@ -200,6 +204,21 @@ func (r *NetlinkReader) dump(newReq func() *nl.NetlinkRequest, typ uint16, f fun
 		}
 	}
 	return err
+}
+
+// NewDeviceReaderIn opens a netdev reader whose own namespace is the one
+// mounted at /run/netns/<ns> ("" for the caller's), for NetlinkReader.
+// Its sockets stay bound there whichever thread reads them.
+func NewDeviceReaderIn(ns string) (*netdev.NetlinkReader, error) {
+	var r *netdev.NetlinkReader
+	err := inNetns(ns, func() (err error) {
+		r, err = netdev.NewNetlinkReader(netdev.Options{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("linuxbridge: device reader in netns %q: %w", ns, err)
+	}
+	return r, nil
 }
 
 // inNetns runs f on a thread switched into the namespace mounted at

@@ -7,10 +7,23 @@ import (
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 )
 
-// DeviceReader reads the devices (kinds, masters, counters) of one
-// namespace ("" for the agent's own); *netdev.NetlinkReader is one.
+// DeviceReader reads the devices (kinds, masters, counters) of the
+// namespace the bridges live in: a *netdev.NetlinkReader opened there
+// (NewDeviceReaderIn for a namespace other than the agent's). Devices of
+// other namespaces it may walk (netdev.Device.Netns set) are ignored.
 type DeviceReader interface {
-	DevicesIn(ctx context.Context, ns string) (map[string]netdev.Device, error)
+	Devices(ctx context.Context) (map[string]netdev.Device, error)
+}
+
+// ownDevices keeps the devices of the reader's own namespace.
+func ownDevices(all map[string]netdev.Device) map[string]netdev.Device {
+	out := make(map[string]netdev.Device, len(all))
+	for _, d := range all {
+		if d.Netns == "" {
+			out[d.Name] = d
+		}
+	}
+	return out
 }
 
 // Reader reads the Linux bridges of a host.

@@ -130,6 +130,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	snap.OVSVersion = p.ovsVersion
 	snap.Datapaths = p.datapaths
 	snap.Bridges = p.bridges
+	snap.L2 = p.l2
 	a.counters.sweep(now)
 	a.sent, a.flooding = p.sentNow, floodingPorts(res.Active)
 	a.store.Publish(snap)
@@ -153,6 +154,12 @@ func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
 	}
 	if p.vswitchd != nil {
 		in.FDB = newLazyFDB(ctx, p.vswitchd)
+	}
+	if p.l2 != nil && len(p.l2.Stations) > 0 {
+		in.Stations = make(map[string]string, len(p.l2.Stations))
+		for _, st := range p.l2.Stations {
+			in.Stations[st.MAC.String()] = st.Port
+		}
 	}
 	return in
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/label"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/loop"
 )
 
 // Source names, used as the "source" label.
@@ -17,6 +18,7 @@ const (
 	SourceOVSDB    = "ovsdb"
 	SourceNetlink  = "netlink"
 	SourceOpenFlow = "openflow"
+	SourceFDB      = "fdb"
 	// SourceLinuxBridge reads Linux bridges (libvirt, Neutron linuxbridge)
 	// and the frames they flood.
 	SourceLinuxBridge = "linuxbridge"
@@ -28,7 +30,7 @@ const (
 const VLANOther = label.OtherVLAN
 
 // Sources lists every source that is always wired, in label order.
-var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow}
+var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow, SourceFDB}
 
 // OptionalSources are sources that may not be wired (--linuxbridge.enabled
 // =false): they are reported only when a snapshot has their status.
@@ -161,6 +163,9 @@ type Snapshot struct {
 	Rules map[detect.FloodKey]RuleRef
 	// Hostname is the host the agent runs on.
 	Hostname string
+	// L2 is what the loop, station and MAC-table checks found; nil when
+	// the fdb source had nothing to weigh.
+	L2 *loop.Report
 }
 
 // PortByName returns the port called name, if any.

@@ -35,10 +35,11 @@ import (
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/unixctl"
 )
 
-// Netns names of the benchmark hosts ("bn" is this harness's prefix).
-const (
-	benchNetns = "bn1"
-	smallNetns = "bn0"
+// Netns names of the benchmark hosts ("bn" is this harness's prefix),
+// after OVS_FLOOD_LAB_PREFIX so two checkouts can benchmark at once.
+var (
+	benchNetns = labtest.Prefix() + "bn1"
+	smallNetns = labtest.Prefix() + "bn0"
 )
 
 var shared struct {

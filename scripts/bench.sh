@@ -32,7 +32,7 @@ fi
 BENCHTIME=${BENCHTIME:-50x}
 WINDOW=${WINDOW:-60s}
 INTERVALS=${INTERVALS:-1s,5s}
-NS=bn1 # the benchmark host's netns (bench/bench_test.go benchNetns)
+NS=${OVS_FLOOD_LAB_PREFIX:-}bn1 # the benchmark host's netns (bench/bench_test.go benchNetns)
 BASE=${OVS_FLOOD_BENCH_BASE:-/tmp/ovs-flood-bench}
 
 if [ "$(id -u)" != 0 ]; then

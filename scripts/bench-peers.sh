@@ -14,7 +14,8 @@
 # Per 15 s it prints: the exporter's CPU (/proc/<pid>/stat), its peak RSS
 # (VmHWM), what ovs-vswitchd (main thread, and all threads) and
 # ovsdb-server spent above the baseline (scheduler run time), the median
-# scrape wall time and the series count. Medians over ROUNDS rounds.
+# scrape wall time and the series count. Medians over ROUNDS rounds; the
+# OVS figures subtract the mean of the baselines either side of a window.
 #
 # Peers:
 #   ovs-flood-exporter      built from this tree (static, stripped)
@@ -117,7 +118,7 @@ set +e
   "$OUT/bench.test" -test.run '^TestPeers$' -test.count=1 -test.v -test.timeout 4h) >"$OUT/peers.log" 2>&1
 rc=$?
 set -e
-grep -E '^ *peers_test.go:[0-9]+: round' "$OUT/peers.log" | sed 's/^ *peers_test.go:[0-9]*: /  /' || true
+grep -E '^ *peers_test.go:[0-9]+: window' "$OUT/peers.log" | sed 's/^ *peers_test.go:[0-9]*: /  /' || true
 sed -n '/^peers side by side/,/^(CPU figures/p' "$OUT/peers.log"
 if [ $rc != 0 ]; then
   echo "bench-peers.sh: the run failed (exit $rc); full log: $OUT/peers.log" >&2

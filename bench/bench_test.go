@@ -253,7 +253,7 @@ func BenchmarkPoll(b *testing.B) {
 		b.ResetTimer()
 		for range b.N {
 			m.measure(func() {
-				fs, err := r.src.OpenFlow.NormalRules(ctx, Bridge)
+				fs, err := r.openflow.NormalRules(ctx, Bridge)
 				if err != nil {
 					b.Fatal(err)
 				}

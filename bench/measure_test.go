@@ -25,7 +25,9 @@ import (
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/agent"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/collector"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/openflow"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/unixctl"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/web"
 )
@@ -164,10 +166,6 @@ func (c *countingVswitchd) Version(ctx context.Context) (string, error) {
 	c.count("version")
 	return c.Vswitchd.Version(ctx)
 }
-func (c *countingVswitchd) DumpDPs(ctx context.Context) ([]string, error) {
-	c.count("dpctl/dump-dps")
-	return c.Vswitchd.DumpDPs(ctx)
-}
 func (c *countingVswitchd) DatapathShow(ctx context.Context, dp string) (ovs.DatapathStats, error) {
 	c.count("dpctl/show")
 	return c.Vswitchd.DatapathShow(ctx, dp)
@@ -203,32 +201,38 @@ func (c *countingVswitchd) Trace(ctx context.Context, br, flow string) (ovs.Trac
 
 // rig is an agent with the real sources against a benchmark host.
 type rig struct {
-	agent *agent.Agent
-	store *state.Store
-	src   agent.Sources
-	calls *countingVswitchd
-	close func()
+	agent    *agent.Agent
+	store    *state.Store
+	openflow *openflow.Pool
+	calls    *countingVswitchd
+	close    func()
 }
 
 // newRig opens the real sources (the netlink one from inside the host's
 // namespace, where the taps are, as an agent on that host would) and
-// builds an agent over them.
+// builds an agent over them, its unixctl source counting requests.
 func newRig(tb testing.TB, e *Env, cfg agent.Config) *rig {
 	tb.Helper()
-	var src agent.Sources
+	var src []agent.Source
 	var closeSrc func()
 	err := labtest.InNetns(e.Name, func() error {
-		src, closeSrc = agent.OpenSources(agent.SourceOptions{
-			RunDir: e.RunDir, DB: "unix:" + e.RunDir + "/db.sock", Timeout: 10 * time.Second})
+		src, closeSrc = agent.OpenSources(agent.SourceOptions{RunDir: e.RunDir, Timeout: 10 * time.Second, Deadline: time.Minute})
 		return nil
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	calls := &countingVswitchd{Vswitchd: src.Vswitchd, calls: map[string]int{}}
-	src.Vswitchd = calls
+	uc := unixctl.New(e.RunDir, unixctl.Options{Timeout: 10 * time.Second})
+	of := openflow.NewPool(e.RunDir, openflow.Options{Timeout: 10 * time.Second})
+	calls := &countingVswitchd{Vswitchd: ovs.NewVswitchd(uc), calls: map[string]int{}}
+	for i, s := range src {
+		if s.Name() == state.SourceUnixctl {
+			src[i] = agent.NewUnixctl(calls, time.Minute)
+		}
+	}
 	store := &state.Store{}
-	return &rig{agent: agent.New(cfg, src, zap.NewNop(), store), store: store, src: src, calls: calls, close: closeSrc}
+	return &rig{agent: agent.New(cfg, src, zap.NewNop(), store), store: store, openflow: of, calls: calls,
+		close: func() { closeSrc(); _ = uc.Close(); _ = of.Close() }}
 }
 
 // warm injects flood traffic and polls, n times, and returns the last

@@ -15,7 +15,7 @@ import (
 
 // runCheck polls often enough for the detector to call a flood sustained,
 // then prints the diagnosis and returns the exit status.
-func runCheck(ctx context.Context, cfg agent.Config, src agent.Sources, log *zap.Logger, output string) int {
+func runCheck(ctx context.Context, cfg agent.Config, src []agent.Source, log *zap.Logger, output string) int {
 	store := &state.Store{}
 	a := agent.New(cfg, src, log, store)
 	polls := cfg.Detect.SustainPolls + 1

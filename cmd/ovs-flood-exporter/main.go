@@ -9,9 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
+	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/version"
@@ -35,27 +34,14 @@ func run(args []string) int {
 	app.Version(version.Print("ovs-flood-exporter"))
 	app.HelpFlag.Short('h')
 
+	cfg, srcOpt := agent.DefaultConfig(), agent.DefaultSourceOptions()
 	var (
-		rundir = app.Flag("ovs.rundir", "Open vSwitch run directory: holds ovs-vswitchd.pid, ovs-vswitchd.<pid>.ctl, <bridge>.mgmt and db.sock.").Default("/var/run/openvswitch").String()
-		db     = app.Flag("ovs.db", "OVSDB address, unix:<path> or tcp:<host>:<port> (default unix:<ovs.rundir>/db.sock). Only read: select/monitor/get_schema/echo.").String()
-		brs    = app.Flag("ovs.bridge", "Bridge to watch (repeatable; default: every bridge).").Strings()
-		tmo    = app.Flag("ovs.timeout", "Deadline for each request to OVS.").Default("2s").Duration()
-		cfg    = agent.DefaultConfig()
 		logCfg = logging.Config{}
+		db     string
 	)
-	app.Flag("poll.interval", "How often to read OVS and run the detector. Keep it below the datapath's 10 s megaflow idle expiry.").Default("5s").DurationVar(&cfg.Interval)
-	app.Flag("dpctl.max-flows", "Datapath megaflow count above which the agent stops dumping every megaflow (a dump of ~100k flows stalls ovs-vswitchd for ~1 s) and dumps only the busiest ports' flows.").Default("20000").IntVar(&cfg.MaxFlows)
-	app.Flag("dpctl.bounded-ports", "How many ports the bounded strategy dumps per poll, in turn (active floods' ports first, then the busiest senders). Each filtered dump still makes ovs-vswitchd walk every megaflow.").Default("1").IntVar(&cfg.BoundedPorts)
-	app.Flag("openflow.normal-interval", "Minimum time between reads of the NORMAL rules' counters (an OpenFlow flow-stats request filtered on out_port=NORMAL; stretched so that it costs ovs-vswitchd at most 1% of its time).").Default("5s").DurationVar(&cfg.NormalRulesInterval)
-	app.Flag("ovsdb.refresh", "Longest time to keep OVSDB topology without re-reading it (it is re-read at once when OVS's configuration changes).").Default("5m").DurationVar(&cfg.TopologyRefresh)
-	app.Flag("flood.max-reported", "At most this many active floods per bridge are exported (worst first).").Default("10").IntVar(&cfg.Detect.MaxReported)
-	app.Flag("flood.sustain-polls", "Consecutive flooded polls before a flood is reported active.").Default("3").IntVar(&cfg.Detect.SustainPolls)
-	app.Flag("flood.clear-polls", "Consecutive quiet polls that end an active flood.").Default("2").IntVar(&cfg.Detect.ClearPolls)
-	app.Flag("flood.min-pps", "Flooded packets per second below which a poll does not count towards a sustained flood.").Default("10").Float64Var(&cfg.Detect.MinPacketRate)
-	app.Flag("flood.window", "Window for the leak ratio of each VM.").Default("1m").DurationVar(&cfg.Detect.Window)
-	app.Flag("flood.trace", "Run ofproto/trace once per new flood to name the OpenFlow rule that floods it.").Default("true").BoolVar(&cfg.Trace)
+	addAgentFlags(app, &cfg, &srcOpt, &db)
 	memLimit := app.Flag("runtime.memory-limit", "Soft limit for the Go runtime's memory (GC works harder near it; GOMEMLIMIT, if set, wins). Each poll reads a few MB of OVS output that becomes garbage at once: without a limit the heap floats well above what is live.").Default("32MiB").Bytes()
-	netnsWalk := app.Flag("netns.walk", "Also read device counters in the network namespaces under /run/netns (Neutron qrouter-/qdhcp-/snat- ports).").Default("false").Bool()
+	app.Flag("netns.walk", "Also read device counters in the network namespaces under /run/netns (Neutron qrouter-/qdhcp-/snat- ports).").Default("false").BoolVar(&srcOpt.WalkNetns)
 	logging.AddFlags(app, &logCfg)
 
 	serve := app.Command("serve", "Serve metrics and the landing page (default).").Default()
@@ -73,10 +59,10 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "ovs-flood-exporter: %v (see --help)\n", err)
 		return report.ExitUnreadable
 	}
-	if *db == "" {
-		*db = "unix:" + strings.TrimRight(*rundir, "/") + "/db.sock"
+	srcOpt.DB = db
+	if db == "" {
+		srcOpt.DB = agent.DefaultDB(srcOpt.RunDir)
 	}
-	cfg.Bridges = *brs
 	if os.Getenv("GOMEMLIMIT") == "" && *memLimit > 0 {
 		debug.SetMemoryLimit(int64(*memLimit))
 	}
@@ -88,7 +74,11 @@ func run(args []string) int {
 	}
 	defer func() { _ = zl.Sync() }()
 
-	src, closeSrc := agent.OpenSources(agent.SourceOptions{RunDir: *rundir, DB: *db, Timeout: *tmo, WalkNetns: *netnsWalk})
+	if cmd == check.FullCommand() {
+		cfg.Interval = *checkInterval
+	}
+	srcOpt.Deadline = max(cfg.Interval, srcOpt.Timeout)
+	src, closeSrc := agent.OpenSources(srcOpt)
 	defer closeSrc()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -96,7 +86,6 @@ func run(args []string) int {
 
 	switch cmd {
 	case check.FullCommand():
-		cfg.Interval = *checkInterval
 		checkLog := zl
 		if logCfg.Level != "debug" {
 			checkLog = zap.NewNop() // the report says it all; keep stdout/stderr readable
@@ -105,7 +94,28 @@ func run(args []string) int {
 	default:
 		return web.Serve(ctx, web.Options{
 			Agent: cfg, Sources: src, Logger: zl, SlogLogger: sl, Flags: webFlags,
-			MetricsPath: *metricsPath, MaxRequests: *maxRequests, Pprof: *pprof, StartTime: time.Now(),
+			MetricsPath: *metricsPath, MaxRequests: *maxRequests, Pprof: *pprof,
 		})
 	}
+}
+
+// addAgentFlags registers the poller's and the sources' flags; their
+// defaults are DefaultConfig's and DefaultSourceOptions'.
+func addAgentFlags(app *kingpin.Application, cfg *agent.Config, srcOpt *agent.SourceOptions, db *string) {
+	det := &cfg.Detect
+	app.Flag("ovs.rundir", "Open vSwitch run directory: holds ovs-vswitchd.pid, ovs-vswitchd.<pid>.ctl, <bridge>.mgmt and db.sock.").Default(srcOpt.RunDir).StringVar(&srcOpt.RunDir)
+	app.Flag("ovs.db", "OVSDB address, unix:<path> or tcp:<host>:<port> (default unix:<ovs.rundir>/db.sock). Only read: select/monitor/get_schema/echo.").StringVar(db)
+	app.Flag("ovs.bridge", "Bridge to watch (repeatable; default: every bridge).").StringsVar(&cfg.Bridges)
+	app.Flag("ovs.timeout", "Deadline for each request to OVS (unixctl, OVSDB, OpenFlow); each source's whole read in a poll is bounded by --poll.interval.").Default(srcOpt.Timeout.String()).DurationVar(&srcOpt.Timeout)
+	app.Flag("poll.interval", "How often to read OVS and run the detector. Keep it below the datapath's 10 s megaflow idle expiry.").Default(cfg.Interval.String()).DurationVar(&cfg.Interval)
+	app.Flag("dpctl.max-flows", "Datapath megaflow count above which the agent stops dumping every megaflow (a dump of ~100k flows stalls ovs-vswitchd for ~1 s) and dumps only the busiest ports' flows.").Default(strconv.Itoa(cfg.MaxFlows)).IntVar(&cfg.MaxFlows)
+	app.Flag("dpctl.bounded-ports", "How many ports the bounded strategy dumps per poll, in turn (active floods' ports first, then the busiest senders). Each filtered dump still makes ovs-vswitchd walk every megaflow.").Default(strconv.Itoa(cfg.BoundedPorts)).IntVar(&cfg.BoundedPorts)
+	app.Flag("openflow.normal-interval", "Minimum time between reads of the NORMAL rules' counters (an OpenFlow flow-stats request filtered on out_port=NORMAL; stretched so that it costs ovs-vswitchd at most 1% of its time).").Default(cfg.NormalRulesInterval.String()).DurationVar(&cfg.NormalRulesInterval)
+	app.Flag("ovsdb.refresh", "Longest time to keep OVSDB topology without re-reading it (it is re-read at once when OVS's configuration changes).").Default(cfg.TopologyRefresh.String()).DurationVar(&cfg.TopologyRefresh)
+	app.Flag("flood.max-reported", "At most this many active floods per bridge are exported (worst first).").Default(strconv.Itoa(det.MaxReported)).IntVar(&det.MaxReported)
+	app.Flag("flood.sustain-polls", "Consecutive flooded polls before a flood is reported active.").Default(strconv.Itoa(det.SustainPolls)).IntVar(&det.SustainPolls)
+	app.Flag("flood.clear-polls", "Consecutive quiet polls that end an active flood.").Default(strconv.Itoa(det.ClearPolls)).IntVar(&det.ClearPolls)
+	app.Flag("flood.min-pps", "Flooded packets per second below which a poll does not count towards a sustained flood.").Default(strconv.FormatFloat(det.MinPacketRate, 'g', -1, 64)).Float64Var(&det.MinPacketRate)
+	app.Flag("flood.window", "Window for the leak ratio of each VM.").Default(det.Window.String()).DurationVar(&det.Window)
+	app.Flag("flood.trace", "Run ofproto/trace once per new flood to name the OpenFlow rule that floods it (a failed trace is retried later).").Default(strconv.FormatBool(cfg.Trace)).BoolVar(&cfg.Trace)
 }

@@ -11,8 +11,9 @@ import (
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev/netdevtest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/openflow"
-	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/ovstest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/unixctl"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdb"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
@@ -31,11 +32,33 @@ func (f fakeOpenFlow) NormalRules(context.Context, string) ([]openflow.Flow, err
 	return []openflow.Flow{{TableID: 94, Priority: 1, Cookie: 0xe4fc1a92d440c578, PacketCount: 90, ByteCount: 9000, Normal: true}}, f.err
 }
 
-// fakeSources returns sources answering with output captured from the lab
+// deadline is the fake sources' deadline: long enough never to expire in
+// a test that does not mean it to.
+const deadline = time.Minute
+
+// readers are the fakes behind fakeSources, for tests to change.
+type readers struct {
+	unixctl  *ovstest.Fake
+	ovsdb    ovsdb.Reader
+	openflow OpenFlowReader
+	netlink  *netdevtest.Fake
+}
+
+// sources wires the fakes as OpenSources wires the real readers.
+func (r readers) sources() []Source {
+	return []Source{
+		NewOVSDB(r.ovsdb, deadline, deadline),
+		NewUnixctl(r.unixctl, deadline),
+		NewOpenFlow(r.openflow, deadline),
+		NewNetlink(r.netlink, deadline, nil),
+	}
+}
+
+// fakeReaders returns readers answering with output captured from the lab
 // during the seed-000 flood.
-func fakeSources(t *testing.T) (Sources, *ovs.Fake, *netdev.Fake) {
+func fakeReaders(t *testing.T) readers {
 	t.Helper()
-	v, err := ovs.NewFakeFromDir(captures)
+	v, err := ovstest.NewFakeFromDir(captures)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,8 +73,7 @@ func fakeSources(t *testing.T) (Sources, *ovs.Fake, *netdev.Fake) {
 	for i, n := range []string{"tapvm1", "tapvm2", "tapvm3", "tapvm4", "tapvm5", "uplink"} {
 		devs[n] = netdev.Device{Name: n, Index: i + 10, Kind: "veth"}
 	}
-	nd := netdev.NewFake(devs)
-	return Sources{Vswitchd: v, OVSDB: db, OpenFlow: fakeOpenFlow{}, Netdev: nd}, v, nd
+	return readers{unixctl: v, ovsdb: db, openflow: fakeOpenFlow{}, netlink: netdevtest.NewFake(devs)}
 }
 
 // floodDump is the captured flood dump with the flooded megaflow's
@@ -70,10 +92,11 @@ func floodDump(t *testing.T, packets, bytes uint64) string {
 }
 
 func TestPollFindsTheCapturedFlood(t *testing.T) {
-	src, v, nd := fakeSources(t)
+	r := fakeReaders(t)
+	v, nd := r.unixctl, r.netlink
 	cfg := DefaultConfig()
 	cfg.Interval = time.Second
-	a := New(cfg, src, nil, &state.Store{})
+	a := New(cfg, r.sources(), nil, &state.Store{})
 	var s *state.Snapshot
 	const perPoll = 1_250_000
 	for i := uint64(1); i <= 5; i++ {
@@ -113,12 +136,12 @@ func TestPollFindsTheCapturedFlood(t *testing.T) {
 func TestPollSurvivesFailingSources(t *testing.T) {
 	cases := []struct {
 		name     string
-		breakSrc func(v *ovs.Fake, src *Sources)
+		breakSrc func(r *readers)
 		down     []string
 		check    func(t *testing.T, s *state.Snapshot)
 	}{
-		{"ovs-vswitchd not running", func(v *ovs.Fake, _ *Sources) {
-			v.SetErr("dpif/show", fmt.Errorf("unixctl dpif/show: %w", unixctl.ErrNotRunning))
+		{"ovs-vswitchd not running", func(r *readers) {
+			r.unixctl.SetErr("dpif/show", fmt.Errorf("unixctl dpif/show: %w", unixctl.ErrNotRunning))
 		}, []string{state.SourceUnixctl}, func(t *testing.T, s *state.Snapshot) {
 			if !strings.Contains(s.Sources[state.SourceUnixctl].Err, "not running") {
 				t.Errorf("error does not name the cause: %q", s.Sources[state.SourceUnixctl].Err)
@@ -127,36 +150,36 @@ func TestPollSurvivesFailingSources(t *testing.T) {
 				t.Errorf("OVSDB ports must still be reported")
 			}
 		}},
-		{"bridge vanished mid-poll", func(v *ovs.Fake, _ *Sources) {
-			v.SetErr("fdb/stats-show br-int", &unixctl.ServerError{Method: "fdb/stats-show", Message: "no such bridge"})
+		{"bridge vanished mid-poll", func(r *readers) {
+			r.unixctl.SetErr("fdb/stats-show br-int", &unixctl.ServerError{Method: "fdb/stats-show", Message: "no such bridge"})
 		}, nil, func(t *testing.T, s *state.Snapshot) {
 			if s.Bridges[0].FDB != nil {
 				t.Errorf("FDB of a vanished bridge: %+v", s.Bridges[0].FDB)
 			}
 		}},
-		{"garbage flow dump", func(v *ovs.Fake, _ *Sources) {
-			v.SetReply("dpctl/dump-flows -m netdev@ovs-netdev", "\x00\x01 this is not a dump\n")
+		{"garbage flow dump", func(r *readers) {
+			r.unixctl.SetReply("dpctl/dump-flows -m netdev@ovs-netdev", "\x00\x01 this is not a dump\n")
 		}, []string{state.SourceUnixctl}, nil},
-		{"OVSDB down", func(_ *ovs.Fake, src *Sources) {
-			src.OVSDB = failingTopology{errors.New("socket missing")}
+		{"OVSDB down", func(r *readers) {
+			r.ovsdb = failing{errors.New("socket missing")}
 		}, []string{state.SourceOVSDB}, func(t *testing.T, s *state.Snapshot) {
 			if _, ok := s.PortByName("tapvm1"); !ok {
 				t.Errorf("ports from dpif/show must still be reported")
 			}
 		}},
-		{"OpenFlow refused", func(_ *ovs.Fake, src *Sources) {
-			src.OpenFlow = fakeOpenFlow{err: errors.New("permission denied")}
+		{"OpenFlow refused", func(r *readers) {
+			r.openflow = fakeOpenFlow{err: errors.New("permission denied")}
 		}, []string{state.SourceOpenFlow}, nil},
-		{"netlink failing", func(_ *ovs.Fake, src *Sources) {
-			src.Netdev = failingDevices{errors.New("netlink socket")}
+		{"netlink failing", func(r *readers) {
+			r.netlink.SetError(errors.New("netlink socket"))
 		}, []string{state.SourceNetlink}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			src, v, _ := fakeSources(t)
-			tc.breakSrc(v, &src)
+			r := fakeReaders(t)
+			tc.breakSrc(&r)
 			store := &state.Store{}
-			a := New(DefaultConfig(), src, nil, store)
+			a := New(DefaultConfig(), r.sources(), nil, store)
 			s := a.Poll(context.Background())
 			if store.Load() != s {
 				t.Fatal("snapshot not published")
@@ -178,7 +201,8 @@ func TestPollSurvivesFailingSources(t *testing.T) {
 }
 
 func TestBoundedStrategyAboveMaxFlows(t *testing.T) {
-	src, v, _ := fakeSources(t)
+	r := fakeReaders(t)
+	v := r.unixctl
 	cfg := DefaultConfig()
 	cfg.MaxFlows = 1 // the capture has 2 flows
 	cfg.BoundedPorts = 2
@@ -187,7 +211,7 @@ func TestBoundedStrategyAboveMaxFlows(t *testing.T) {
 		v.SetReply("dpctl/dump-flows -m netdev@ovs-netdev filter=in_port="+p, filtered)
 	}
 	v.SetErr("dpctl/dump-flows -m netdev@ovs-netdev", errors.New("an unbounded dump must not be issued"))
-	a := New(cfg, src, nil, &state.Store{})
+	a := New(cfg, r.sources(), nil, &state.Store{})
 	s := a.Poll(context.Background())
 	if !s.Sources[state.SourceUnixctl].Up {
 		t.Fatalf("unixctl down: %s", s.Sources[state.SourceUnixctl].Err)

@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,7 +32,7 @@ const extMAC = "02:00:00:00:00:64"
 // OVS ports are.
 func labAgent(t *testing.T, l *labtest.Lab) (*Agent, *state.Store) {
 	t.Helper()
-	src, closeSrc := OpenSources(SourceOptions{RunDir: l.RunDir, DB: "unix:" + l.RunDir + "/db.sock", Timeout: 2 * time.Second})
+	src, closeSrc := OpenSources(SourceOptions{RunDir: l.RunDir, Timeout: 2 * time.Second, Deadline: 5 * time.Second})
 	t.Cleanup(closeSrc)
 	err := l.InNetns(func() error {
 		nl, err := netdev.NewNetlinkReader(netdev.Options{})
@@ -38,7 +40,11 @@ func labAgent(t *testing.T, l *labtest.Lab) (*Agent, *state.Store) {
 			return err
 		}
 		t.Cleanup(func() { _ = nl.Close() })
-		src.Netdev = nl
+		for i, s := range src {
+			if s.Name() == state.SourceNetlink {
+				src[i] = NewNetlink(nl, 5*time.Second, nil)
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -343,5 +349,58 @@ func TestLabHybridPlugVictim(t *testing.T) {
 	}
 	if maxRatio < 0.9 {
 		t.Errorf("leak ratio of the hybrid-plugged VM peaked at %.3f, want near 1", maxRatio)
+	}
+}
+
+// A hung ovsdb-server (stopped with SIGSTOP: it accepts connections and
+// never answers) makes the ovsdb source down alone, within --ovs.timeout;
+// vswitchd, OpenFlow and netlink are read in the same poll, and OVSDB
+// recovers once the server runs again.
+func TestLabHungOVSDBIsDownAlone(t *testing.T) {
+	l := labtest.Up(t, "ag6")
+	a, _ := labAgent(t, l)
+	ctx := context.Background()
+	if s := a.Poll(ctx); !s.Sources[state.SourceOVSDB].Up {
+		t.Fatalf("ovsdb down before the test: %s", s.Sources[state.SourceOVSDB].Err)
+	}
+	b, err := os.ReadFile(filepath.Join(l.RunDir, "ovsdb-server.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	defer resume()
+	s := a.Poll(ctx)
+	resume()
+	if st := s.Sources[state.SourceOVSDB]; st.Up || !strings.Contains(st.Err, "deadline") {
+		t.Errorf("ovsdb up=%v err=%q, want down on its deadline", st.Up, st.Err)
+	}
+	for _, src := range []string{state.SourceUnixctl, state.SourceOpenFlow, state.SourceNetlink} {
+		if !s.Sources[src].Up {
+			t.Errorf("%s down while only ovsdb-server hangs: %s", src, s.Sources[src].Err)
+		}
+	}
+	if p, ok := s.PortByName("tapvm1"); !ok || p.IfaceID == "" {
+		t.Errorf("tapvm1 lost its identity while OVSDB hangs: %+v", p)
+	}
+	var up bool
+	for i := 0; i < 2 && !up; i++ {
+		time.Sleep(time.Second)
+		up = a.Poll(ctx).Sources[state.SourceOVSDB].Up
+	}
+	if !up {
+		t.Error("ovsdb not back within two polls of the server resuming")
 	}
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
@@ -12,61 +13,79 @@ import (
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdb"
 )
 
-// SourceOptions say where the real sources are.
+// SourceOptions say where the real sources are and how long they may take.
 type SourceOptions struct {
 	// RunDir is OVS's run directory (--ovs.rundir).
 	RunDir string
-	// DB is the OVSDB address (--ovs.db).
+	// DB is the OVSDB address (--ovs.db); unix:<RunDir>/db.sock if empty.
 	DB string
-	// Timeout bounds each request to OVS.
+	// Timeout bounds each request to OVS, OVSDB's included (--ovs.timeout).
 	Timeout time.Duration
+	// Deadline bounds each source's whole read in a poll (several
+	// requests); the poll interval is a good value.
+	Deadline time.Duration
 	// WalkNetns also reads device counters in /run/netns namespaces.
 	WalkNetns bool
 }
 
-// OpenSources returns the real sources. Nothing is dialed yet: every source
-// connects on first use and reconnects after errors, so the agent starts
-// (and serves its health metrics) while OVS is down.
-func OpenSources(o SourceOptions) (Sources, func()) {
+// DefaultSourceOptions returns the defaults behind --ovs.rundir and
+// --ovs.timeout.
+func DefaultSourceOptions() SourceOptions {
+	return SourceOptions{RunDir: "/var/run/openvswitch", Timeout: 2 * time.Second, Deadline: DefaultConfig().Interval}
+}
+
+// DefaultDB is the OVSDB address used when --ovs.db is not given.
+func DefaultDB(rundir string) string {
+	return "unix:" + strings.TrimRight(rundir, "/") + "/db.sock"
+}
+
+// OpenSources returns the real sources in the order they are read, and a
+// function that closes them. Nothing is dialed yet: every source connects
+// on first use and reconnects after errors, so the agent starts (and
+// serves its health metrics) while OVS is down. A source is one line of
+// the list below.
+func OpenSources(o SourceOptions) ([]Source, func()) {
+	def := DefaultSourceOptions()
+	orDefault(&o.Timeout, def.Timeout)
+	orDefault(&o.Deadline, def.Deadline)
+	if o.DB == "" {
+		o.DB = DefaultDB(o.RunDir)
+	}
 	uc := unixctl.New(o.RunDir, unixctl.Options{Timeout: o.Timeout})
 	of := openflow.NewPool(o.RunDir, openflow.Options{Timeout: o.Timeout})
-	src := Sources{
-		Vswitchd: ovs.NewVswitchd(uc),
-		OpenFlow: of,
-	}
 	closers := []func() error{uc.Close, of.Close}
-	if db, err := ovsdb.New(o.DB); err != nil {
-		src.OVSDB = failingTopology{err}
+	var db ovsdb.Reader
+	if c, err := ovsdb.New(o.DB); err != nil {
+		db = failing{fmt.Errorf("--ovs.db: %w", err)}
 	} else {
-		src.OVSDB = db
-		closers = append(closers, db.Close)
+		db, closers = c, append(closers, c.Close)
 	}
-	if nl, err := netdev.NewNetlinkReader(netdev.Options{WalkNetns: o.WalkNetns}); err != nil {
-		src.Netdev = failingDevices{err}
+	netns := &NetnsErrors{}
+	var nl netdev.Reader
+	if r, err := netdev.NewNetlinkReader(netdev.Options{WalkNetns: o.WalkNetns, OnNetnsError: netns.Report}); err != nil {
+		nl = failing{fmt.Errorf("netlink: %w", err)}
 	} else {
-		src.Netdev = nl
-		closers = append(closers, nl.Close)
+		nl, closers = r, append(closers, r.Close)
 	}
-	return src, func() {
+	sources := []Source{
+		NewOVSDB(db, o.Deadline, o.Timeout),
+		NewUnixctl(ovs.NewVswitchd(uc), o.Deadline),
+		NewOpenFlow(of, o.Deadline),
+		NewNetlink(nl, o.Deadline, netns),
+	}
+	return sources, func() {
 		for _, c := range closers {
 			_ = c()
 		}
 	}
 }
 
-// failingTopology stands in for an OVSDB source whose address is invalid,
-// so the error shows on every poll instead of stopping the agent.
-type failingTopology struct{ err error }
+// failing stands in for a reader that could not be opened, so the error
+// (naming the flag to fix) shows on every poll instead of stopping the
+// agent.
+type failing struct{ err error }
 
-func (f failingTopology) Topology(context.Context) (ovsdb.Topology, error) {
-	return ovsdb.Topology{}, fmt.Errorf("--ovs.db: %w", f.err)
-}
-func (f failingTopology) CurCfg(context.Context) (int64, error) {
-	return 0, fmt.Errorf("--ovs.db: %w", f.err)
-}
-
-type failingDevices struct{ err error }
-
-func (f failingDevices) Devices(context.Context) (map[string]netdev.Device, error) {
-	return nil, fmt.Errorf("netlink: %w", f.err)
-}
+func (f failing) Topology(context.Context) (ovsdb.Topology, error)          { return ovsdb.Topology{}, f.err }
+func (f failing) CurCfg(context.Context) (int64, error)                     { return 0, f.err }
+func (f failing) Close() error                                              { return nil }
+func (f failing) Devices(context.Context) (map[string]netdev.Device, error) { return nil, f.err }

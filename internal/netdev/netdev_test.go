@@ -1,8 +1,6 @@
 package netdev
 
 import (
-	"context"
-	"errors"
 	"testing"
 )
 
@@ -169,39 +167,5 @@ func TestFind(t *testing.T) {
 				t.Errorf("Find(%q) = %+v, %v", tt.name, d, ok)
 			}
 		})
-	}
-}
-
-func TestFake(t *testing.T) {
-	ctx := context.Background()
-	f := NewFake(map[string]Device{"tap1": {Name: "tap1", Index: 3, Counters: Counters{TxBytes: 100}}})
-	got, err := f.Devices(ctx)
-	if err != nil || got["tap1"].Counters.TxBytes != 100 {
-		t.Fatalf("Devices = %v, %v", got, err)
-	}
-	got["tap1"] = Device{} // callers own the result
-	f.Add("tap1", Counters{TxBytes: 50, TxPackets: 1})
-	f.Add("nosuch", Counters{TxBytes: 1})
-	got, _ = f.Devices(ctx)
-	if c := got["tap1"].Counters; c.TxBytes != 150 || c.TxPackets != 1 {
-		t.Errorf("after Add: %+v", c)
-	}
-	if len(got) != 1 {
-		t.Errorf("Add created a device: %v", got)
-	}
-	boom := errors.New("boom")
-	f.SetError(boom)
-	if _, err := f.Devices(ctx); !errors.Is(err, boom) {
-		t.Errorf("err = %v", err)
-	}
-	f.SetError(nil)
-	f.Set(nil)
-	if got, err := (&Fake{}).Devices(ctx); err != nil || got == nil || len(got) != 0 {
-		t.Errorf("zero Fake: %v, %v", got, err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, err := f.Devices(cctx); !errors.Is(err, context.Canceled) {
-		t.Errorf("canceled ctx: %v", err)
 	}
 }

@@ -30,9 +30,9 @@ func TestLabVswitchd(t *testing.T) {
 	if err != nil || !strings.HasPrefix(ver, "3.") && !strings.HasPrefix(ver, "2.") {
 		t.Fatalf("Version = %q, %v", ver, err)
 	}
-	dps, err := v.DumpDPs(ctx)
-	if err != nil || !slices.Contains(dps, "netdev@ovs-netdev") {
-		t.Fatalf("DumpDPs = %q, %v", dps, err)
+	out, err := c.Call(ctx, "dpctl/dump-dps")
+	if dps, perr := ovs.ParseDumpDPs(out); err != nil || perr != nil || !slices.Contains(dps, "netdev@ovs-netdev") {
+		t.Fatalf("dpctl/dump-dps = %q, %v, %v", dps, err, perr)
 	}
 	dpif, err := v.DpifShow(ctx)
 	if err != nil || len(dpif) != 1 || len(dpif[0].Bridges) != 1 {

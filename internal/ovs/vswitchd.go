@@ -12,12 +12,11 @@ type Caller interface {
 	Call(ctx context.Context, method string, params ...string) (string, error)
 }
 
-// Vswitchd is what the agent reads from ovs-vswitchd.
+// Vswitchd is what the agent reads from ovs-vswitchd over unixctl (the
+// "unixctl" source). Each method sends one command and parses the reply.
 type Vswitchd interface {
 	// Version returns the Open vSwitch version ("3.1.0").
 	Version(ctx context.Context) (string, error)
-	// DumpDPs lists the datapaths ("netdev@ovs-netdev").
-	DumpDPs(ctx context.Context) ([]string, error)
 	// DatapathShow returns the counters, flow count and ports of one
 	// datapath (dpctl/show <dp>).
 	DatapathShow(ctx context.Context, dp string) (DatapathStats, error)
@@ -58,14 +57,6 @@ func (v vswitchd) Version(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return ParseVersion(out)
-}
-
-func (v vswitchd) DumpDPs(ctx context.Context) ([]string, error) {
-	out, err := v.c.Call(ctx, "dpctl/dump-dps")
-	if err != nil {
-		return nil, err
-	}
-	return ParseDumpDPs(out)
 }
 
 func (v vswitchd) DatapathShow(ctx context.Context, dp string) (DatapathStats, error) {

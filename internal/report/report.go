@@ -13,10 +13,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/counter"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/label"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
 
-// Exit codes of the check command (DESIGN §4).
+// Exit codes of the check command: nothing floods, a flood is found, OVS
+// cannot be read.
 const (
 	ExitClean      = 0
 	ExitFlooding   = 1
@@ -130,21 +134,49 @@ func Build(first, last *state.Snapshot) Report {
 		st := last.Sources[name]
 		r.Sources = append(r.Sources, Source{Name: name, Up: st.Up, Error: st.Err})
 	}
-	ports := map[string]state.Port{}
+	r.Leaks = leaks(last.Detect.Ratios)
+	r.Floods = floods(last)
+	r.Bridges = bridges(first, last)
+	switch {
+	case !last.Sources[state.SourceUnixctl].Up:
+		r.Status = "unreadable"
+	case len(r.Floods) > 0:
+		r.Status = "flooding"
+	default:
+		r.Status = "clean"
+	}
+	return r
+}
+
+// leaks lists the endpoint ports that received copies and for which copies
+// were at least half of what they received, worst first.
+func leaks(ratios []detect.Ratio) []Leak {
+	var out []Leak
+	for _, x := range ratios {
+		if x.Ratio >= 0.5 && x.Leaked > 0 {
+			out = append(out, Leak{Bridge: x.Bridge, Port: x.Port, LeakRatio: x.Ratio, Leaked: x.Leaked})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].LeakRatio > out[j].LeakRatio })
+	return out
+}
+
+// floods describes the active floods of last with who is behind each port,
+// the rule that flooded and the fix.
+func floods(last *state.Snapshot) []Flood {
+	ports := make(map[string]state.Port, len(last.Ports))
 	for _, p := range last.Ports {
 		ports[p.Name] = p
 	}
-	ratios := map[string]float64{}
+	ratios := make(map[string]float64, len(last.Detect.Ratios))
 	for _, x := range last.Detect.Ratios {
 		ratios[x.Port] = x.Ratio
-		if x.Ratio >= 0.5 && x.Leaked > 0 {
-			r.Leaks = append(r.Leaks, Leak{Bridge: x.Bridge, Port: x.Port, LeakRatio: x.Ratio, Leaked: x.Leaked})
-		}
 	}
 	endpoint := func(name string) Endpoint {
 		p := ports[name]
 		return Endpoint{Port: name, IfaceID: p.IfaceID, VMUUID: p.VMUUID, MAC: p.AttachedMAC}
 	}
+	var out []Flood
 	for _, f := range last.Detect.Active {
 		fl := Flood{Bridge: f.Bridge, InPort: endpoint(f.InPort), VLAN: f.VLAN, DstMAC: f.DstMAC,
 			PacketsPerSecond: f.PacketRate, BytesPerSecond: f.ByteRate}
@@ -163,19 +195,26 @@ func Build(first, last *state.Snapshot) Report {
 			fl.Victims = append(fl.Victims, Victim{Endpoint: endpoint(v.Port), BytesPerSecond: bps, LeakRatio: ratio})
 		}
 		if ref, ok := last.Rules[f.FloodKey]; ok {
-			fl.Rule = &Rule{Table: ref.Table, Priority: ref.Priority, Cookie: fmt.Sprintf("%#x", ref.Cookie),
+			fl.Rule = &Rule{Table: ref.Table, Priority: ref.Priority, Cookie: label.Cookie(ref.Cookie),
 				Match: ref.Match, Path: ref.Path, Flow: ref.Flow}
 		}
-		fl.Fix = fix(fl, ports)
-		r.Floods = append(r.Floods, fl)
+		fl.Fix = fix(fl)
+		out = append(out, fl)
 	}
-	var firstFDB map[string]*state.FDB
+	return out
+}
+
+// bridges describes each bridge's MAC table and NORMAL rules; churn counts
+// cover the span from first to last when first is an earlier snapshot.
+func bridges(first, last *state.Snapshot) []Bridge {
+	var before map[string]*state.FDB
 	if first != nil && first != last {
-		firstFDB = map[string]*state.FDB{}
+		before = map[string]*state.FDB{}
 		for _, b := range first.Bridges {
-			firstFDB[b.Name] = b.FDB
+			before[b.Name] = b.FDB
 		}
 	}
+	var out []Bridge
 	for _, b := range last.Bridges {
 		br := Bridge{Name: b.Name}
 		if f := b.FDB; f != nil {
@@ -184,41 +223,37 @@ func Build(first, last *state.Snapshot) Report {
 				br.FDBFill = float64(f.Entries) / float64(f.Max)
 			}
 			br.Learned, br.Expired, br.Evicted, br.Moved = f.Learned, f.Expired, f.Evicted, f.Moved
-			if p := firstFDB[b.Name]; p != nil {
-				br.Learned -= min(p.Learned, br.Learned)
-				br.Expired -= min(p.Expired, br.Expired)
-				br.Evicted -= min(p.Evicted, br.Evicted)
-				br.Moved -= min(p.Moved, br.Moved)
+			if p := before[b.Name]; p != nil {
+				br.Learned, br.Expired = counter.Delta(p.Learned, f.Learned), counter.Delta(p.Expired, f.Expired)
+				br.Evicted, br.Moved = counter.Delta(p.Evicted, f.Evicted), counter.Delta(p.Moved, f.Moved)
 				br.Over = last.Time.Sub(first.Time).Round(time.Millisecond).String()
 			}
-			switch {
-			case br.FDBFill >= 0.9:
-				br.Note = "MAC table near capacity: raise other_config:mac-table-size"
-			case br.Evicted > 0:
-				br.Note = "MAC table evicting entries"
-			case br.Moved > 100:
-				br.Note = "many MAC moves: look for an L2 loop"
-			}
+			br.Note = fdbNote(br)
 		}
 		for _, n := range b.NormalRules {
-			br.Normal = append(br.Normal, NormalRule{Table: int(n.Table), Priority: int(n.Priority), Cookie: fmt.Sprintf("%#x", n.Cookie), Packets: n.Packets})
+			br.Normal = append(br.Normal, NormalRule{Table: int(n.Table), Priority: int(n.Priority),
+				Cookie: label.Cookie(n.Cookie), Packets: n.Packets})
 		}
-		r.Bridges = append(r.Bridges, br)
+		out = append(out, br)
 	}
-	sort.Slice(r.Leaks, func(i, j int) bool { return r.Leaks[i].LeakRatio > r.Leaks[j].LeakRatio })
+	return out
+}
+
+// fdbNote says what a bridge's MAC table fill and churn point at.
+func fdbNote(br Bridge) string {
 	switch {
-	case !last.Sources[state.SourceUnixctl].Up:
-		r.Status = "unreadable"
-	case len(r.Floods) > 0:
-		r.Status = "flooding"
-	default:
-		r.Status = "clean"
+	case br.FDBFill >= 0.9:
+		return "MAC table near capacity: raise other_config:mac-table-size"
+	case br.Evicted > 0:
+		return "MAC table evicting entries"
+	case br.Moved > 100:
+		return "many MAC moves: look for an L2 loop"
 	}
-	return r
+	return ""
 }
 
 // fix suggests what to change for a flood.
-func fix(f Flood, ports map[string]state.Port) string {
+func fix(f Flood) string {
 	neutron := f.InPort.IfaceID != ""
 	if f.Rule != nil && neutron && (f.Rule.Table == 94 || f.Rule.Table == 71 || f.Rule.Table == 72) {
 		return "Neutron OVS firewall driver: egress goes through NORMAL (table " + fmt.Sprint(f.Rule.Table) +
@@ -298,59 +333,74 @@ func (r Report) WriteTable(w io.Writer) error {
 	}
 	if len(r.Floods) > 0 {
 		fmt.Fprintln(ew)
-		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "BRIDGE\tIN_PORT\tVM\tVLAN\tDST_MAC\tRATE\tPPS\tVICTIMS")
+		writeFloodTable(ew, r.Floods)
 		for _, f := range r.Floods {
-			var v []string
-			for _, x := range f.Victims {
-				s := x.Port
-				if x.LeakRatio >= 0 {
-					s += fmt.Sprintf("(leak %.0f%%)", 100*x.LeakRatio)
-				}
-				v = append(v, s)
-			}
-			vm := f.InPort.VMUUID
-			if vm == "" {
-				vm = "-"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%.0f\t%s\n", f.Bridge, f.InPort.Port, vm, f.VLAN, f.DstMAC,
-				HumanBytes(f.BytesPerSecond), f.PacketsPerSecond, strings.Join(v, " "))
-		}
-		_ = tw.Flush()
-		for _, f := range r.Floods {
-			fmt.Fprintf(ew, "\nflood %s -> %s on %s VLAN %d\n", f.InPort.Who(), f.DstMAC, f.Bridge, f.VLAN)
-			if f.Rule != nil {
-				fmt.Fprintf(ew, "  flooded by: table %d priority %d cookie %s actions=NORMAL (no learned MAC for destination)\n", f.Rule.Table, f.Rule.Priority, f.Rule.Cookie)
-				fmt.Fprintf(ew, "  path (ofproto/trace %s %s):\n", f.Bridge, f.Rule.Flow)
-				for _, p := range f.Rule.Path {
-					fmt.Fprintf(ew, "    %s\n", p)
-				}
-			}
-			for _, x := range f.Victims {
-				fmt.Fprintf(ew, "  victim %s: %s of copies", x.Who(), HumanBytes(x.BytesPerSecond))
-				if x.LeakRatio >= 0 {
-					fmt.Fprintf(ew, ", %.0f%% of what it received", 100*x.LeakRatio)
-				}
-				fmt.Fprintln(ew)
-			}
-			fmt.Fprintf(ew, "  fix: %s\n", f.Fix)
+			writeFloodDetail(ew, f)
 		}
 	}
 	if len(r.Bridges) > 0 {
 		fmt.Fprintln(ew)
-		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "BRIDGE\tFDB\tFILL\tLEARNED\tEXPIRED\tEVICTED\tMOVED\tOVER\tNOTE")
-		for _, b := range r.Bridges {
-			over := b.Over
-			if over == "" {
-				over = "total"
-			}
-			fmt.Fprintf(tw, "%s\t%d/%d\t%.1f%%\t%d\t%d\t%d\t%d\t%s\t%s\n", b.Name, b.FDBEntries, b.FDBMax, 100*b.FDBFill,
-				b.Learned, b.Expired, b.Evicted, b.Moved, over, b.Note)
-		}
-		_ = tw.Flush()
+		writeBridgeTable(ew, r.Bridges)
 	}
 	return ew.err
+}
+
+// writeFloodTable writes one line per flood.
+func writeFloodTable(w io.Writer, floods []Flood) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BRIDGE\tIN_PORT\tVM\tVLAN\tDST_MAC\tRATE\tPPS\tVICTIMS")
+	for _, f := range floods {
+		var v []string
+		for _, x := range f.Victims {
+			s := x.Port
+			if x.LeakRatio >= 0 {
+				s += fmt.Sprintf("(leak %.0f%%)", 100*x.LeakRatio)
+			}
+			v = append(v, s)
+		}
+		vm := f.InPort.VMUUID
+		if vm == "" {
+			vm = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%.0f\t%s\n", f.Bridge, f.InPort.Port, vm, f.VLAN, f.DstMAC,
+			HumanBytes(f.BytesPerSecond), f.PacketsPerSecond, strings.Join(v, " "))
+	}
+	_ = tw.Flush()
+}
+
+// writeFloodDetail writes a flood's rule path, victims and fix.
+func writeFloodDetail(w io.Writer, f Flood) {
+	fmt.Fprintf(w, "\nflood %s -> %s on %s VLAN %d\n", f.InPort.Who(), f.DstMAC, f.Bridge, f.VLAN)
+	if f.Rule != nil {
+		fmt.Fprintf(w, "  flooded by: table %d priority %d cookie %s actions=NORMAL (no learned MAC for destination)\n", f.Rule.Table, f.Rule.Priority, f.Rule.Cookie)
+		fmt.Fprintf(w, "  path (ofproto/trace %s %s):\n", f.Bridge, f.Rule.Flow)
+		for _, p := range f.Rule.Path {
+			fmt.Fprintf(w, "    %s\n", p)
+		}
+	}
+	for _, x := range f.Victims {
+		fmt.Fprintf(w, "  victim %s: %s of copies", x.Who(), HumanBytes(x.BytesPerSecond))
+		if x.LeakRatio >= 0 {
+			fmt.Fprintf(w, ", %.0f%% of what it received", 100*x.LeakRatio)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "  fix: %s\n", f.Fix)
+}
+
+// writeBridgeTable writes one line per bridge: MAC table fill and churn.
+func writeBridgeTable(w io.Writer, bridges []Bridge) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BRIDGE\tFDB\tFILL\tLEARNED\tEXPIRED\tEVICTED\tMOVED\tOVER\tNOTE")
+	for _, b := range bridges {
+		over := b.Over
+		if over == "" {
+			over = "total"
+		}
+		fmt.Fprintf(tw, "%s\t%d/%d\t%.1f%%\t%d\t%d\t%d\t%d\t%s\t%s\n", b.Name, b.FDBEntries, b.FDBMax, 100*b.FDBFill,
+			b.Learned, b.Expired, b.Evicted, b.Moved, over, b.Note)
+	}
+	_ = tw.Flush()
 }
 
 type errWriter struct {

@@ -82,12 +82,57 @@ func TestBuild(t *testing.T) {
 }
 
 func TestChurnOverWindow(t *testing.T) {
-	first, last := snapshot(false, true), snapshot(false, true)
-	first.Bridges[0].FDB = &state.FDB{Learned: 10, Moved: 100}
-	last.Bridges[0].FDB = &state.FDB{Learned: 15, Moved: 5100, Max: 8192}
-	last.Time = first.Time.Add(3 * time.Second)
-	b := Build(first, last).Bridges[0]
-	if b.Learned != 5 || b.Moved != 5000 || b.Over != "3s" || !strings.Contains(b.Note, "L2 loop") {
-		t.Errorf("churn = %+v", b)
+	cases := []struct {
+		name          string
+		before, after state.FDB
+		learned       uint64
+		moved         uint64
+		note          string
+	}{
+		{"counts over the window", state.FDB{Learned: 10, Moved: 100}, state.FDB{Learned: 15, Moved: 5100, Max: 8192},
+			5, 5000, "L2 loop"},
+		{"a total that restarted (bridge re-created) counts from its restart", state.FDB{Learned: 900, Moved: 7},
+			state.FDB{Learned: 40, Moved: 2, Max: 8192}, 40, 2, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			first, last := snapshot(false, true), snapshot(false, true)
+			first.Bridges[0].FDB, last.Bridges[0].FDB = &tc.before, &tc.after
+			last.Time = first.Time.Add(3 * time.Second)
+			b := Build(first, last).Bridges[0]
+			if b.Learned != tc.learned || b.Moved != tc.moved || b.Over != "3s" {
+				t.Errorf("churn = %+v, want learned %d moved %d over 3s", b, tc.learned, tc.moved)
+			}
+			if (tc.note == "") != (b.Note == "") || !strings.Contains(b.Note, tc.note) {
+				t.Errorf("note = %q, want %q", b.Note, tc.note)
+			}
+		})
+	}
+}
+
+func TestLeaksAndCookies(t *testing.T) {
+	s := snapshot(true, true)
+	s.Detect.Ratios = []detect.Ratio{
+		{PortKey: detect.PortKey{Bridge: "br-int", Port: "tapvm2"}, Ratio: 0.6, Leaked: 60, Received: 100},
+		{PortKey: detect.PortKey{Bridge: "br-int", Port: "tapvm3"}, Ratio: 0.9, Leaked: 90, Received: 100},
+		{PortKey: detect.PortKey{Bridge: "br-int", Port: "tapvm4"}, Ratio: 0.4, Leaked: 40, Received: 100},
+	}
+	s.Bridges[0].NormalRules = []state.Rule{{Table: 94, Priority: 1, Cookie: 0, Packets: 5}}
+	r := Build(s, s)
+	var got []string
+	for _, l := range r.Leaks {
+		got = append(got, l.Port)
+	}
+	if strings.Join(got, ",") != "tapvm3,tapvm2" {
+		t.Errorf("leaks = %v, want tapvm3,tapvm2 (half or more, worst first)", got)
+	}
+	if c := r.Bridges[0].Normal[0].Cookie; c != "0x0" {
+		t.Errorf("normal rule cookie = %q, want 0x0 as ovs-ofctl prints it", c)
+	}
+	if c := r.Floods[0].Rule.Cookie; c != "0xe4fc1a92d440c578" {
+		t.Errorf("flood rule cookie = %q", c)
+	}
+	if v := r.Floods[0].Victims[0]; v.LeakRatio != 0.6 || v.BytesPerSecond != 2_500_000 {
+		t.Errorf("victim = %+v, want leak 0.6 at 2500000 B/s", v)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/label"
 )
 
 // Source names, used as the "source" label.
@@ -17,6 +18,11 @@ const (
 	SourceNetlink  = "netlink"
 	SourceOpenFlow = "openflow"
 )
+
+// VLANOther is the VLAN of the flood counters that sum an in_port's VLANs
+// beyond the agent's cap (its label value is "other"): a trunk port can
+// flood on any of 4,094 VLANs, and each must not become a series.
+const VLANOther = label.OtherVLAN
 
 // Sources lists every source in label order.
 var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow}
@@ -58,12 +64,10 @@ type Bridge struct {
 	// FDB is nil when fdb/stats-show could not be read this poll.
 	FDB *FDB
 	// Tables and NormalRules are nil when OpenFlow could not be read.
-	Tables      []Table
-	NormalRules []Rule
-	// NormalRulesAt is when NormalRules were last read (slower cadence).
-	NormalRulesAt time.Time
-	MACTableSize  int
-	MACAgingTime  int
+	Tables       []Table
+	NormalRules  []Rule
+	MACTableSize int
+	MACAgingTime int
 }
 
 // Counters are a device's own counters (on a tap, Tx is what the VM got).

@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,22 +29,101 @@ import (
 // Options configure Serve.
 type Options struct {
 	Agent       agent.Config
-	Sources     agent.Sources
+	Sources     []agent.Source
 	Logger      *zap.Logger
 	SlogLogger  *slog.Logger
 	Flags       *web.FlagConfig
 	MetricsPath string
 	MaxRequests int
 	Pprof       bool
-	StartTime   time.Time
+	// Notify sends a state to the service manager (READY=1, WATCHDOG=1);
+	// nil sends it to systemd (a no-op outside systemd).
+	Notify func(state string)
+	// WatchdogInterval is systemd's WatchdogSec; nil asks systemd.
+	WatchdogInterval func() time.Duration
 }
 
-// Serve runs the poller and the HTTP server until ctx ends; it returns the
-// process exit status.
+// Serve runs the poller and the HTTP server until ctx ends or the HTTP
+// server fails; it returns the process exit status: 1, with the cause
+// logged, when the listener cannot be opened (port taken, bad
+// --web.config.file) or fails later. Nothing is sent to systemd once the
+// server has failed.
 func Serve(ctx context.Context, o Options) int {
+	o = o.withDefaults()
+	if err := validate(o.Flags); err != nil {
+		o.Logger.Error("cannot serve: --web.config.file is invalid; fix or remove it", zap.Error(err))
+		return 1
+	}
+	listeners, err := listen(o.Flags)
+	if err != nil {
+		o.Logger.Error("cannot serve: a --web.listen-address cannot be opened (address in use or not local?)", zap.Error(err))
+		return 1
+	}
 	store := &state.Store{}
 	a := agent.New(o.Agent, o.Sources, o.Logger, store)
+	srv := newServer(store, o)
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() {
+		served <- serve(srv, listeners, o)
+		cancel() // the server failed or was shut down: stop polling and notifying
+	}()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a.Run(ctx, func() { o.Notify(daemon.SdNotifyReady) })
+	}()
+	go func() {
+		defer wg.Done()
+		watchdog(ctx, o.WatchdogInterval(), a.Progressing, o.Notify)
+	}()
+	o.Logger.Info("starting ovs-flood-exporter", zap.Strings("listen", *o.Flags.WebListenAddresses),
+		zap.Duration("poll_interval", o.Agent.Interval))
+	<-ctx.Done()
+	shut, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	_ = srv.Shutdown(shut)
+	err = <-served
+	wg.Wait()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		o.Logger.Error("HTTP server failed", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+// validate checks --web.config.file (TLS files, users) before anything
+// starts; exporter-toolkit would only find a bad file once serving.
+func validate(f *web.FlagConfig) error {
+	if f.WebConfigFile == nil {
+		return nil
+	}
+	return web.Validate(*f.WebConfigFile)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Notify == nil {
+		o.Notify = func(s string) { _, _ = daemon.SdNotify(false, s) }
+	}
+	if o.WatchdogInterval == nil {
+		o.WatchdogInterval = func() time.Duration {
+			d, _ := daemon.SdWatchdogEnabled(false)
+			return d
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.SlogLogger == nil {
+		o.SlogLogger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+func newServer(store *state.Store, o Options) *http.Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector.New(store))
 	live := prometheus.NewRegistry()
@@ -51,37 +132,49 @@ func Serve(ctx context.Context, o Options) int {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-
-	srv := &http.Server{
+	return &http.Server{
 		Handler:           Handler(store, reg, live, o),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+}
 
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		notify := func(s string) { _, _ = daemon.SdNotify(false, s) }
-		a.Run(ctx, func() { notify(daemon.SdNotifyReady) }, func() { notify(daemon.SdNotifyWatchdog) })
-	}()
-	go func() {
-		<-ctx.Done()
-		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shut)
-	}()
-	o.Logger.Info("starting ovs-flood-exporter", zap.Strings("listen", *o.Flags.WebListenAddresses),
-		zap.Duration("poll_interval", o.Agent.Interval))
-	err := web.ListenAndServe(srv, o.Flags, o.SlogLogger)
-	wg.Wait()
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		o.Logger.Error("HTTP server failed", zap.Error(err))
-		return 1
+// listen opens the TCP listen addresses before anything starts, so a
+// taken port fails the start at once. It returns nil for systemd socket
+// activation and vsock addresses, which exporter-toolkit opens itself.
+func listen(f *web.FlagConfig) ([]net.Listener, error) {
+	if f.WebSystemdSocket != nil && *f.WebSystemdSocket {
+		return nil, nil
 	}
-	return 0
+	var out []net.Listener
+	for _, addr := range *f.WebListenAddresses {
+		if strings.HasPrefix(addr, "vsock://") {
+			closeAll(out)
+			return nil, nil
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		_ = l.Close()
+	}
+}
+
+func serve(srv *http.Server, listeners []net.Listener, o Options) error {
+	if listeners == nil {
+		return web.ListenAndServe(srv, o.Flags, o.SlogLogger)
+	}
+	return web.ServeMultiple(listeners, srv, o.Flags, o.SlogLogger)
 }
 
 // Handler returns the HTTP routes: metrics, landing page, JSON report,

@@ -44,8 +44,10 @@ func TestRoutes(t *testing.T) {
 		Time:    time.Now(),
 		Sources: map[string]state.SourceStatus{state.SourceUnixctl: {Up: true}, state.SourceOVSDB: {Up: false, Err: "permission denied <script>"}},
 		Ports:   []state.Port{{Bridge: "br-int", Name: "tapvm1", VMUUID: "vm-1"}, {Bridge: "br-int", Name: "tapvm2"}},
-		Detect: detect.Result{PollSeconds: 1, Active: []detect.Flood{{FloodKey: k, ByteRate: 1e6,
-			Victims: []detect.Victim{{Port: "tapvm2", Bytes: 1e6}}}}},
+		Detect: detect.Result{PollSeconds: 1,
+			Flooded: map[detect.CounterKey]detect.Counter{{Bridge: "br-int", InPort: "trunk1", VLAN: state.VLANOther}: {Packets: 3, Bytes: 300}},
+			Active: []detect.Flood{{FloodKey: k, ByteRate: 1e6,
+				Victims: []detect.Victim{{Port: "tapvm2", Bytes: 1e6}}}}},
 	})
 	cases := []struct {
 		path string
@@ -55,7 +57,8 @@ func TestRoutes(t *testing.T) {
 	}{
 		{"/", 200, []string{`class="flooding"`, `<td class="in-port">tapvm1`, `<span class="victim">tapvm2`, "VM vm-1", "permission denied &lt;script&gt;"}, []string{"<script>"}},
 		{"/api/report", 200, []string{`"status": "flooding"`, `"dst_mac": "02:00:00:00:00:64"`}, nil},
-		{"/metrics", 200, []string{`ovs_flood_active{bridge="br-int",dst_mac="02:00:00:00:00:64",in_port="tapvm1",vlan="10"} 1`}, nil},
+		{"/metrics", 200, []string{`ovs_flood_active{bridge="br-int",dst_mac="02:00:00:00:00:64",in_port="tapvm1",vlan="10"} 1`,
+			`ovs_flood_unknown_unicast_bytes_total{bridge="br-int",in_port="trunk1",vlan="other"} 300`}, nil},
 		{"/-/healthy", 200, []string{"ok"}, nil},
 		{"/-/ready", 200, []string{"ok"}, nil},
 		{"/debug/pprof/", 404, nil, nil},

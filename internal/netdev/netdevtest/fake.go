@@ -1,30 +1,34 @@
-package netdev
+// Package netdevtest holds a fake netdev.Reader for tests of packages that
+// consume device counters. The release binary does not import it.
+package netdevtest
 
 import (
 	"context"
 	"maps"
 	"sync"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 )
 
-// Fake is a Reader serving a device map set by a test, for packages that
+// Fake is a netdev.Reader serving a device map set by a test, for packages that
 // consume device counters. The zero value serves no devices.
 type Fake struct {
 	mu   sync.Mutex
-	devs map[string]Device
+	devs map[string]netdev.Device
 	err  error
 }
 
-var _ Reader = (*Fake)(nil)
+var _ netdev.Reader = (*Fake)(nil)
 
-// NewFake returns a Fake serving devs (keyed as Reader.Devices documents).
-func NewFake(devs map[string]Device) *Fake {
+// NewFake returns a Fake serving devs (keyed as netdev.Reader.Devices documents).
+func NewFake(devs map[string]netdev.Device) *Fake {
 	f := &Fake{}
 	f.Set(devs)
 	return f
 }
 
 // Set replaces the devices served from the next call on; devs is copied.
-func (f *Fake) Set(devs map[string]Device) {
+func (f *Fake) Set(devs map[string]netdev.Device) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.devs = maps.Clone(devs)
@@ -32,7 +36,7 @@ func (f *Fake) Set(devs map[string]Device) {
 
 // Add adds d to the counters of the device key, as traffic between two
 // polls would; it does nothing if there is no such device.
-func (f *Fake) Add(key string, d Counters) {
+func (f *Fake) Add(key string, d netdev.Counters) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	dev, ok := f.devs[key]
@@ -56,9 +60,9 @@ func (f *Fake) SetError(err error) {
 	f.err = err
 }
 
-// Devices implements Reader: a copy of the current map, or the error set
+// Devices implements netdev.Reader: a copy of the current map, or the error set
 // with SetError.
-func (f *Fake) Devices(ctx context.Context) (map[string]Device, error) {
+func (f *Fake) Devices(ctx context.Context) (map[string]netdev.Device, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -69,7 +73,7 @@ func (f *Fake) Devices(ctx context.Context) (map[string]Device, error) {
 	}
 	out := maps.Clone(f.devs)
 	if out == nil {
-		out = map[string]Device{}
+		out = map[string]netdev.Device{}
 	}
 	return out, nil
 }

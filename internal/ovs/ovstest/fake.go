@@ -1,4 +1,8 @@
-package ovs
+// Package ovstest holds a fake ovs-vswitchd for tests: it answers
+// unixctl commands from canned reply text (captured real output), so code
+// that reads vswitchd is tested against what OVS really prints. The release
+// binary does not import it.
+package ovstest
 
 import (
 	"context"
@@ -7,9 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 )
 
-// Fake is a Vswitchd (and a Caller) that answers from canned reply text,
+// Fake is an ovs.Vswitchd (and an ovs.Caller) that answers from canned reply text,
 // for tests that feed captured OVS output to code that reads vswitchd.
 //
 // Replies and Errs are keyed by the command line as ovs-appctl would take
@@ -24,7 +30,10 @@ type Fake struct {
 	Calls []string
 }
 
-var _ Vswitchd = (*Fake)(nil)
+var (
+	_ ovs.Vswitchd = (*Fake)(nil)
+	_ ovs.Caller   = (*Fake)(nil)
+)
 
 // NewFake returns a Fake with no replies.
 func NewFake() *Fake {
@@ -81,44 +90,42 @@ func (f *Fake) Call(ctx context.Context, method string, params ...string) (strin
 	return "", fmt.Errorf("fake vswitchd: no reply for %q", key)
 }
 
-func (f *Fake) v() vswitchd { return vswitchd{c: f} }
+// v parses the canned replies the way the real Vswitchd does.
+func (f *Fake) v() ovs.Vswitchd { return ovs.NewVswitchd(f) }
 
-// Version implements Vswitchd.
+// Version implements ovs.Vswitchd.
 func (f *Fake) Version(ctx context.Context) (string, error) { return f.v().Version(ctx) }
 
-// DumpDPs implements Vswitchd.
-func (f *Fake) DumpDPs(ctx context.Context) ([]string, error) { return f.v().DumpDPs(ctx) }
-
-// DatapathShow implements Vswitchd.
-func (f *Fake) DatapathShow(ctx context.Context, dp string) (DatapathStats, error) {
+// DatapathShow implements ovs.Vswitchd.
+func (f *Fake) DatapathShow(ctx context.Context, dp string) (ovs.DatapathStats, error) {
 	return f.v().DatapathShow(ctx, dp)
 }
 
-// DpifShow implements Vswitchd.
-func (f *Fake) DpifShow(ctx context.Context) ([]Datapath, error) { return f.v().DpifShow(ctx) }
+// DpifShow implements ovs.Vswitchd.
+func (f *Fake) DpifShow(ctx context.Context) ([]ovs.Datapath, error) { return f.v().DpifShow(ctx) }
 
-// FDBShow implements Vswitchd.
-func (f *Fake) FDBShow(ctx context.Context, bridge string) (FDBTable, error) {
+// FDBShow implements ovs.Vswitchd.
+func (f *Fake) FDBShow(ctx context.Context, bridge string) (ovs.FDBTable, error) {
 	return f.v().FDBShow(ctx, bridge)
 }
 
-// FDBStats implements Vswitchd.
-func (f *Fake) FDBStats(ctx context.Context, bridge string) (FDBStats, error) {
+// FDBStats implements ovs.Vswitchd.
+func (f *Fake) FDBStats(ctx context.Context, bridge string) (ovs.FDBStats, error) {
 	return f.v().FDBStats(ctx, bridge)
 }
 
-// DumpFlows implements Vswitchd.
-func (f *Fake) DumpFlows(ctx context.Context, dp string) (Megaflows, error) {
+// DumpFlows implements ovs.Vswitchd.
+func (f *Fake) DumpFlows(ctx context.Context, dp string) (ovs.Megaflows, error) {
 	return f.v().DumpFlows(ctx, dp)
 }
 
-// DumpFlowsFiltered implements Vswitchd.
-func (f *Fake) DumpFlowsFiltered(ctx context.Context, dp, filter string) (Megaflows, error) {
+// DumpFlowsFiltered implements ovs.Vswitchd.
+func (f *Fake) DumpFlowsFiltered(ctx context.Context, dp, filter string) (ovs.Megaflows, error) {
 	return f.v().DumpFlowsFiltered(ctx, dp, filter)
 }
 
-// Trace implements Vswitchd.
-func (f *Fake) Trace(ctx context.Context, bridge, flow string) (Trace, error) {
+// Trace implements ovs.Vswitchd.
+func (f *Fake) Trace(ctx context.Context, bridge, flow string) (ovs.Trace, error) {
 	return f.v().Trace(ctx, bridge, flow)
 }
 
@@ -126,7 +133,6 @@ func (f *Fake) Trace(ctx context.Context, bridge, flow string) (Trace, error) {
 // file names.
 var fakeDirFiles = map[string]string{
 	"version":                               "version.txt",
-	"dpctl/dump-dps":                        "dpctl-dump-dps.txt",
 	"dpctl/show netdev@ovs-netdev":          "dpctl-show.txt",
 	"dpif/show":                             "dpif-show.txt",
 	"fdb/show br-int":                       "fdb-show.txt",
@@ -135,7 +141,7 @@ var fakeDirFiles = map[string]string{
 }
 
 // NewFakeFromDir returns a Fake answering from the captures in dir
-// (testdata/ovs-3.1 of this package): the lab's br-int on
+// (internal/ovs/testdata/ovs-3.1): the lab's br-int on
 // netdev@ovs-netdev during the seed-000 flood, where vm1's traffic to the
 // never-learned external MAC is flooded to every VLAN 10 port.
 func NewFakeFromDir(dir string) (*Fake, error) {

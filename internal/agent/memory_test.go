@@ -1,0 +1,238 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/ovstest"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
+)
+
+func TestAccumulator(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	c := newAccumulator(10 * time.Minute)
+	steps := []struct {
+		cur, total, delta uint64
+	}{
+		{100, 100, 0}, // first sight: the upstream value, nothing new yet
+		{150, 150, 50},
+		{30, 180, 30}, // upstream reset: all 30 are new
+		{30, 180, 0},
+	}
+	for i, s := range steps {
+		total, delta := c.add("k", s.cur, t0.Add(time.Duration(i)*time.Second))
+		if total != s.total || delta != s.delta {
+			t.Errorf("step %d: add(%d) = %d, %d; want %d, %d", i, s.cur, total, delta, s.total, s.delta)
+		}
+	}
+	c.add("other", 5, t0.Add(9*time.Minute))
+	c.sweep(t0.Add(10*time.Minute + 3*time.Second)) // "k" last seen at t0+3s: just within
+	if _, ok := c.keys["k"]; !ok {
+		t.Fatal("key forgotten before the retirement delay")
+	}
+	c.sweep(t0.Add(10*time.Minute + 3*time.Second + time.Millisecond))
+	if _, ok := c.keys["k"]; ok {
+		t.Error("key of a gone port kept past the retirement delay")
+	}
+	if _, ok := c.keys["other"]; !ok {
+		t.Error("a key seen recently was forgotten")
+	}
+}
+
+// traceVswitchd counts traces and fails until told otherwise.
+func traceFake(t *testing.T) (*ovstest.Fake, string) {
+	t.Helper()
+	v := ovstest.NewFake()
+	const key = "ofproto/trace br-int in_port=tapvm1,dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:64"
+	v.SetErr(key, errors.New("vswitchd restarting"))
+	return v, key
+}
+
+func traces(v *ovstest.Fake) int {
+	n := 0
+	for _, c := range v.Calls {
+		if len(c) > 13 && c[:13] == "ofproto/trace" {
+			n++
+		}
+	}
+	return n
+}
+
+// A failed ofproto/trace is retried, later each time, instead of being
+// remembered as "no rule".
+func TestFailedTraceIsRetriedWithBackoff(t *testing.T) {
+	v, key := traceFake(t)
+	flood := detect.Flood{FloodKey: detect.FloodKey{Bridge: "br-int", InPort: "tapvm1", VLAN: 10, DstMAC: "02:00:00:00:00:64"},
+		SrcMAC: "02:00:00:00:00:01"}
+	active := []detect.Flood{flood}
+	c := newTraceCache(time.Second)
+	t0 := time.Unix(1000, 0)
+	ctx := context.Background()
+	at := func(d time.Duration) { c.trace(ctx, v, active, t0.Add(d), zap.NewNop()) }
+
+	at(0) // fails: retry after 1 s
+	at(500 * time.Millisecond)
+	if n := traces(v); n != 1 {
+		t.Fatalf("%d traces before the first retry is due, want 1", n)
+	}
+	at(time.Second) // fails again: retry after 2 s more
+	at(2500 * time.Millisecond)
+	if n := traces(v); n != 2 {
+		t.Fatalf("%d traces, want 2 (the wait doubles)", n)
+	}
+	if len(c.rules(active)) != 0 {
+		t.Fatal("a failed trace produced a rule")
+	}
+	delete(v.Errs, key)
+	if err := v.LoadFile(key, captures+"ofproto-trace.flood.txt"); err != nil {
+		t.Fatal(err)
+	}
+	at(3 * time.Second)
+	r, ok := c.rules(active)[flood.FloodKey]
+	if !ok || r.Table != 94 || r.Cookie != 0xe4fc1a92d440c578 {
+		t.Fatalf("rule after the trace worked = %+v, %v", r, ok)
+	}
+	at(time.Hour)
+	if n := traces(v); n != 3 {
+		t.Errorf("%d traces, want 3: an answered flood is traced once", n)
+	}
+	c.keep(nil)
+	if len(c.entries) != 0 {
+		t.Errorf("entries of ended floods kept: %d", len(c.entries))
+	}
+}
+
+// A trace that works but shows no NORMAL flood is an answer: it is not
+// retried.
+func TestTraceWithoutNormalIsAnswer(t *testing.T) {
+	v, key := traceFake(t)
+	delete(v.Errs, key)
+	v.SetReply(key, "Flow: in_port=1\n\nbridge(\"br-int\")\n-------------\n 0. priority 0\n    drop\n\nFinal flow: unchanged\nMegaflow: recirc_id=0,in_port=1\nDatapath actions: drop\n")
+	flood := detect.Flood{FloodKey: detect.FloodKey{Bridge: "br-int", InPort: "tapvm1", VLAN: 10, DstMAC: "02:00:00:00:00:64"},
+		SrcMAC: "02:00:00:00:00:01"}
+	c := newTraceCache(time.Second)
+	t0 := time.Unix(1000, 0)
+	for i := range 5 {
+		c.trace(context.Background(), v, []detect.Flood{flood}, t0.Add(time.Duration(i)*time.Hour), zap.NewNop())
+	}
+	if n := traces(v); n != 1 {
+		t.Errorf("%d traces, want 1", n)
+	}
+	if len(c.rules([]detect.Flood{flood})) != 0 {
+		t.Error("a trace without NORMAL named a rule")
+	}
+}
+
+func floodedResult(counters map[detect.CounterKey]detect.Counter, leaked map[detect.PortKey]uint64) *detect.Result {
+	r := &detect.Result{Flooded: map[detect.CounterKey]detect.Counter{}, Leaked: map[detect.PortKey]uint64{}}
+	for k, v := range counters {
+		r.Flooded[k] = v
+	}
+	for k, v := range leaked {
+		r.Leaked[k] = v
+	}
+	return r
+}
+
+// A trunk port flooding on many VLANs makes at most MaxVLANsPerPort
+// series of its own; the rest add up, monotonically, under vlan="other".
+func TestSeriesVLANCap(t *testing.T) {
+	const maxVLANs = 4
+	k := newSeriesKeeper(10*time.Minute, maxVLANs)
+	ports := []state.Port{{Bridge: "br-int", Name: "trunk"}}
+	counters := map[detect.CounterKey]detect.Counter{}
+	t0 := time.Unix(1000, 0)
+	other := detect.CounterKey{Bridge: "br-int", InPort: "trunk", VLAN: state.VLANOther}
+	var lastOther uint64
+	for poll := 1; poll <= 3; poll++ {
+		// Each poll floods 1,000 bytes more on every VLAN seen so far and
+		// on 10 new ones.
+		for vlan := 1; vlan <= 10*poll; vlan++ {
+			ck := detect.CounterKey{Bridge: "br-int", InPort: "trunk", VLAN: vlan}
+			c := counters[ck]
+			c.Bytes += 1000
+			c.Packets++
+			counters[ck] = c
+		}
+		res := floodedResult(counters, nil)
+		k.apply(t0.Add(time.Duration(poll)*time.Second), res, ports)
+		if len(res.Flooded) != maxVLANs+1 {
+			t.Fatalf("poll %d: %d series, want %d own VLANs and other", poll, len(res.Flooded), maxVLANs)
+		}
+		for vlan := 1; vlan <= maxVLANs; vlan++ {
+			ck := detect.CounterKey{Bridge: "br-int", InPort: "trunk", VLAN: vlan}
+			if res.Flooded[ck] != counters[ck] {
+				t.Errorf("poll %d vlan %d: %+v, want %+v", poll, vlan, res.Flooded[ck], counters[ck])
+			}
+		}
+		var want uint64
+		for ck, c := range counters {
+			if ck.VLAN > maxVLANs {
+				want += c.Bytes
+			}
+		}
+		got := res.Flooded[other].Bytes
+		if got != want || got < lastOther {
+			t.Errorf("poll %d: other = %d bytes, want %d (and not below %d)", poll, got, want, lastOther)
+		}
+		lastOther = got
+	}
+}
+
+// The series of a port that is gone are dropped after the retirement
+// delay, and stay dropped while the detector still remembers them.
+func TestSeriesOfGonePortsRetire(t *testing.T) {
+	k := newSeriesKeeper(10*time.Minute, 16)
+	gone := detect.CounterKey{Bridge: "br-int", InPort: "tapgone", VLAN: 10}
+	kept := detect.CounterKey{Bridge: "br-int", InPort: "tapvm1", VLAN: 10}
+	counters := map[detect.CounterKey]detect.Counter{gone: {Packets: 1, Bytes: 100}, kept: {Packets: 2, Bytes: 200}}
+	leaked := map[detect.PortKey]uint64{{Bridge: "br-int", Port: "tapgone"}: 100, {Bridge: "br-int", Port: "tapvm1"}: 50}
+	both := []state.Port{{Bridge: "br-int", Name: "tapgone"}, {Bridge: "br-int", Name: "tapvm1"}}
+	one := both[1:]
+	t0 := time.Unix(1000, 0)
+	cases := []struct {
+		at       time.Duration
+		ports    []state.Port
+		wantGone bool
+	}{
+		{0, both, true},
+		{time.Minute, one, true},                   // gone for a while: still exported
+		{10 * time.Minute, one, true},              // 10 min since last seen: still exported
+		{10*time.Minute + time.Second, one, false}, // retired
+		{12 * time.Minute, one, false},             // stays retired though the detector still counts it
+		{13 * time.Minute, both, true},             // back: exported again
+	}
+	for _, c := range cases {
+		res := floodedResult(counters, leaked)
+		k.apply(t0.Add(c.at), res, c.ports)
+		_, hasGone := res.Flooded[gone]
+		_, hasLeak := res.Leaked[detect.PortKey{Bridge: "br-int", Port: "tapgone"}]
+		if hasGone != c.wantGone || hasLeak != c.wantGone {
+			t.Errorf("at %v: flood series %v, leak series %v; want %v", c.at, hasGone, hasLeak, c.wantGone)
+		}
+		if _, ok := res.Flooded[kept]; !ok {
+			t.Errorf("at %v: series of a present port dropped", c.at)
+		}
+	}
+}
+
+// Polls over many short-lived ports keep the agent's memory bounded.
+func TestSeriesMemoryBounded(t *testing.T) {
+	k := newSeriesKeeper(time.Minute, 16)
+	t0 := time.Unix(1000, 0)
+	for i := range 100 {
+		name := fmt.Sprintf("tap%d", i)
+		ck := detect.CounterKey{Bridge: "br-int", InPort: name, VLAN: 1}
+		res := floodedResult(map[detect.CounterKey]detect.Counter{ck: {Packets: 1}}, nil)
+		k.apply(t0.Add(time.Duration(i)*time.Minute), res, []state.Port{{Bridge: "br-int", Name: name}})
+	}
+	if len(k.seen) > 3 || len(k.vlans) > 3 || len(k.retired) > 3 {
+		t.Errorf("memory of gone ports: seen %d, vlans %d, retired %d", len(k.seen), len(k.vlans), len(k.retired))
+	}
+}

@@ -1,0 +1,111 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/label"
+
+	"go.uber.org/zap"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
+)
+
+// maxTraceBackoff caps the wait before retrying a failed ofproto/trace.
+const maxTraceBackoff = 5 * time.Minute
+
+// traceCache remembers, per active flood, the rule ofproto/trace named.
+// A trace costs vswitchd about as much as one upcall, so each flood is
+// traced once; a trace that failed (vswitchd busy or restarting, a reply
+// that did not parse) is retried with a doubling wait instead of being
+// remembered as "no rule".
+type traceCache struct {
+	first   time.Duration // wait after the first failure
+	entries map[detect.FloodKey]*traceEntry
+}
+
+type traceEntry struct {
+	ref      state.RuleRef
+	done     bool // ref is the trace's answer (Table -1: no NORMAL flood)
+	failures int
+	retryAt  time.Time
+}
+
+func newTraceCache(first time.Duration) *traceCache {
+	return &traceCache{first: first, entries: map[detect.FloodKey]*traceEntry{}}
+}
+
+// trace traces every active flood that has no answer yet and is due.
+func (c *traceCache) trace(ctx context.Context, v ovs.Vswitchd, active []detect.Flood, now time.Time, log *zap.Logger) {
+	for _, f := range active {
+		e := c.entries[f.FloodKey]
+		if e == nil {
+			e = &traceEntry{}
+			c.entries[f.FloodKey] = e
+		}
+		if e.done || now.Before(e.retryAt) {
+			continue
+		}
+		flow := traceFlow(f)
+		tr, err := v.Trace(ctx, f.Bridge, flow)
+		if err != nil {
+			e.failures++
+			wait := min(c.first<<min(e.failures-1, 16), maxTraceBackoff)
+			e.retryAt = now.Add(wait)
+			log.Debug("trace failed, will retry", zap.String("in_port", f.InPort), zap.String("dst_mac", f.DstMAC),
+				zap.Int("failures", e.failures), zap.Duration("retry_in", wait), zap.Error(err))
+			continue
+		}
+		e.ref, e.done = traceRef(tr), true
+		e.ref.Bridge, e.ref.Flow = f.Bridge, flow
+	}
+}
+
+// keep forgets the floods that are no longer active.
+func (c *traceCache) keep(active []detect.Flood) {
+	live := make(map[detect.FloodKey]bool, len(active))
+	for _, f := range active {
+		live[f.FloodKey] = true
+	}
+	for k := range c.entries {
+		if !live[k] {
+			delete(c.entries, k)
+		}
+	}
+}
+
+// rules returns the flooding rule of each active flood that has one.
+func (c *traceCache) rules(active []detect.Flood) map[detect.FloodKey]state.RuleRef {
+	out := make(map[detect.FloodKey]state.RuleRef, len(active))
+	for _, f := range active {
+		if e := c.entries[f.FloodKey]; e != nil && e.done && e.ref.Table >= 0 {
+			out[f.FloodKey] = e.ref
+		}
+	}
+	return out
+}
+
+// traceFlow is the ofproto/trace flow used for a flood.
+func traceFlow(f detect.Flood) string {
+	flow := "in_port=" + f.InPort
+	if f.SrcMAC != "" {
+		flow += ",dl_src=" + f.SrcMAC
+	}
+	return flow + ",dl_dst=" + f.DstMAC
+}
+
+// traceRef finds the rule whose NORMAL action flooded in a trace; Table is
+// -1 when the trace shows no NORMAL flood.
+func traceRef(tr ovs.Trace) state.RuleRef {
+	ref := state.RuleRef{Table: -1}
+	for _, s := range tr.Steps {
+		ref.Path = append(ref.Path, fmt.Sprintf("%s table %d priority %d cookie %s %s", s.Bridge, s.Table, s.Priority, label.Cookie(s.Cookie), s.Match))
+	}
+	if tr.Flooded && tr.FloodStep != nil {
+		ref.Table, ref.Priority, ref.Cookie, ref.Match = tr.FloodStep.Table, tr.FloodStep.Priority, tr.FloodStep.Cookie, tr.FloodStep.Match
+	}
+	return ref
+}

@@ -1,0 +1,192 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/unixctl"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
+)
+
+// unixctlSource reads ovs-vswitchd over its unixctl socket: datapaths and
+// their ports (dpif/show), FDB statistics per bridge, datapath counters
+// and megaflows. The megaflow dump is bounded: above MaxFlows only a few
+// ports' flows are dumped per poll (see boundedScheduler).
+type unixctlSource struct {
+	v         ovs.Vswitchd
+	deadline  time.Duration
+	version   string
+	bounded   boundedScheduler
+	overLimit map[string]bool // datapaths over MaxFlows last poll, to log the switch once
+}
+
+// NewUnixctl returns the "unixctl" source reading ovs-vswitchd through v;
+// deadline bounds a whole read (its requests are bounded by the client).
+func NewUnixctl(v ovs.Vswitchd, deadline time.Duration) Source {
+	return &unixctlSource{v: v, deadline: deadline, overLimit: map[string]bool{}}
+}
+
+func (s *unixctlSource) Name() string           { return state.SourceUnixctl }
+func (s *unixctlSource) Timeout() time.Duration { return s.deadline }
+
+// unixctlView is one poll's reading of ovs-vswitchd.
+type unixctlView struct {
+	// ports maps port name to its OpenFlow port number and type.
+	ports    map[string]ovs.DPPort
+	portBr   map[string]string
+	bridges  []string
+	fdbStats map[string]*state.FDB
+}
+
+func (s *unixctlSource) Read(ctx context.Context, p *Poll) error {
+	dps, err := s.v.DpifShow(ctx)
+	if err != nil {
+		s.version = "" // re-read after vswitchd comes back (maybe upgraded)
+		return err
+	}
+	if s.version == "" {
+		if ver, err := s.v.Version(ctx); err == nil {
+			s.version = ver
+		}
+	}
+	p.ovsVersion, p.vswitchd = s.version, s.v
+	v := &unixctlView{ports: map[string]ovs.DPPort{}, portBr: map[string]string{}, fdbStats: map[string]*state.FDB{}}
+	for _, dp := range dps {
+		for _, br := range dp.Bridges {
+			if !p.cfg.wanted(br.Name) {
+				continue
+			}
+			v.bridges = append(v.bridges, br.Name)
+			for _, port := range br.Ports {
+				v.ports[port.Name], v.portBr[port.Name] = port, br.Name
+			}
+		}
+	}
+	sort.Strings(v.bridges)
+	p.unixctl = v
+	errs := s.readFDBStats(ctx, p, v)
+	return errors.Join(append(errs, s.readDatapaths(ctx, p, dps)...)...)
+}
+
+func (s *unixctlSource) readFDBStats(ctx context.Context, p *Poll, v *unixctlView) []error {
+	var errs []error
+	for _, br := range v.bridges {
+		st, err := s.v.FDBStats(ctx, br)
+		if err != nil {
+			var se *unixctl.ServerError
+			if !errors.As(err, &se) { // a bridge vanishing mid-poll is not a source failure
+				errs = append(errs, fmt.Errorf("fdb/stats-show %s: %w", br, err))
+			}
+			continue
+		}
+		k := "fdb/" + br + "/"
+		v.fdbStats[br] = &state.FDB{
+			Entries: st.Entries, Max: st.MaxEntries, Static: st.StaticEntries,
+			Learned: p.counter(k+"learned", st.Learned), Expired: p.counter(k+"expired", st.Expired),
+			Evicted: p.counter(k+"evicted", st.Evicted), Moved: p.counter(k+"moved", st.Moved),
+		}
+	}
+	return errs
+}
+
+// readDatapaths reads every datapath's counters and megaflows. The poll's
+// dump is marked complete only when every datapath was dumped whole:
+// otherwise the detector keeps its memory of the flows it did not see, so
+// a failed read never makes the next poll count a flow's lifetime again.
+func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Datapath) []error {
+	var errs []error
+	complete := true
+	observed := map[string]bool{}
+	for _, dp := range dps {
+		d, flows, whole, err := s.readDatapath(ctx, p, dp, observed)
+		if err != nil {
+			errs = append(errs, err)
+			complete = false
+			continue
+		}
+		complete = complete && whole
+		p.datapaths = append(p.datapaths, d)
+		p.flows = append(p.flows, flows...)
+	}
+	p.dumped = complete
+	if !complete {
+		p.observed = observed
+	}
+	return errs
+}
+
+// readDatapath reads the flow count first and dumps megaflows only when
+// that is cheap enough; above MaxFlows it dumps only the flows entering
+// through a few ports (a filtered dump) so ovs-vswitchd never formats a
+// huge dump for us. Ports are marked observed only once their flows are in.
+func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapath, observed map[string]bool) (state.Datapath, []detect.Flow, bool, error) {
+	stats, err := s.v.DatapathShow(ctx, dp.Name)
+	if err != nil {
+		return state.Datapath{}, nil, false, fmt.Errorf("dpctl/show %s: %w", dp.Name, err)
+	}
+	d := state.Datapath{Name: dp.Name, Flows: stats.Flows,
+		Hit: p.counter("dp/hit/"+dp.Name, stats.Hit), Missed: p.counter("dp/missed/"+dp.Name, stats.Missed)}
+	ports := map[string][]string{"": allPorts(dp)} // filter -> ports it covers
+	if stats.Flows > p.cfg.MaxFlows {
+		d.Bounded, ports = true, map[string][]string{}
+		for _, name := range s.bounded.pick(dp, p.cfg.BoundedPorts, p.flooding, p.sent) {
+			ports["in_port="+name] = []string{name}
+		}
+		if !s.overLimit[dp.Name] {
+			p.log.Warn("datapath has more megaflows than --dpctl.max-flows: dumping only the busiest ports' flows",
+				zap.String("datapath", dp.Name), zap.Int("flows", stats.Flows), zap.Int("limit", p.cfg.MaxFlows),
+				zap.Int("ports_per_poll", p.cfg.BoundedPorts))
+		}
+	}
+	s.overLimit[dp.Name] = d.Bounded
+	var flows []detect.Flow
+	for _, filter := range sortedKeys(ports) {
+		mf, err := s.v.DumpFlowsFiltered(ctx, dp.Name, filter)
+		if err != nil {
+			return d, nil, false, fmt.Errorf("dpctl/dump-flows %s: %w", dp.Name, err)
+		}
+		d.Dumped += len(mf.Flows)
+		for _, m := range mf.Flows {
+			flows = append(flows, toDetectFlow(dp.Name, m, p.names))
+		}
+		for _, name := range ports[filter] {
+			observed[name] = true
+		}
+	}
+	return d, flows, !d.Bounded, nil
+}
+
+func allPorts(dp ovs.Datapath) []string {
+	var out []string
+	for _, br := range dp.Bridges {
+		for _, port := range br.Ports {
+			out = append(out, port.Name)
+		}
+	}
+	return out
+}
+
+// toDetectFlow converts a parsed megaflow, copying every string it keeps
+// out of the reply (names through the interner, the key by concatenation).
+func toDetectFlow(dp string, m ovs.Megaflow, names interner) detect.Flow {
+	key := m.UFID
+	if key == "" {
+		key = m.Key
+	}
+	f := detect.Flow{Key: dp + "/" + key, InPort: names.get(m.InPort), Src: m.EthSrc, Dst: m.EthDst,
+		Packets: m.Packets, Bytes: m.Bytes, Outputs: make([]detect.Output, 0, len(m.Outputs))}
+	if m.EthDstMasked {
+		f.Dst = nil // a masked destination is not one unicast MAC
+	}
+	for _, o := range m.Outputs {
+		f.Outputs = append(f.Outputs, detect.Output{Port: names.get(o.Port), VLAN: o.VLAN, Tunnel: names.get(o.TunnelDst)})
+	}
+	return f
+}

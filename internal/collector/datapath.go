@@ -1,0 +1,35 @@
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
+)
+
+// datapathMetrics are the datapaths' megaflow count and lookup counters,
+// and whether the agent reads their megaflows with its bounded strategy.
+type datapathMetrics struct {
+	flows, hit, missed, bounded *prometheus.Desc
+}
+
+func newDatapathMetrics() *datapathMetrics {
+	return &datapathMetrics{
+		flows:   newDesc("ovs_datapath_flows", "Megaflows installed in the datapath.", "datapath"),
+		hit:     newDesc("ovs_datapath_lookups_hit_total", "Datapath packets that hit an installed megaflow.", "datapath"),
+		missed:  newDesc("ovs_datapath_lookups_missed_total", "Datapath packets that missed and went to ovs-vswitchd (upcalls).", "datapath"),
+		bounded: newDesc("ovs_flood_exporter_megaflow_dump_bounded", "1 when the datapath has more megaflows than --dpctl.max-flows and the agent reads it with its bounded strategy.", "datapath"),
+	}
+}
+
+func (m *datapathMetrics) describe(ch chan<- *prometheus.Desc) {
+	describeAll(ch, m.flows, m.hit, m.missed, m.bounded)
+}
+
+func (m *datapathMetrics) collect(ch chan<- prometheus.Metric, s *state.Snapshot) {
+	for _, d := range s.Datapaths {
+		emitGauge(ch, m.flows, float64(d.Flows), d.Name)
+		emitCounter(ch, m.hit, d.Hit, d.Name)
+		emitCounter(ch, m.missed, d.Missed, d.Name)
+		emitGauge(ch, m.bounded, boolGauge(d.Bounded), d.Name)
+	}
+}

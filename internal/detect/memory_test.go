@@ -1,0 +1,188 @@
+package detect
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+)
+
+// macFlow is a megaflow a MAC-flooding VM makes the datapath create: one
+// per new source MAC, learned destination, single output.
+func macFlow(port string, n int, packets uint64) Flow {
+	src := net.HardwareAddr{0x02, 0xee, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	return Flow{Key: fmt.Sprintf("netdev@ovs-netdev/ufid:%s-%08x", port, n), InPort: port, Src: src, Dst: mac(vm3MAC),
+		Packets: packets, Bytes: packets * 100, Outputs: []Output{{Port: "tapvm3", VLAN: -1}}}
+}
+
+// TestBoundedModeMemoryStaysBounded is the megaflow explosion in bounded
+// mode: every poll the datapath holds 2,000 megaflows the previous poll did
+// not (a VM sending from new source MACs), and only some ports are dumped.
+func TestBoundedModeMemoryStaysBounded(t *testing.T) {
+	const polls, perPoll = 50, 2000
+	cfg := DefaultConfig()
+	cases := []struct {
+		name string
+		// port returns the port dumped (and flooding megaflows) at poll i.
+		port func(i int) string
+		max  int
+	}{
+		{"the attacker's port is dumped every poll", func(int) string { return "tapvm1" }, perPoll},
+		{"the attacker's port is dumped every third poll", func(i int) string {
+			return []string{"tapvm1", "tapvm2", "tapvm4"}[i%3]
+		}, 3 * perPoll},
+		{"a new port every poll (only age forgets)", func(i int) string { return fmt.Sprintf("tap%02d", i) },
+			(cfg.FlowMemoryPolls + 1) * perPoll},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := New(cfg)
+			t0 := time.Unix(1_700_000_000, 0)
+			for i := 0; i < polls; i++ {
+				p := tc.port(i)
+				flows := make([]Flow, 0, perPoll)
+				for j := 0; j < perPoll; j++ {
+					flows = append(flows, macFlow(p, i*perPoll+j, 1))
+				}
+				res := d.Observe(Input{Time: t0.Add(time.Duration(i) * 5 * time.Second), Ports: labPorts(), Flows: flows,
+					Observed: map[string]bool{p: true}})
+				if n := res.FlowsRemembered; n > tc.max || n != d.mem.len() {
+					t.Fatalf("poll %d: %d megaflows remembered (%d held), want at most %d", i, n, d.mem.len(), tc.max)
+				}
+			}
+			if n := len(d.mem.forgotten); n > polls {
+				t.Errorf("%d forgotten ports for %d ports seen", n, polls)
+			}
+		})
+	}
+}
+
+// bounded is one poll of a bounded-mode test: the flows dumped and the
+// ports they were dumped for.
+type bounded struct {
+	flows    []Flow
+	observed []string
+}
+
+func runBounded(t *testing.T, cfg Config, polls []bounded) []Result {
+	t.Helper()
+	d := New(cfg)
+	t0 := time.Unix(1_700_000_000, 0)
+	var out []Result
+	for i, p := range polls {
+		obs := map[string]bool{}
+		for _, o := range p.observed {
+			obs[o] = true
+		}
+		out = append(out, d.Observe(Input{Time: t0.Add(time.Duration(i) * 5 * time.Second), Ports: labPorts(),
+			Flows: p.flows, Observed: obs}))
+	}
+	return out
+}
+
+// TestForgettingKeepsCountsExact checks that forgetting megaflows never
+// counts one from zero twice: the flood counter never exceeds what the
+// datapath carried.
+func TestForgettingKeepsCountsExact(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FlowMemoryPolls = 3
+	vm1 := []string{"tapvm1"}
+	other := []string{"tapvm2"}
+	f := func(bytes uint64) []Flow { return []Flow{floodFlow("u1", bytes/1000, bytes)} }
+	idle := func(n int) []bounded {
+		var out []bounded
+		for i := 0; i < n; i++ {
+			out = append(out, bounded{observed: other})
+		}
+		return out
+	}
+	cat := func(parts ...[]bounded) []bounded {
+		var out []bounded
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	cases := []struct {
+		name  string
+		polls []bounded
+		want  uint64
+	}{
+		{"gone from its port's dump, re-created with the same UFID: all new", []bounded{
+			{f(0), vm1}, {f(1_000_000), vm1},
+			{nil, vm1}, // idled out
+			{f(300_000), vm1},
+		}, 1_300_000},
+		{"not dumped for fewer polls than the memory: the gap is counted", cat(
+			[]bounded{{f(0), vm1}, {f(1_000_000), vm1}}, idle(3),
+			[]bounded{{f(9_000_000), vm1}},
+		), 9_000_000},
+		{"forgotten by age while it lived: a baseline when seen again", cat(
+			[]bounded{{f(0), vm1}, {f(1_000_000), vm1}}, idle(5),
+			[]bounded{{f(9_000_000), vm1}, {f(9_500_000), vm1}},
+		), 1_000_000 + 500_000},
+		{"a new megaflow of a forgotten port: a baseline (never counted twice)", cat(
+			[]bounded{{f(0), vm1}, {f(1_000_000), vm1}}, idle(5),
+			[]bounded{{[]Flow{floodFlow("u2", 2000, 2_000_000)}, vm1}, {[]Flow{floodFlow("u2", 3000, 3_000_000)}, vm1}},
+		), 1_000_000 + 1_000_000},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runBounded(t, cfg, tc.polls)
+			got := res[len(res)-1].Flooded[CounterKey{"br-int", "tapvm1", 10}].Bytes
+			if got != tc.want {
+				t.Errorf("flooded bytes = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCompleteDumpAfterForgetting: a port forgotten by age is a baseline at
+// its next dump even when that dump is a complete one, and exact after it.
+func TestCompleteDumpAfterForgetting(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FlowMemoryPolls = 2
+	d := New(cfg)
+	t0 := time.Unix(1_700_000_000, 0)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * 5 * time.Second) }
+	d.Observe(Input{Time: at(0), Ports: labPorts(), Flows: []Flow{floodFlow("u1", 0, 0)}, Complete: true})
+	d.Observe(Input{Time: at(1), Ports: labPorts(), Flows: []Flow{floodFlow("u1", 1000, 1_000_000)}, Complete: true})
+	for i := 2; i < 6; i++ { // the dump fails: nothing observed
+		d.Observe(Input{Time: at(i), Ports: labPorts()})
+	}
+	if d.mem.len() != 0 || !d.mem.forgotten["tapvm1"] {
+		t.Fatalf("after %d polls without a dump: %d remembered, forgotten %v", 4, d.mem.len(), d.mem.forgotten)
+	}
+	r := d.Observe(Input{Time: at(6), Ports: labPorts(), Flows: []Flow{floodFlow("u1", 5000, 5_000_000)}, Complete: true})
+	if got := r.Flooded[CounterKey{"br-int", "tapvm1", 10}].Bytes; got != 1_000_000 {
+		t.Errorf("after the gap: %d bytes, want 1000000 (the re-seen megaflow is a baseline)", got)
+	}
+	if len(d.mem.forgotten) != 0 {
+		t.Errorf("a complete dump must clear forgotten ports: %v", d.mem.forgotten)
+	}
+	r = d.Observe(Input{Time: at(7), Ports: labPorts(), Flows: []Flow{floodFlow("u1", 6000, 6_000_000)}, Complete: true})
+	if got := r.Flooded[CounterKey{"br-int", "tapvm1", 10}].Bytes; got != 2_000_000 {
+		t.Errorf("next poll: %d bytes, want 2000000", got)
+	}
+}
+
+// BenchmarkObserveChurn is one bounded-mode poll of a MAC-flooding VM:
+// 2,000 megaflows the previous poll did not show, plus the seed-000 flood.
+func BenchmarkObserveChurn(b *testing.B) {
+	const perPoll = 2000
+	polls := make([][]Flow, 8)
+	for i := range polls {
+		for j := 0; j < perPoll; j++ {
+			polls[i] = append(polls[i], macFlow("tapvm1", i*perPoll+j, 1))
+		}
+		polls[i] = append(polls[i], floodFlow("seed", uint64(i)*1000, uint64(i)*1_000_000))
+	}
+	d := New(DefaultConfig())
+	t0 := time.Unix(1_700_000_000, 0)
+	obs := map[string]bool{"tapvm1": true}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d.Observe(Input{Time: t0.Add(time.Duration(i) * 5 * time.Second), Ports: labPorts(), Flows: polls[i%len(polls)], Observed: obs})
+	}
+}

@@ -107,6 +107,7 @@ func addAgentFlags(app *kingpin.Application, cfg *agent.Config, srcOpt *agent.So
 	app.Flag("ovs.db", "OVSDB address, unix:<path> or tcp:<host>:<port> (default unix:<ovs.rundir>/db.sock). Only read: select/monitor/get_schema/echo.").StringVar(db)
 	app.Flag("ovs.bridge", "Bridge to watch (repeatable; default: every bridge).").StringsVar(&cfg.Bridges)
 	app.Flag("ovs.timeout", "Deadline for each request to OVS (unixctl, OVSDB, OpenFlow); each source's whole read in a poll is bounded by --poll.interval.").Default(srcOpt.Timeout.String()).DurationVar(&srcOpt.Timeout)
+	app.Flag("ovs.max-reply-bytes", "Largest unixctl reply the agent reads (a megaflow dump is the largest); a larger one fails that read and is named in the log.").Default(strconv.Itoa(srcOpt.MaxReplyBytes)).IntVar(&srcOpt.MaxReplyBytes)
 	app.Flag("poll.interval", "How often to read OVS and run the detector. Keep it below the datapath's 10 s megaflow idle expiry.").Default(cfg.Interval.String()).DurationVar(&cfg.Interval)
 	app.Flag("dpctl.max-flows", "Datapath megaflow count above which the agent stops dumping every megaflow (a dump of ~100k flows stalls ovs-vswitchd for ~1 s) and dumps only the busiest ports' flows.").Default(strconv.Itoa(cfg.MaxFlows)).IntVar(&cfg.MaxFlows)
 	app.Flag("dpctl.bounded-ports", "How many ports the bounded strategy dumps per poll, in turn (active floods' ports first, then the busiest senders). Each filtered dump still makes ovs-vswitchd walk every megaflow.").Default(strconv.Itoa(cfg.BoundedPorts)).IntVar(&cfg.BoundedPorts)

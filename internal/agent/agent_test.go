@@ -16,6 +16,7 @@ import (
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/ovstest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/unixctl"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdb"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdb/ovsdbtest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
 
@@ -65,7 +66,7 @@ func fakeReaders(t *testing.T) readers {
 	if err := v.LoadFile("ofproto/trace br-int in_port=tapvm1,dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:64", captures+"ofproto-trace.flood.txt"); err != nil {
 		t.Fatal(err)
 	}
-	db, err := ovsdb.LoadFake("../ovsdb/testdata/lab-topology.json")
+	db, err := ovsdbtest.LoadFake("../ovsdb/testdata/lab-topology.json")
 	if err != nil {
 		t.Fatal(err)
 	}

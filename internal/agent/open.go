@@ -24,6 +24,8 @@ type SourceOptions struct {
 	// Deadline bounds each source's whole read in a poll (several
 	// requests); the poll interval is a good value.
 	Deadline time.Duration
+	// MaxReplyBytes bounds one unixctl reply (--ovs.max-reply-bytes).
+	MaxReplyBytes int
 	// WalkNetns also reads device counters in /run/netns namespaces.
 	WalkNetns bool
 }
@@ -31,7 +33,8 @@ type SourceOptions struct {
 // DefaultSourceOptions returns the defaults behind --ovs.rundir and
 // --ovs.timeout.
 func DefaultSourceOptions() SourceOptions {
-	return SourceOptions{RunDir: "/var/run/openvswitch", Timeout: 2 * time.Second, Deadline: DefaultConfig().Interval}
+	return SourceOptions{RunDir: "/var/run/openvswitch", Timeout: 2 * time.Second, Deadline: DefaultConfig().Interval,
+		MaxReplyBytes: unixctl.DefaultMaxReplyBytes}
 }
 
 // DefaultDB is the OVSDB address used when --ovs.db is not given.
@@ -51,7 +54,7 @@ func OpenSources(o SourceOptions) ([]Source, func()) {
 	if o.DB == "" {
 		o.DB = DefaultDB(o.RunDir)
 	}
-	uc := unixctl.New(o.RunDir, unixctl.Options{Timeout: o.Timeout})
+	uc := unixctl.New(o.RunDir, unixctl.Options{Timeout: o.Timeout, MaxReplyBytes: o.MaxReplyBytes})
 	of := openflow.NewPool(o.RunDir, openflow.Options{Timeout: o.Timeout})
 	closers := []func() error{uc.Close, of.Close}
 	var db ovsdb.Reader

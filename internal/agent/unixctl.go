@@ -25,12 +25,13 @@ type unixctlSource struct {
 	version   string
 	bounded   boundedScheduler
 	overLimit map[string]bool // datapaths over MaxFlows last poll, to log the switch once
+	truncated map[string]bool // datapaths whose last dump was over the parse cap
 }
 
 // NewUnixctl returns the "unixctl" source reading ovs-vswitchd through v;
 // deadline bounds a whole read (its requests are bounded by the client).
 func NewUnixctl(v ovs.Vswitchd, deadline time.Duration) Source {
-	return &unixctlSource{v: v, deadline: deadline, overLimit: map[string]bool{}}
+	return &unixctlSource{v: v, deadline: deadline, overLimit: map[string]bool{}, truncated: map[string]bool{}}
 }
 
 func (s *unixctlSource) Name() string           { return state.SourceUnixctl }
@@ -157,10 +158,13 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 			flows = append(flows, toDetectFlow(dp.Name, m, p.names))
 		}
 		for _, name := range ports[filter] {
-			observed[name] = true
+			if mf.Dropped[name] == 0 {
+				observed[name] = true
+			}
 		}
+		s.noteDropped(p, &d, mf)
 	}
-	return d, flows, !d.Bounded, nil
+	return d, flows, !d.Bounded && d.Dropped == 0, nil
 }
 
 func allPorts(dp ovs.Datapath) []string {
@@ -189,4 +193,20 @@ func toDetectFlow(dp string, m ovs.Megaflow, names interner) detect.Flow {
 		f.Outputs = append(f.Outputs, detect.Output{Port: names.get(o.Port), VLAN: o.VLAN, Tunnel: names.get(o.TunnelDst)})
 	}
 	return f
+}
+
+// noteDropped records the megaflows a dump held beyond the parse cap and
+// logs, once per change, the ports they entered by: a VM that floods while
+// also creating many megaflows is named, never silently hidden.
+func (s *unixctlSource) noteDropped(p *Poll, d *state.Datapath, mf ovs.Megaflows) {
+	n := 0
+	for _, c := range mf.Dropped {
+		n += c
+	}
+	d.Dropped += n
+	if mf.Truncated != s.truncated[d.Name] && mf.Truncated {
+		p.log.Warn("megaflow dump over the parse cap: flows of these ports were dropped this poll",
+			zap.String("datapath", d.Name), zap.Int("dropped", n), zap.Any("by_in_port", mf.Dropped))
+	}
+	s.truncated[d.Name] = mf.Truncated
 }

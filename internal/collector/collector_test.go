@@ -100,7 +100,7 @@ func TestDomains(t *testing.T) {
 		}), fdbUnreadableExposition},
 		{"openflow: tables without rules are dropped, first of equal NORMAL rules wins", newOpenFlowMetrics(), labSnapshot(), openFlowExposition},
 		{"port", newPortMetrics(), labSnapshot(), portExposition},
-		{"datapath", newDatapathMetrics(), edit(func(s *state.Snapshot) { s.Datapaths[0].Bounded = true }), datapathExposition},
+		{"datapath", newDatapathMetrics(), edit(func(s *state.Snapshot) { s.Datapaths[0].Bounded, s.Datapaths[0].Dropped = true, 7 }), datapathExposition},
 		{"exporter", newExporterMetrics(), labSnapshot(), exporterExposition},
 	}
 	for _, tc := range cases {
@@ -271,6 +271,9 @@ ovs_datapath_lookups_missed_total{datapath="netdev@ovs-netdev"} 4
 # HELP ovs_flood_exporter_megaflow_dump_bounded 1 when the datapath has more megaflows than --dpctl.max-flows and the agent reads it with its bounded strategy.
 # TYPE ovs_flood_exporter_megaflow_dump_bounded gauge
 ovs_flood_exporter_megaflow_dump_bounded{datapath="netdev@ovs-netdev"} 1
+# HELP ovs_flood_exporter_megaflows_dropped Megaflows of the last dump beyond the agent's parse cap (flooded unicast megaflows are kept first); the ports they enter by are not observed in that poll.
+# TYPE ovs_flood_exporter_megaflows_dropped gauge
+ovs_flood_exporter_megaflows_dropped{datapath="netdev@ovs-netdev"} 7
 `
 
 const exporterExposition = `

@@ -9,7 +9,7 @@ import (
 // datapathMetrics are the datapaths' megaflow count and lookup counters,
 // and whether the agent reads their megaflows with its bounded strategy.
 type datapathMetrics struct {
-	flows, hit, missed, bounded *prometheus.Desc
+	flows, hit, missed, bounded, dropped *prometheus.Desc
 }
 
 func newDatapathMetrics() *datapathMetrics {
@@ -18,11 +18,12 @@ func newDatapathMetrics() *datapathMetrics {
 		hit:     newDesc("ovs_datapath_lookups_hit_total", "Datapath packets that hit an installed megaflow.", "datapath"),
 		missed:  newDesc("ovs_datapath_lookups_missed_total", "Datapath packets that missed and went to ovs-vswitchd (upcalls).", "datapath"),
 		bounded: newDesc("ovs_flood_exporter_megaflow_dump_bounded", "1 when the datapath has more megaflows than --dpctl.max-flows and the agent reads it with its bounded strategy.", "datapath"),
+		dropped: newDesc("ovs_flood_exporter_megaflows_dropped", "Megaflows of the last dump beyond the agent's parse cap (flooded unicast megaflows are kept first); the ports they enter by are not observed in that poll.", "datapath"),
 	}
 }
 
 func (m *datapathMetrics) describe(ch chan<- *prometheus.Desc) {
-	describeAll(ch, m.flows, m.hit, m.missed, m.bounded)
+	describeAll(ch, m.flows, m.hit, m.missed, m.bounded, m.dropped)
 }
 
 func (m *datapathMetrics) collect(ch chan<- prometheus.Metric, s *state.Snapshot) {
@@ -31,5 +32,6 @@ func (m *datapathMetrics) collect(ch chan<- prometheus.Metric, s *state.Snapshot
 		emitCounter(ch, m.hit, d.Hit, d.Name)
 		emitCounter(ch, m.missed, d.Missed, d.Name)
 		emitGauge(ch, m.bounded, boolGauge(d.Bounded), d.Name)
+		emitGauge(ch, m.dropped, float64(d.Dropped), d.Name)
 	}
 }

@@ -101,7 +101,6 @@ func codec13() *codec {
 			m := of13.NewFlowStatsRequest()
 			m.Xid = xid
 			m.TableId, m.OutPort, m.OutGroup = f.table(), of13.Port(f.outPort()), groupAny
-			m.Cookie, m.CookieMask = f.Cookie, f.CookieMask
 			m.Match.Type, m.Match.Length = 1, 4 // OFPMT_OXM, no fields
 			return m
 		},
@@ -171,7 +170,6 @@ func codec14() *codec {
 			m := of14.NewFlowStatsRequest()
 			m.Xid = xid
 			m.TableId, m.OutPort, m.OutGroup = f.table(), of14.Port(f.outPort()), groupAny
-			m.Cookie, m.CookieMask = f.Cookie, f.CookieMask
 			m.Match.Type, m.Match.Length = 1, 4
 			return m
 		},
@@ -241,7 +239,6 @@ func codec15() *codec {
 			m := of15.NewFlowStatsRequest()
 			m.Xid = xid
 			m.TableId, m.OutPort, m.OutGroup = f.table(), of15.Port(f.outPort()), groupAny
-			m.Cookie, m.CookieMask = f.Cookie, f.CookieMask
 			m.Match.Type, m.Match.Length = 1, 4
 			return m
 		},

@@ -272,6 +272,33 @@ func (c *Conn) send(msg []byte, deadline time.Time) error {
 	return err
 }
 
+// sendRequest is send for a request. A write fails when the switch has
+// hung up, and a switch that hangs up says why first (an error message,
+// such as HELLO_FAILED after a refused version): the reader gets until the
+// deadline to read that reason, which is then returned instead of the
+// write's broken pipe.
+func (c *Conn) sendRequest(msg []byte, deadline time.Time) error {
+	c.wmu.Lock()
+	c.nc.SetWriteDeadline(deadline)
+	c.traceMsg(true, msg)
+	_, err := c.nc.Write(msg)
+	c.wmu.Unlock()
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("write to %s: %w", c.path, err)
+	wait := time.NewTimer(time.Until(deadline))
+	defer wait.Stop()
+	select {
+	case <-c.done:
+	case <-wait.C:
+	}
+	c.shutdown(err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
 // readLoop reads messages until the connection ends: it answers the
 // switch's echo requests (Open vSwitch probes an idle management
 // connection after 60 s and drops it if unanswered) and hands replies to
@@ -384,6 +411,11 @@ func (c *Conn) broken() bool {
 // roundTrip sends the request built for a fresh xid and waits for its
 // complete reply, at most Options.Timeout.
 func (c *Conn) roundTrip(ctx context.Context, build func(xid uint32) goloxi.Serializable) ([][]byte, error) {
+	// A request made with a finished context is not sent: a quick reply
+	// would otherwise race the context in the wait below.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("no request sent: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	c.mu.Lock()
@@ -410,7 +442,7 @@ func (c *Conn) roundTrip(ctx context.Context, build func(xid uint32) goloxi.Seri
 		return nil, err
 	}
 	deadline, _ := ctx.Deadline()
-	if err := c.send(msg, deadline); err != nil {
+	if err := c.sendRequest(msg, deadline); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	select {
@@ -471,16 +503,6 @@ func (c *Conn) FlowStats(ctx context.Context, filter FlowFilter) ([]Flow, error)
 			return nil, fmt.Errorf("openflow %s: flow statistics: %w", c.bridge, err)
 		}
 		out = append(out, fs...)
-	}
-	if c.codec.version == Version10 && filter.CookieMask != 0 {
-		// OpenFlow 1.0 requests cannot select by cookie.
-		kept := out[:0]
-		for _, f := range out {
-			if f.Cookie&filter.CookieMask == filter.Cookie&filter.CookieMask {
-				kept = append(kept, f)
-			}
-		}
-		out = kept
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package openflow
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skydive-project/goloxi"
 )
 
 // fakeSwitch is an OpenFlow switch on a unix socket that replays captured
@@ -512,4 +515,49 @@ func TestPoolRedial(t *testing.T) {
 	if _, err := p.NormalRules(ctx, "br-missing"); err == nil || !strings.Contains(err.Error(), "--ovs.rundir") {
 		t.Errorf("missing bridge: %v", err)
 	}
+}
+
+// TestRequestAfterHangupGivesReason: when the switch refuses the
+// connection and hangs up before a request is written, the write's broken
+// pipe must not hide the refusal the switch sent first.
+func TestRequestAfterHangupGivesReason(t *testing.T) {
+	ours, theirs, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The switch's HELLO_FAILED, then it hangs up.
+	if _, err := theirs.Write([]byte{4, typeError, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Close()
+	c := &Conn{nc: ours, path: "br-x.mgmt", bridge: "br-x", codec: codecs[Version13], opts: Options{}.withDefaults(),
+		pending: make(map[uint32]*call), done: make(chan struct{})}
+	// The reader starts only after the write has failed.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		c.readLoop(bufio.NewReader(ours))
+	}()
+	_, err = c.roundTrip(context.Background(), func(xid uint32) goloxi.Serializable { return c.codec.echoRequest(xid, nil) })
+	if err == nil || !strings.Contains(err.Error(), "protocols column") || !strings.Contains(err.Error(), "HelloFailed") {
+		t.Fatalf("got %v, want the switch's refusal", err)
+	}
+}
+
+// socketPair returns the two ends of a connected unix stream socket.
+func socketPair() (net.Conn, net.Conn, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	var conns [2]net.Conn
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "socketpair")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+		conns[i] = c
+	}
+	return conns[0], conns[1], nil
 }

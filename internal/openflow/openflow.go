@@ -82,9 +82,6 @@ type FlowFilter struct {
 	// OutPort keeps only rules that output to this port (the OpenFlow
 	// out_port filter, evaluated by the switch); 0 means any port.
 	OutPort uint32
-	// Cookie and CookieMask keep rules whose cookie&CookieMask equals
-	// Cookie&CookieMask; a zero mask keeps every rule.
-	Cookie, CookieMask uint64
 }
 
 // Error is an OpenFlow ERROR message received in answer to a request.

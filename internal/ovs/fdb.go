@@ -31,6 +31,10 @@ type FDBTable struct {
 
 const fdbHeader = " port  VLAN  MAC                Age"
 
+// fdbMinLine is the length of the shortest entry line fdb/show prints,
+// "%5s  %4d  ETH_ADDR_FMT  %3d\n": "    1    10  02:00:00:00:00:01    1\n".
+const fdbMinLine = 36
+
 // ParseFDBShow parses the reply to "fdb/show <bridge>": a header, then one
 // line per entry with the OpenFlow port (a number or LOCAL), the VLAN, the
 // MAC and the age in seconds or "static":
@@ -42,7 +46,10 @@ const fdbHeader = " port  VLAN  MAC                Age"
 func ParseFDBShow(text string) (FDBTable, error) {
 	var t FDBTable
 	header := false
-	t.Entries = make([]FDBEntry, 0, strings.Count(text, "\n"))
+	// Preallocate for the entries the text can hold (a line is at least
+	// fdbMinLine bytes), not for its line count: a reply of blank lines
+	// must not cost more than the entries it could have held.
+	t.Entries = make([]FDBEntry, 0, min(strings.Count(text, "\n"), len(text)/fdbMinLine))
 	// One backing array for all MACs: the table can hold 50,000 entries.
 	macs := make([]byte, 0, 6*cap(t.Entries))
 	var f [5]string

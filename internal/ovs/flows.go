@@ -31,6 +31,10 @@ type Megaflow struct {
 	// VLAN is the vid of the outer vlan(...) in the key, -1 when the
 	// key matches untagged packets or does not match the tag.
 	VLAN int
+	// Tunnel is the tunnel(...) of the key: the outer header of a packet
+	// that arrived encapsulated (InPort is then a tunnel port such as
+	// vxlan_sys_4789 or genev_sys_6081); nil for a packet that did not.
+	Tunnel *TunnelKey
 	// Packets and Bytes count what the flow matched since it was created
 	// (not counting the packet that created it).
 	Packets, Bytes uint64
@@ -62,6 +66,30 @@ type Output struct {
 	// TunnelDst is the remote tunnel endpoint (dst= of tunnel(...), or
 	// the outer IP destination of tnl_push's header); "" if not tunneled.
 	TunnelDst string
+	// TunnelID is the VNI (VXLAN, Geneve) or key (GRE) the copy leaves
+	// with: tun_id= of set(tunnel(...)), or vni=/key= of tnl_push's
+	// header; 0 when not tunneled or sent without one.
+	TunnelID uint64
+	// TunnelPort is the tunnel port that encapsulates the copy:
+	// tnl_port(...) of tnl_push ("vxlan_sys_4789"), or Port itself after
+	// set(tunnel(...)); "" if not tunneled.
+	TunnelPort string
+}
+
+// TunnelKey is the tunnel(...) field of a megaflow key, e.g. from
+// dpctl/dump-flows -m on the userspace datapath after tnl_pop:
+//
+//	tunnel(tun_id=0x64,src=192.0.2.2,dst=192.0.2.1,ttl=64/0,tp_src=51482/0,tp_dst=4789/0,flags(-df+csum+key))
+//
+// (ipv6_src=/ipv6_dst= for an IPv6 underlay; geneve({...}) options and
+// masks may follow; masks are dropped here.)
+type TunnelKey struct {
+	// ID is tun_id: the VNI (VXLAN, Geneve) or key (GRE) the packet
+	// carried, 0 for none.
+	ID uint64
+	// Src is the remote endpoint that sent the packet, Dst the local
+	// endpoint it was sent to; "" when the key does not match them.
+	Src, Dst string
 }
 
 // IsUnicastDst reports whether the flow matches exactly one unicast
@@ -76,7 +104,34 @@ type Megaflows struct {
 	Flows []Megaflow
 	// Skipped counts lines that were not understood.
 	Skipped int
+	// Truncated is true when the dump held more flows than
+	// FlowParseOptions.MaxFlows and some were not kept.
+	Truncated bool
+	// Dropped counts, by InPort, the flows not kept because of the cap,
+	// so that a port whose flows crowd out the others is still reported.
+	// nil when nothing was dropped.
+	Dropped map[string]int
 }
+
+// DefaultMaxFlows is how many megaflows a parsed dump keeps by default:
+// above the 10,000 ovs-vswitchd keeps per datapath thread by default
+// (other_config:flow-limit is higher only on tuned hosts), and a bound on
+// what a parse of a hostile dump costs.
+const DefaultMaxFlows = 50000
+
+// FlowParseOptions tunes ParseDumpFlowsWith.
+type FlowParseOptions struct {
+	// MaxFlows caps the flows kept from one dump; 0 or less means
+	// DefaultMaxFlows.
+	MaxFlows int
+}
+
+// minFlowLine is the length of the shortest flow line OVS prints (a
+// dump without -m: "recirc_id(0),in_port(2),packet_type(ns=0,id=0),
+// eth_type(0x0800),ipv4(frag=no), packets:0, bytes:0, used:never,
+// actions:drop" is 110 bytes). It bounds what the parser preallocates for
+// a reply of a given size.
+const minFlowLine = 100
 
 // ParseDumpFlows parses the reply to "dpctl/dump-flows -m <dp>" or
 // "dpctl/dump-flows <dp>". With -m each flow is printed as
@@ -91,19 +146,45 @@ type Megaflows struct {
 //
 //	recirc_id(0),in_port(2),packet_type(ns=0,id=0),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:64),eth_type(0x0800),ipv4(frag=no), packets:5630, bytes:6983215, used:0.001s, flags:P., actions:push_vlan(vid=10,pcp=0),1,pop_vlan,3,4,7
 //
+// A packet that arrived through a tunnel carries its outer header in the
+// key (see TunnelKey), and a copy that leaves through one is encapsulated
+// by the actions (see Output):
+//
+//	ufid:d3cfe82d-…, skb_priority(0/0),tunnel(tun_id=0x64,src=192.0.2.2,dst=192.0.2.1,ttl=64/0,tp_src=36691/0,tp_dst=4789/0,flags(-df+csum+key)),…,recirc_id(0),dp_hash(0/0),in_port(vxlan_sys_4789),…, packets:9, bytes:1066, used:0.672s, dp:ovs, actions:tapvm1, …
+//	ufid:c34b939a-…, …,in_port(tapvm1),…, actions:clone(tnl_push(tnl_port(vxlan_sys_4789),header(size=50,type=4,eth(…),ipv4(src=192.0.2.1,dst=192.0.2.2,proto=17,tos=0,ttl=64,frag=0x4000),udp(src=0,dst=4789,csum=0x0),vxlan(flags=0x8000000,vni=0x64)),out_port(br-phys)),phys0),clone(tnl_push(tnl_port(genev_sys_6081),header(…,geneve(vni=0xc8)),out_port(br-phys)),phys0),tapvm2, …
+//
 // "flow-dump from ..." lines are section headers of the userspace
 // datapath (main thread, each PMD thread).
 //
+// It keeps at most DefaultMaxFlows flows; see ParseDumpFlowsWith.
+func ParseDumpFlows(text string) (Megaflows, error) {
+	return ParseDumpFlowsWith(text, FlowParseOptions{})
+}
+
+// ParseDumpFlowsWith is ParseDumpFlows with options. Past opts.MaxFlows
+// flows it keeps parsing, to count what it drops by in_port (Dropped),
+// and it prefers the flows a flood detector needs: a flow to one unicast
+// destination with several outputs (IsUnicastDst, len(Outputs) > 1)
+// replaces the most recently kept other flow. A VM that floods and also
+// creates many flows therefore cannot push its flooding flows out of the
+// dump, at the cost of one index per kept flow.
+//
 // It is written for speed (no regexps, one allocation for all MACs and
 // one for all outputs) because it runs every poll over up to tens of
-// thousands of flows.
-func ParseDumpFlows(text string) (Megaflows, error) {
-	n := strings.Count(text, "\n") + 1
+// thousands of flows, and preallocates by the flows the text can hold,
+// never by its line count.
+func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
+	maxFlows := opts.MaxFlows
+	if maxFlows <= 0 {
+		maxFlows = DefaultMaxFlows
+	}
+	n := min(strings.Count(text, " packets:"), len(text)/minFlowLine, maxFlows) + 1
 	m := Megaflows{Flows: make([]Megaflow, 0, n)}
 	p := flowParser{
 		macs: make([]byte, 0, 12*n),
 		outs: make([]Output, 0, 2*n), // most flows have one output
 	}
+	evictable := make([]int32, 0, n) // kept flows a flood candidate may replace
 	headers := 0
 	for rest := text; rest != ""; {
 		var line string
@@ -115,12 +196,30 @@ func ParseDumpFlows(text string) (Megaflows, error) {
 			headers++
 			continue
 		}
-		m.Flows = append(m.Flows, Megaflow{})
-		if !p.parseLine(line, &m.Flows[len(m.Flows)-1]) {
-			m.Flows = m.Flows[:len(m.Flows)-1]
+		var f Megaflow
+		mark := p.mark()
+		if !p.parseLine(line, &f) {
+			p.rollback(mark)
 			if strings.TrimSpace(line) != "" {
 				m.Skipped++
 			}
+			continue
+		}
+		candidate := f.IsUnicastDst() && len(f.Outputs) > 1
+		switch {
+		case len(m.Flows) < maxFlows:
+			if !candidate {
+				evictable = append(evictable, int32(len(m.Flows)))
+			}
+			m.Flows = append(m.Flows, f)
+		case candidate && len(evictable) > 0:
+			i := evictable[len(evictable)-1]
+			evictable = evictable[:len(evictable)-1]
+			m.drop(m.Flows[i].InPort)
+			m.Flows[i] = f
+		default:
+			p.rollback(mark)
+			m.drop(f.InPort)
 		}
 	}
 	if len(m.Flows) == 0 && headers == 0 && m.Skipped > 0 {
@@ -129,18 +228,44 @@ func ParseDumpFlows(text string) (Megaflows, error) {
 	return m, nil
 }
 
+// drop counts a flow not kept because of the cap.
+func (m *Megaflows) drop(inPort string) {
+	if m.Dropped == nil {
+		m.Dropped = make(map[string]int)
+	}
+	m.Dropped[inPort]++
+	m.Truncated = true
+}
+
 // flowParser holds the slabs that the flows' MACs and outputs are carved
 // from, so parsing a dump costs a handful of allocations, not several per
 // flow.
 type flowParser struct {
-	macs []byte
-	outs []Output
+	macs     []byte
+	outs     []Output
+	macSlabs int // how many MAC slabs were started
+}
+
+// slabMark is where the slabs ended before a line was parsed.
+type slabMark struct{ macs, outs, macSlabs int }
+
+func (p *flowParser) mark() slabMark { return slabMark{len(p.macs), len(p.outs), p.macSlabs} }
+
+// rollback frees what a line that is not kept took from the slabs.
+func (p *flowParser) rollback(m slabMark) {
+	p.outs = p.outs[:m.outs]
+	if p.macSlabs == m.macSlabs {
+		p.macs = p.macs[:m.macs]
+	} else {
+		p.macs = p.macs[:0] // a new slab holding only this line's MACs
+	}
 }
 
 // mac parses s into the MAC slab.
 func (p *flowParser) mac(s string) (net.HardwareAddr, bool) {
 	if len(p.macs)+6 > cap(p.macs) {
 		p.macs = make([]byte, 0, 6*1024)
+		p.macSlabs++
 	}
 	b := p.macs[len(p.macs) : len(p.macs)+6 : len(p.macs)+6]
 	if !parseMACInto(s, b) {
@@ -352,16 +477,22 @@ func callArgs(item string) (name, args string, paren bool) {
 func (p *flowParser) parseKey(f *Megaflow) bool {
 	f.VLAN = -1
 	key := f.Key
-	// OVS prints key fields in a fixed order (recirc_id, in_port, eth,
-	// then eth_type/vlan); each search starts where the previous field
-	// ended when it was found.
+	// OVS prints key fields in a fixed order (tunnel, recirc_id, in_port,
+	// eth, then eth_type/vlan); each search starts where the previous
+	// field ended when it was found.
 	if v, end, ok := keyField(key, "recirc_id("); ok {
 		n, ok := parseNum(v)
 		if !ok || n > 1<<32-1 {
 			return false
 		}
 		f.RecircID = uint32(n)
+		// The tunnel comes before recirc_id: search only there.
+		if t, _, ok := keyField(key[:end-len(v)-1], "tunnel("); ok {
+			f.Tunnel = parseTunnelKey(t)
+		}
 		key = key[end:]
+	} else if t, _, ok := keyField(key, "tunnel("); ok {
+		f.Tunnel = parseTunnelKey(t)
 	}
 	if v, end, ok := keyField(key, "in_port("); ok {
 		f.InPort = v
@@ -386,6 +517,34 @@ func (p *flowParser) parseKey(f *Megaflow) bool {
 		}
 	}
 	return true
+}
+
+// parseTunnelKey reads the inside of a key's tunnel(...) (see TunnelKey).
+func parseTunnelKey(t string) *TunnelKey {
+	k := &TunnelKey{}
+	if v, ok := argValue(t, "tun_id"); ok {
+		k.ID, _ = parseNum(unmask(v))
+	}
+	k.Src, k.Dst = tunnelAddr(t, "src"), tunnelAddr(t, "dst")
+	return k
+}
+
+// tunnelAddr returns the IPv4 or IPv6 address named dir ("src", "dst") in
+// the arguments of tunnel(...), without its mask.
+func tunnelAddr(args, dir string) string {
+	if v, ok := argValue(args, dir); ok {
+		return unmask(v)
+	}
+	if v, ok := argValue(args, "ipv6_"+dir); ok {
+		return unmask(v)
+	}
+	return ""
+}
+
+// unmask drops the "/mask" of a masked value.
+func unmask(v string) string {
+	v, _, _ = strings.Cut(v, "/")
+	return v
 }
 
 // ethArgs splits the inside of eth(...): "src=<mac>[/<mask>],dst=<mac>[/<mask>]",
@@ -448,11 +607,13 @@ func (p *flowParser) maskedMAC(v string) (mac net.HardwareAddr, partial bool) {
 // actState is what the actions so far did to the packet: its VLAN tags
 // and tunnel encapsulation.
 type actState struct {
-	tags   [4]int
-	ntags  int
-	vlan   int // outer vid, -1 if untagged
-	tunnel bool
-	tunDst string
+	tags    [4]int
+	ntags   int
+	vlan    int // outer vid, -1 if untagged
+	tunnel  bool
+	tunDst  string
+	tunID   uint64
+	tunPort string // "" when the output port itself is the tunnel port
 }
 
 func (s *actState) push(vid int) {
@@ -490,91 +651,130 @@ func (p *flowParser) walkActions(acts string, st *actState, f *Megaflow, depth i
 		var item string
 		item, acts = nextItem(acts)
 		name, args, paren := callArgs(item)
-		if !paren {
-			switch name {
-			case "", "drop", "pop_vlan", "pop_eth", "pop_nsh", "ct_clear":
-				if name == "pop_vlan" {
-					st.pop()
-				}
-			default:
-				p.output(name, st)
-			}
-			continue
-		}
-		switch name {
-		case "push_vlan":
-			vid := 0
-			if v, ok := argValue(args, "vid"); ok {
-				if n, ok := parseDec(v); ok && n < 4096 {
-					vid = int(n)
-				}
-			}
-			st.push(vid)
-		case "set":
-			if what, t, ok := callArgs(args); ok && what == "tunnel" {
-				st.tunnel = true
-				st.tunDst = ""
-				if v, ok := argValue(t, "dst"); ok {
-					st.tunDst = v
-				} else if v, ok := argValue(t, "ipv6_dst"); ok {
-					st.tunDst = v
-				}
-			}
-		case "tnl_push":
-			st.tunnel = true
-			st.tunDst = tnlPushDst(args)
-			// The encapsulated frame starts with a fresh Ethernet header.
-			st.ntags, st.vlan = 0, -1
-		case "clone":
+		switch {
+		case !paren:
+			p.bareAction(name, st)
+		case name == "clone" || name == "sample" || name == "check_pkt_len":
 			if depth < maxActionDepth {
-				saved := *st
-				p.walkActions(args, st, f, depth+1)
-				*st = saved
+				p.nestedActions(name, args, st, f, depth)
 			}
-		case "sample":
-			// Only a 100% sample is a clone; a partial one is telemetry.
-			if a, ok := strings.CutPrefix(args, "sample=100.0%,actions("); ok && depth < maxActionDepth {
-				a = strings.TrimSuffix(a, ")")
-				saved := *st
-				p.walkActions(a, st, f, depth+1)
-				*st = saved
-			}
-		case "check_pkt_len":
-			for a := args; a != ""; {
-				var br string
-				br, a = nextItem(a)
-				bname, bargs, ok := callArgs(br)
-				if ok && (bname == "gt" || bname == "le") && depth < maxActionDepth {
-					saved := *st
-					p.walkActions(bargs, st, f, depth+1)
-					*st = saved
-				}
-			}
-		case "recirc", "tnl_pop":
+		case name == "recirc" || name == "tnl_pop":
 			f.Recirculates = true
-		case "lb_output":
+		case name == "lb_output":
 			p.output(item, st)
+		default:
+			st.apply(name, args)
 		}
+	}
+}
+
+// bareAction handles an action without arguments: an output port unless
+// it is one of the few argument-less actions.
+func (p *flowParser) bareAction(name string, st *actState) {
+	switch name {
+	case "", "drop", "pop_eth", "pop_nsh", "ct_clear":
+	case "pop_vlan":
+		st.pop()
+	default:
+		p.output(name, st)
+	}
+}
+
+// nestedActions walks the action lists of clone(...), a 100% sample(...)
+// and both branches of check_pkt_len(...), each on a copy of the state.
+func (p *flowParser) nestedActions(name, args string, st *actState, f *Megaflow, depth int) {
+	walk := func(acts string) {
+		saved := *st
+		p.walkActions(acts, st, f, depth+1)
+		*st = saved
+	}
+	switch name {
+	case "clone":
+		walk(args)
+	case "sample":
+		// Only a 100% sample is a clone; a partial one is telemetry.
+		if a, ok := strings.CutPrefix(args, "sample=100.0%,actions("); ok {
+			walk(strings.TrimSuffix(a, ")"))
+		}
+	case "check_pkt_len":
+		for a := args; a != ""; {
+			var br string
+			br, a = nextItem(a)
+			if bname, bargs, ok := callArgs(br); ok && (bname == "gt" || bname == "le") {
+				walk(bargs)
+			}
+		}
+	}
+}
+
+// apply records what push_vlan(...), set(tunnel(...)) and tnl_push(...)
+// do to the packet; other actions do not change where or how it leaves.
+func (s *actState) apply(name, args string) {
+	switch name {
+	case "push_vlan":
+		vid := 0
+		if v, ok := argValue(args, "vid"); ok {
+			if n, ok := parseDec(v); ok && n < 4096 {
+				vid = int(n)
+			}
+		}
+		s.push(vid)
+	case "set":
+		// set(tunnel(tun_id=0x64,dst=192.0.2.2,ttl=64,tp_dst=4789,flags(df|key))):
+		// the kernel datapath's encapsulation, done by the output vport.
+		if what, t, ok := callArgs(args); ok && what == "tunnel" {
+			s.tunnel, s.tunPort = true, ""
+			s.tunDst = tunnelAddr(t, "dst")
+			s.tunID = 0
+			if v, ok := argValue(t, "tun_id"); ok {
+				s.tunID, _ = parseNum(v)
+			}
+		}
+	case "tnl_push":
+		s.tunnel = true
+		s.tunDst, s.tunID = tnlPushHeader(args)
+		s.tunPort, _, _ = keyField(args, "tnl_port(")
+		// The encapsulated frame starts with a fresh Ethernet header.
+		s.ntags, s.vlan = 0, -1
 	}
 }
 
 func (p *flowParser) output(port string, st *actState) {
-	p.outs = append(p.outs, Output{Port: port, VLAN: st.vlan, Tunnel: st.tunnel, TunnelDst: st.tunDst})
+	o := Output{Port: port, VLAN: st.vlan, Tunnel: st.tunnel, TunnelDst: st.tunDst, TunnelID: st.tunID, TunnelPort: st.tunPort}
+	if st.tunnel && o.TunnelPort == "" {
+		o.TunnelPort = port
+	}
+	p.outs = append(p.outs, o)
 }
 
-// tnlPushDst returns the outer IP destination of
-// "tnl_port(9),header(size=50,type=4,eth(...),ipv4(src=192.0.2.1,dst=192.0.2.2,...),udp(...),vxlan(...)),out_port(12)".
-func tnlPushDst(args string) string {
+// tnlPushHeader returns the outer IP destination and the VNI or key of
+// tnl_push's arguments, as odp-util formats them:
+//
+//	tnl_port(vxlan_sys_4789),header(size=50,type=4,eth(dst=02:00:00:00:00:92,src=3a:66:7e:2c:5a:4d,dl_type=0x0800),ipv4(src=192.0.2.1,dst=192.0.2.2,proto=17,tos=0,ttl=64,frag=0x4000),udp(src=0,dst=4789,csum=0x0),vxlan(flags=0x8000000,vni=0x64)),out_port(br-phys)
+//
+// with ipv6(src=…,dst=…,label=…) for an IPv6 underlay and, instead of
+// vxlan(…), geneve([oam,][crit,]vni=0xc8[,options(…)]) or
+// gre((flags=0x2000,proto=0x6558),key=0x64) (csum= and seq= optional).
+func tnlPushHeader(args string) (dst string, id uint64) {
 	hdr, _, ok := keyField(args, "header(")
 	if !ok {
-		return ""
+		return "", 0
 	}
 	for _, l3 := range [...]string{"ipv4(", "ipv6("} {
 		if ip, _, ok := keyField(hdr, l3); ok {
 			if v, ok := argValue(ip, "dst"); ok {
-				return v
+				dst = v
+				break
 			}
 		}
 	}
-	return ""
+	for _, encap := range [...]struct{ field, arg string }{{"vxlan(", "vni"}, {"geneve(", "vni"}, {"gre(", "key"}} {
+		if e, _, ok := keyField(hdr, encap.field); ok {
+			if v, ok := argValue(e, encap.arg); ok {
+				id, _ = parseNum(v)
+			}
+			break
+		}
+	}
+	return dst, id
 }

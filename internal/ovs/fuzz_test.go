@@ -40,6 +40,18 @@ func FuzzParseDumpFlows(f *testing.F) {
 			}
 			return
 		}
+		// A cap keeps a subset and accounts for every other flow.
+		const max = 3
+		capped, err := ParseDumpFlowsWith(text, FlowParseOptions{MaxFlows: max})
+		dropped := 0
+		for _, n := range capped.Dropped {
+			dropped += n
+		}
+		if err != nil || len(capped.Flows) > max || len(capped.Flows)+dropped != len(m.Flows) ||
+			capped.Truncated != (dropped > 0) || capped.Skipped != m.Skipped {
+			t.Fatalf("capped at %d: %d flows, %d dropped (%v), truncated %v; uncapped %d flows: %v",
+				max, len(capped.Flows), dropped, capped.Dropped, capped.Truncated, len(m.Flows), err)
+		}
 		for _, fl := range m.Flows {
 			if !strings.Contains(text, fl.Key+", packets:"+strconv.FormatUint(fl.Packets, 10)) ||
 				!strings.Contains(text, ", bytes:"+strconv.FormatUint(fl.Bytes, 10)) ||
@@ -52,9 +64,16 @@ func FuzzParseDumpFlows(f *testing.F) {
 			if fl.Used < -1 || fl.VLAN < -1 || fl.VLAN > 4095 {
 				t.Fatalf("bad Used/VLAN in %+v", fl)
 			}
+			if k := fl.Tunnel; k != nil && (!strings.Contains(fl.Key, "tunnel(") ||
+				!strings.Contains(fl.Key, k.Src) || !strings.Contains(fl.Key, k.Dst)) {
+				t.Fatalf("tunnel key %+v not in key %q", k, fl.Key)
+			}
 			for _, o := range fl.Outputs {
-				if o.Port == "" || o.VLAN < -1 || o.VLAN > 4095 || (!o.Tunnel && o.TunnelDst != "") {
+				if o.Port == "" || o.VLAN < -1 || o.VLAN > 4095 || (!o.Tunnel && (o.TunnelDst != "" || o.TunnelID != 0 || o.TunnelPort != "")) {
 					t.Fatalf("bad output %+v in %+v", o, fl)
+				}
+				if o.Tunnel && (o.TunnelPort == "" || !strings.Contains(fl.Actions, o.TunnelPort)) {
+					t.Fatalf("tunnel port %q of %+v not in actions %q", o.TunnelPort, o, fl.Actions)
 				}
 				if !strings.Contains(fl.Actions, o.Port) {
 					t.Fatalf("output %q not in actions %q", o.Port, fl.Actions)

@@ -263,7 +263,9 @@ func TestUnrecognizable(t *testing.T) {
 
 func TestParseDumpFlows(t *testing.T) {
 	out := func(port string, vlan int) Output { return Output{Port: port, VLAN: vlan} }
-	tun := func(port, dst string) Output { return Output{Port: port, VLAN: -1, Tunnel: true, TunnelDst: dst} }
+	tun := func(port, dst string, id uint64, tport string) Output {
+		return Output{Port: port, VLAN: -1, Tunnel: true, TunnelDst: dst, TunnelID: id, TunnelPort: tport}
+	}
 	tests := []struct {
 		file string
 		want []Megaflow // Key and Actions are checked separately
@@ -291,7 +293,7 @@ func TestParseDumpFlows(t *testing.T) {
 			{UFID: "366db9f3-e74d-45bc-9278-f96e30b56026", InPort: "tapvm1", EthSrc: mac("02:00:00:00:00:01"), EthDst: mac("02:00:00:00:00:64"), VLAN: -1,
 				Packets: 1334, Bytes: 1648758, Used: 6 * time.Millisecond,
 				Outputs: []Output{out("br-int", 10), out("tapvm2", -1), out("tapvm3", -1), out("uplink", -1),
-					tun("phys0", "192.0.2.2"), tun("phys0", "192.0.2.3")}},
+					tun("phys0", "192.0.2.2", 0, "vxlan_sys_4789"), tun("phys0", "192.0.2.3", 100, "genev_sys_6081")}},
 			{UFID: "7dcc5c3a-ed24-4c05-b989-29488f892e2b", InPort: "uplink", EthDst: mac("02:00:00:00:00:01"), VLAN: -1,
 				Packets: 7, Bytes: 446, Used: 2553 * time.Millisecond, Outputs: []Output{out("tapvm1", -1)}},
 			{UFID: "6e8d4763-0e64-4478-b4e6-4eb1258ed8d2", InPort: "tapvm4", RecircID: 2, EthSrc: mac("02:00:00:00:00:04"), EthDst: mac("02:00:00:00:00:05"), VLAN: -1,
@@ -303,7 +305,7 @@ func TestParseDumpFlows(t *testing.T) {
 		}},
 		{"dpctl-dump-flows.tunnel-ct.txt", []Megaflow{
 			{InPort: "2", EthSrc: mac("02:00:00:00:00:01"), EthDst: mac("02:00:00:00:00:64"), VLAN: -1, Packets: 1349, Bytes: 1667388, Used: 0,
-				Outputs: []Output{out("1", 10), out("3", -1), out("4", -1), out("7", -1), tun("11", "192.0.2.2"), tun("11", "192.0.2.3")}},
+				Outputs: []Output{out("1", 10), out("3", -1), out("4", -1), out("7", -1), tun("11", "192.0.2.2", 0, "9"), tun("11", "192.0.2.3", 100, "10")}},
 			{InPort: "7", EthDst: mac("02:00:00:00:00:01"), VLAN: -1, Packets: 7, Bytes: 446, Used: 2576 * time.Millisecond, Outputs: []Output{out("2", -1)}},
 			{InPort: "5", RecircID: 2, EthSrc: mac("02:00:00:00:00:04"), EthDst: mac("02:00:00:00:00:05"), VLAN: -1, Packets: 8, Bytes: 444, Used: 148 * time.Millisecond, Outputs: []Output{out("6", -1)}},
 			{InPort: "6", EthSrc: mac("02:00:00:00:00:05"), EthDst: mac("02:00:00:00:00:04"), VLAN: -1, Packets: 8, Bytes: 500, Used: 149 * time.Millisecond, Outputs: []Output{out("5", -1)}},
@@ -341,6 +343,64 @@ func TestParseDumpFlows(t *testing.T) {
 	}
 }
 
+// TestParseTunnelCapture reads dumps captured with a VXLAN port (fixed
+// remote 192.0.2.2) and a Geneve port (remote and VNI set by the flow) on
+// br-int, an underlay bridge br-phys owning the tunnel endpoint 192.0.2.1,
+// and a remote host sending through a kernel VXLAN device with VNI 100
+// (TestLabTunnelFlows builds the same setup).
+func TestParseTunnelCapture(t *testing.T) {
+	tests := []struct {
+		file                             string
+		vxlanPort, genevePort, phys, vm1 string
+		underlay, tapvm2                 string
+	}{
+		{"dpctl-dump-flows-m.vxlan.txt", "vxlan_sys_4789", "genev_sys_6081", "phys0", "tapvm1", "phys0", "tapvm2"},
+		{"dpctl-dump-flows.vxlan.txt", "11", "10", "9", "2", "9", "3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			m, err := ParseDumpFlows(capture(t, tt.file))
+			if err != nil || m.Skipped != 0 || m.Truncated {
+				t.Fatalf("%d flows, %d skipped, truncated %v: %v", len(m.Flows), m.Skipped, m.Truncated, err)
+			}
+			var rx, pops, tx int
+			for _, f := range m.Flows {
+				switch {
+				case f.InPort == tt.vxlanPort:
+					rx++
+					want := &TunnelKey{ID: 100, Src: "192.0.2.2", Dst: "192.0.2.1"}
+					if !reflect.DeepEqual(f.Tunnel, want) {
+						t.Errorf("received through VXLAN: Tunnel = %+v, want %+v", f.Tunnel, want)
+					}
+					if len(f.Outputs) != 1 || f.Outputs[0] != (Output{Port: tt.vm1, VLAN: -1}) {
+						t.Errorf("received through VXLAN: Outputs = %+v", f.Outputs)
+					}
+				case f.Tunnel != nil:
+					t.Errorf("flow from %s has Tunnel %+v", f.InPort, f.Tunnel)
+				case f.Recirculates:
+					pops++
+					if f.InPort != tt.phys || !strings.Contains(f.Actions, "tnl_pop("+tt.vxlanPort+")") {
+						t.Errorf("tnl_pop flow = %+v", f)
+					}
+				case f.EthDst.String() == "02:00:00:00:00:50":
+					tx++
+					want := []Output{
+						{Port: tt.underlay, VLAN: -1, Tunnel: true, TunnelDst: "192.0.2.2", TunnelID: 100, TunnelPort: tt.vxlanPort},
+						{Port: tt.underlay, VLAN: -1, Tunnel: true, TunnelDst: "192.0.2.3", TunnelID: 200, TunnelPort: tt.genevePort},
+						{Port: tt.tapvm2, VLAN: -1},
+					}
+					if !reflect.DeepEqual(f.Outputs, want) || !f.IsUnicastDst() {
+						t.Errorf("sent into the tunnels: Outputs =\n%+v\nwant\n%+v", f.Outputs, want)
+					}
+				}
+			}
+			if rx != 2 || pops != 1 || tx != 1 {
+				t.Errorf("%d flows received through VXLAN, %d tnl_pop, %d sent into tunnels; want 2, 1, 1", rx, pops, tx)
+			}
+		})
+	}
+}
+
 func TestParseDumpFlowsSkips(t *testing.T) {
 	text := capture(t, "dpctl-dump-flows-m.seed000-flood.txt") +
 		"flow-dump from pmd on cpu core: 3\n" +
@@ -370,8 +430,8 @@ func TestParseDumpFlowsSkips(t *testing.T) {
 // datapath's format as well as the userspace one.
 func TestActions(t *testing.T) {
 	o := func(port string, vlan int) Output { return Output{Port: port, VLAN: vlan} }
-	tn := func(port string, vlan int, dst string) Output {
-		return Output{Port: port, VLAN: vlan, Tunnel: true, TunnelDst: dst}
+	tn := func(port string, vlan int, dst string, id uint64, tport string) Output {
+		return Output{Port: port, VLAN: vlan, Tunnel: true, TunnelDst: dst, TunnelID: id, TunnelPort: tport}
 	}
 	tests := []struct {
 		name    string
@@ -389,13 +449,21 @@ func TestActions(t *testing.T) {
 			actions: "4,pop_vlan,5,push_vlan(vid=31,pcp=0),6", want: []Output{o("4", 30), o("5", -1), o("6", 31)}},
 		{name: "clone restores", actions: "clone(push_vlan(vid=5,pcp=0),2),3", want: []Output{o("2", 5), o("3", -1)}},
 		{name: "kernel vxlan", actions: "set(tunnel(tun_id=0x64,src=10.0.0.1,dst=10.0.0.2,ttl=64,tp_dst=4789,flags(df|key))),4,pop_vlan,5",
-			want: []Output{tn("4", -1, "10.0.0.2"), tn("5", -1, "10.0.0.2")}},
+			want: []Output{tn("4", -1, "10.0.0.2", 100, "4"), tn("5", -1, "10.0.0.2", 100, "5")}},
 		{name: "kernel geneve opts", actions: "push_vlan(vid=7,pcp=0),set(tunnel(tun_id=0x5,dst=10.0.0.3,ttl=64,tp_dst=6081,geneve({class=0x102,type=0x80,len=4,0xa/0xffffffff}),flags(df|csum|key))),6",
-			want: []Output{tn("6", 7, "10.0.0.3")}},
+			want: []Output{tn("6", 7, "10.0.0.3", 5, "6")}},
 		{name: "ipv6 tunnel", actions: "clone(set(tunnel(tun_id=0x1,ipv6_dst=2001:db8::2,ttl=64,flags(key))),5),6",
-			want: []Output{tn("5", -1, "2001:db8::2"), o("6", -1)}},
+			want: []Output{tn("5", -1, "2001:db8::2", 1, "5"), o("6", -1)}},
 		{name: "tnl_push", actions: "push_vlan(vid=10,pcp=0),1,tnl_push(tnl_port(9),header(size=50,type=4,eth(dst=02:00:00:00:00:92,src=3a:66:7e:2c:5a:4d,dl_type=0x0800),ipv4(src=192.0.2.1,dst=192.0.2.2,proto=17,tos=0,ttl=64,frag=0x4000),udp(src=0,dst=4789,csum=0x0),vxlan(flags=0x8000000,vni=0x0)),out_port(12)),11",
-			want: []Output{o("1", 10), tn("11", -1, "192.0.2.2")}},
+			want: []Output{o("1", 10), tn("11", -1, "192.0.2.2", 0, "9")}},
+		// Formats from lib/odp-util.c's format_odp_tnl_push_header (no GRE
+		// or IPv6 underlay in the lab captures).
+		{name: "tnl_push geneve opts ipv6", actions: "tnl_push(tnl_port(genev_sys_6081),header(size=70,type=5,eth(dst=02:00:00:00:00:92,src=3a:66:7e:2c:5a:4d,dl_type=0x86dd),ipv6(src=2001:db8::1,dst=2001:db8::2,label=0,proto=17,tclass=0x0,hlimit=64),udp(src=0,dst=6081,csum=0xffff),geneve(crit,vni=0x1c8,options({class=0x102,type=0x80,len=4,0xa}))),out_port(br-phys)),phys0",
+			want: []Output{tn("phys0", -1, "2001:db8::2", 0x1c8, "genev_sys_6081")}},
+		{name: "tnl_push gre key", actions: "clone(tnl_push(tnl_port(gre_sys),header(size=42,type=3,eth(dst=02:00:00:00:00:92,src=3a:66:7e:2c:5a:4d,dl_type=0x0800),ipv4(src=192.0.2.1,dst=192.0.2.9,proto=47,tos=0,ttl=64,frag=0x4000),gre((flags=0x2000,proto=0x6558),key=0x2a)),out_port(br-phys)),phys0),tapvm2",
+			want: []Output{tn("phys0", -1, "192.0.2.9", 42, "gre_sys"), o("tapvm2", -1)}},
+		{name: "set tunnel without key", actions: "set(tunnel(dst=10.0.0.2,ttl=64,tp_dst=4789,flags(df))),4",
+			want: []Output{tn("4", -1, "10.0.0.2", 0, "4")}},
 		{name: "ct recirc", actions: "ct(commit,zone=1,nat(src=10.0.0.1:1024-2048)),recirc(0x5)", recirc: true},
 		{name: "hash recirc", actions: "hash(l4(0)),recirc(0x3)", recirc: true},
 		{name: "tnl_pop", actions: "tnl_pop(4)", recirc: true},
@@ -445,6 +513,7 @@ func TestMegaflowKey(t *testing.T) {
 		recirc  uint32
 		inPort  string
 		vlan    int
+		tunnel  *TunnelKey
 	}{
 		{key: "recirc_id(0),in_port(2),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:64)", unicast: true,
 			src: mac("02:00:00:00:00:01"), dst: mac("02:00:00:00:00:64"), inPort: "2", vlan: -1},
@@ -455,7 +524,11 @@ func TestMegaflowKey(t *testing.T) {
 		{key: "in_port(1),eth(dst=02:00:00:00:00:05/00:00:00:00:00:00)", inPort: "1", vlan: -1},
 		{key: "in_port(1),eth_type(0x0806)", inPort: "1", vlan: -1},
 		{key: "in_port(1),eth(dst=02:00:00:00:00:05),eth_type(0x8100),vlan(vid=12,pcp=0),encap(eth_type(0x0800))", unicast: true, dst: mac("02:00:00:00:00:05"), inPort: "1", vlan: 12},
-		{key: "tunnel(tun_id=0x1,src=10.0.0.1,dst=10.0.0.2,flags(-df+csum+key)),in_port(3),eth(dst=02:00:00:00:00:05)", unicast: true, dst: mac("02:00:00:00:00:05"), inPort: "3", vlan: -1},
+		{key: "tunnel(tun_id=0x1,src=10.0.0.1,dst=10.0.0.2,flags(-df+csum+key)),in_port(3),eth(dst=02:00:00:00:00:05)", unicast: true, dst: mac("02:00:00:00:00:05"), inPort: "3", vlan: -1,
+			tunnel: &TunnelKey{ID: 1, Src: "10.0.0.1", Dst: "10.0.0.2"}},
+		{key: "skb_priority(0/0),tunnel(tun_id=0x64/0xffff,ipv6_src=2001:db8::2,ipv6_dst=2001:db8::1/ffff::,ttl=64/0,geneve({class=0x102,type=0x80,len=4,0xa/0xf}),flags(-df+csum+key)),recirc_id(0x3),in_port(genev_sys_6081)",
+			recirc: 3, inPort: "genev_sys_6081", vlan: -1, tunnel: &TunnelKey{ID: 100, Src: "2001:db8::2", Dst: "2001:db8::1"}},
+		{key: "recirc_id(0),in_port(tunnel(x)),eth(dst=02:00:00:00:00:05)", unicast: true, dst: mac("02:00:00:00:00:05"), inPort: "tunnel(x)", vlan: -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -471,6 +544,9 @@ func TestMegaflowKey(t *testing.T) {
 			}
 			if f.Outputs != nil || f.Used != -1 {
 				t.Errorf("Outputs = %v, Used = %v", f.Outputs, f.Used)
+			}
+			if !reflect.DeepEqual(f.Tunnel, tt.tunnel) {
+				t.Errorf("Tunnel = %+v, want %+v", f.Tunnel, tt.tunnel)
 			}
 		})
 	}

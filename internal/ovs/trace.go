@@ -150,18 +150,29 @@ func ParseTrace(text string) (Trace, error) {
 	if recognized == 0 {
 		return Trace{}, fmt.Errorf("ofproto/trace: no trace in reply (%d lines not understood)", top.Skipped)
 	}
-	// The top level summarizes all sections.
+	top.summarize()
+	return top, nil
+}
+
+// summarize adds up the Resumed sections into the top-level trace.
+func (top *Trace) summarize() {
+	seen := make(map[string]bool, len(top.Bridges))
+	for _, b := range top.Bridges {
+		seen[b] = true
+	}
 	for i := range top.Resumed {
 		r := &top.Resumed[i]
 		top.Skipped += r.Skipped
 		for _, b := range r.Bridges {
-			top.Bridges = appendUnique(top.Bridges, b)
+			if !seen[b] {
+				seen[b] = true
+				top.Bridges = append(top.Bridges, b)
+			}
 		}
 		if r.Flooded && !top.Flooded {
 			top.Flooded, top.FloodStep = true, r.FloodStep
 		}
 	}
-	return top, nil
 }
 
 // traceParser tracks the nesting of one trace section: which bridge and
@@ -170,6 +181,9 @@ type traceParser struct {
 	bridges []levelName // open bridge("...") headers
 	steps   []levelStep // open rule lines
 	flood   int         // index+1 of the first flooding step
+	// seen holds the section's Bridges, so that a reply naming thousands
+	// of bridges costs a lookup per line, not a scan.
+	seen map[string]bool
 }
 
 type levelName struct {
@@ -187,7 +201,13 @@ func (p *traceParser) bridge(tr *Trace, ind int, name string) {
 		p.bridges = p.bridges[:len(p.bridges)-1]
 	}
 	p.bridges = append(p.bridges, levelName{ind, name})
-	tr.Bridges = appendUnique(tr.Bridges, name)
+	if !p.seen[name] {
+		if p.seen == nil {
+			p.seen = make(map[string]bool)
+		}
+		p.seen[name] = true
+		tr.Bridges = append(tr.Bridges, name)
+	}
 }
 
 func (p *traceParser) step(tr *Trace, ind int, s TraceStep) {
@@ -288,13 +308,4 @@ func parseStepHeader(t string) (TraceStep, bool) {
 		}
 	}
 	return s, true
-}
-
-func appendUnique(list []string, s string) []string {
-	for _, x := range list {
-		if x == s {
-			return list
-		}
-	}
-	return append(list, s)
 }

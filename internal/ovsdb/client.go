@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/digitalocean/go-openvswitch/ovsdb"
@@ -49,7 +48,10 @@ type Client struct {
 	addr             string // as given, for messages
 	network, address string // for net.Dial
 
-	mu     sync.Mutex
+	// turn is held by the call using the connection (a one-slot
+	// semaphore rather than a mutex, so that a call queued behind a hung
+	// one still gives up at its own deadline).
+	turn   chan struct{}
 	s      *session // nil when not connected
 	closed bool
 }
@@ -91,7 +93,7 @@ func New(addr string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{addr: addr, network: network, address: address}, nil
+	return &Client{addr: addr, network: network, address: address, turn: make(chan struct{}, 1)}, nil
 }
 
 // withTimeout applies DefaultTimeout to a context without a deadline.
@@ -104,8 +106,8 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // Close closes the connection. A call in progress finishes first.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.turn <- struct{}{}
+	defer func() { <-c.turn }()
 	if c.closed {
 		return nil
 	}
@@ -122,8 +124,12 @@ func (c *Client) Close() error {
 func (c *Client) do(ctx context.Context, fn func(context.Context, *session) error) error {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	select {
+	case c.turn <- struct{}{}:
+		defer func() { <-c.turn }()
+	case <-ctx.Done():
+		return fmt.Errorf("ovsdb at %s: waiting for the call before this one: %w", c.addr, ctx.Err())
+	}
 	if c.closed {
 		return ErrClosed
 	}

@@ -1,6 +1,7 @@
 package ovsdb
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,8 @@ type frameConn struct {
 	raw   json.RawMessage
 	buf   []byte // rest of the current message, not yet read by the client
 	nread atomic.Int64
+	// dropped counts messages not handed to the client (see checkMessage).
+	dropped atomic.Int64
 
 	// ctx is cancelled, with the cause, when the connection fails.
 	ctx  context.Context
@@ -46,9 +49,10 @@ func newFrameConn(nc net.Conn) *frameConn {
 // JSON-RPC message (an object).
 var errNotObject = errors.New("peer sent a JSON value that is not a JSON-RPC object (is this an OVSDB server?)")
 
-// Read implements io.Reader for go-openvswitch's decoder, one message at a time.
+// Read implements io.Reader for go-openvswitch's decoder, one message at a
+// time, leaving out the messages checkMessage drops.
 func (c *frameConn) Read(p []byte) (int, error) {
-	if len(c.buf) == 0 {
+	for len(c.buf) == 0 {
 		if c.ctx.Err() != nil {
 			return 0, closedError{cause: context.Cause(c.ctx)}
 		}
@@ -60,11 +64,56 @@ func (c *frameConn) Read(p []byte) (int, error) {
 			c.fail(errNotObject)
 			return 0, closedError{cause: errNotObject}
 		}
+		keep, err := checkMessage(c.raw)
+		if err != nil {
+			c.fail(err)
+			return 0, closedError{cause: err}
+		}
+		if !keep {
+			c.dropped.Add(1)
+			continue
+		}
 		c.buf = c.raw
 	}
 	n := copy(p, c.buf)
 	c.buf = c.buf[n:]
 	return n, nil
+}
+
+// checkMessage decides whether a JSON-RPC object from the server may reach
+// go-openvswitch. Its receive loop dereferences the id of every message
+// that is not an echo request, so a notification ("update", id null), a
+// reply with a null or missing id (what a server sends about a request
+// it could not parse) or one with a non-string id would crash the agent
+// or be decoded as garbage; none of them answers a request of ours, whose
+// ids are strings, so they are dropped. A member name given twice is an
+// error: which of the values the server meant is unknowable, and the
+// unixctl client rejects such replies too.
+func checkMessage(raw []byte) (keep bool, err error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // '{'
+		return false, err
+	}
+	seen := make(map[string]bool, 4)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false, err
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return false, fmt.Errorf("ovsdb-server sent a message with a duplicate key %q", key)
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return false, err
+		}
+		if key == "id" {
+			keep = len(v) > 0 && v[0] == '"'
+		}
+	}
+	return keep, nil
 }
 
 // Write implements io.Writer, recording a failed write as a failed connection.

@@ -208,7 +208,7 @@ func TestDecodeCapturedRows(t *testing.T) {
 // capturedTransaction returns the rows a real server would send for ops,
 // flattened in op order as go-openvswitch does: the captured full rows,
 // projected on each op's columns.
-func capturedTransaction(t *testing.T, ops []selectOp) []ovsdb.Row {
+func capturedTransaction(t testing.TB, ops []selectOp) []ovsdb.Row {
 	t.Helper()
 	var rows []ovsdb.Row
 	for _, op := range ops {

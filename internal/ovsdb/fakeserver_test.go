@@ -2,7 +2,6 @@ package ovsdb
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -35,6 +34,7 @@ type fakeServer struct {
 	noSchema   bool                        // _Server serves no schema
 	onAccept   func(net.Conn) bool         // if set and it returns false, the server does not serve the conn
 	hangMethod string                      // never answer this method
+	prelude    []string                    // raw messages sent before every reply
 }
 
 // loadCaptured reads the rows of one captured select result.
@@ -185,6 +185,7 @@ func (s *fakeServer) serve(c net.Conn) {
 		s.mu.Lock()
 		s.requests = append(s.requests, slices.Clone(raw))
 		hang := s.hangMethod
+		prelude := s.prelude
 		s.mu.Unlock()
 		var req fakeRequest
 		if err := json.Unmarshal(raw, &req); err != nil {
@@ -192,6 +193,11 @@ func (s *fakeServer) serve(c net.Conn) {
 		}
 		if req.ID == nil || req.Method == hang {
 			continue // a reply to our echo, or told to stay silent
+		}
+		for _, m := range prelude {
+			if _, err := c.Write([]byte(m)); err != nil {
+				return
+			}
 		}
 		result, rpcErr := s.answer(req)
 		resp := map[string]any{"id": req.ID, "result": result, "error": rpcErr}
@@ -344,5 +350,3 @@ func transactOps(t testing.TB, reqs []json.RawMessage) (methods []string, ops []
 	}
 	return methods, ops
 }
-
-var errFake = errors.New("fake failure")

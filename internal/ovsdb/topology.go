@@ -223,18 +223,9 @@ func (c *Client) CurCfg(ctx context.Context) (int64, error) {
 // buildTopology assembles the rows of the ops from planTopology (in their
 // order, flattened) into a Topology.
 func buildTopology(ops []selectOp, rows []ovsdb.Row) (Topology, error) {
-	// Rows come in op order; each op names a different set of columns and
-	// every row carries exactly its op's columns.
-	byOp := make([][]ovsdb.Row, len(ops))
-	i := 0
-	for _, row := range rows {
-		for i < len(ops) && !rowMatches(row, ops[i].columns) {
-			i++
-		}
-		if i == len(ops) {
-			return Topology{}, fmt.Errorf("a row with columns %v answers none of the selects", rowColumns(row))
-		}
-		byOp[i] = append(byOp[i], row)
+	byOp, err := groupRows(ops, rows)
+	if err != nil {
+		return Topology{}, err
 	}
 	bridgeRows, portRows, ifaceRows, rootRows := byOp[0], byOp[1], byOp[2], byOp[3]
 	if len(rootRows) != 1 {
@@ -242,52 +233,18 @@ func buildTopology(ops []selectOp, rows []ovsdb.Row) (Topology, error) {
 		// check at connect time should have caught why.
 		return Topology{}, fmt.Errorf("the transaction returned %d Open_vSwitch rows, want 1 (a select failed?)", len(rootRows))
 	}
-
-	ifaces := make(map[string]Interface, len(ifaceRows))
-	for _, r := range ifaceRows {
-		in, err := decodeInterface(r)
-		if err != nil {
-			return Topology{}, err
-		}
-		ifaces[in.UUID] = in
+	ifaces, err := decodeInterfaces(ifaceRows)
+	if err != nil {
+		return Topology{}, err
 	}
-	ports := make(map[string]Port, len(portRows))
-	for _, r := range portRows {
-		p, refs, err := decodePort(r)
-		if err != nil {
-			return Topology{}, err
-		}
-		for _, u := range refs {
-			in, ok := ifaces[u]
-			if !ok {
-				return Topology{}, fmt.Errorf("port %s refers to interface %s, which the same transaction did not return", p.Name, u)
-			}
-			p.Interfaces = append(p.Interfaces, in)
-		}
-		slices.SortFunc(p.Interfaces, func(a, b Interface) int {
-			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UUID, b.UUID))
-		})
-		ports[p.UUID] = p
+	ports, err := decodePorts(portRows, ifaces)
+	if err != nil {
+		return Topology{}, err
 	}
-	bridges := make(map[string]Bridge, len(bridgeRows))
-	for _, r := range bridgeRows {
-		b, refs, err := decodeBridge(r)
-		if err != nil {
-			return Topology{}, err
-		}
-		for _, u := range refs {
-			p, ok := ports[u]
-			if !ok {
-				return Topology{}, fmt.Errorf("bridge %s refers to port %s, which the same transaction did not return", b.Name, u)
-			}
-			b.Ports = append(b.Ports, p)
-		}
-		slices.SortFunc(b.Ports, func(a, b Port) int {
-			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UUID, b.UUID))
-		})
-		bridges[b.UUID] = b
+	bridges, err := decodeBridges(bridgeRows, ports)
+	if err != nil {
+		return Topology{}, err
 	}
-
 	t, refs, err := decodeRoot(rootRows[0])
 	if err != nil {
 		return Topology{}, err
@@ -303,6 +260,85 @@ func buildTopology(ops []selectOp, rows []ovsdb.Row) (Topology, error) {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UUID, b.UUID))
 	})
 	return t, nil
+}
+
+// groupRows splits the flattened rows of a transaction back into the rows
+// of each op. Rows come in op order; each op names a different set of
+// columns and every row carries exactly its op's columns.
+func groupRows(ops []selectOp, rows []ovsdb.Row) ([][]ovsdb.Row, error) {
+	byOp := make([][]ovsdb.Row, len(ops))
+	i := 0
+	for _, row := range rows {
+		for i < len(ops) && !rowMatches(row, ops[i].columns) {
+			i++
+		}
+		if i == len(ops) {
+			return nil, fmt.Errorf("a row with columns %v answers none of the selects", rowColumns(row))
+		}
+		byOp[i] = append(byOp[i], row)
+	}
+	return byOp, nil
+}
+
+// decodeInterfaces decodes Interface rows, by uuid.
+func decodeInterfaces(rows []ovsdb.Row) (map[string]Interface, error) {
+	ifaces := make(map[string]Interface, len(rows))
+	for _, r := range rows {
+		in, err := decodeInterface(r)
+		if err != nil {
+			return nil, err
+		}
+		ifaces[in.UUID] = in
+	}
+	return ifaces, nil
+}
+
+// decodePorts decodes Port rows, by uuid, with their interfaces attached
+// in name order.
+func decodePorts(rows []ovsdb.Row, ifaces map[string]Interface) (map[string]Port, error) {
+	ports := make(map[string]Port, len(rows))
+	for _, r := range rows {
+		p, refs, err := decodePort(r)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range refs {
+			in, ok := ifaces[u]
+			if !ok {
+				return nil, fmt.Errorf("port %s refers to interface %s, which the same transaction did not return", p.Name, u)
+			}
+			p.Interfaces = append(p.Interfaces, in)
+		}
+		slices.SortFunc(p.Interfaces, func(a, b Interface) int {
+			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UUID, b.UUID))
+		})
+		ports[p.UUID] = p
+	}
+	return ports, nil
+}
+
+// decodeBridges decodes Bridge rows, by uuid, with their ports attached in
+// name order.
+func decodeBridges(rows []ovsdb.Row, ports map[string]Port) (map[string]Bridge, error) {
+	bridges := make(map[string]Bridge, len(rows))
+	for _, r := range rows {
+		b, refs, err := decodeBridge(r)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range refs {
+			p, ok := ports[u]
+			if !ok {
+				return nil, fmt.Errorf("bridge %s refers to port %s, which the same transaction did not return", b.Name, u)
+			}
+			b.Ports = append(b.Ports, p)
+		}
+		slices.SortFunc(b.Ports, func(a, b Port) int {
+			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UUID, b.UUID))
+		})
+		bridges[b.UUID] = b
+	}
+	return bridges, nil
 }
 
 // rowMatches reports whether row has exactly the given columns.

@@ -3,11 +3,14 @@ package ovsdb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -471,5 +474,148 @@ func TestClientClosed(t *testing.T) {
 	}
 	if _, err := c.Topology(ctxT(t)); err != ErrClosed {
 		t.Fatalf("Topology after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestClientDropsStrayMessages: messages that answer no request of ours (a
+// notification, a reply with a null, missing or numeric id) are dropped
+// before go-openvswitch, whose receive loop would dereference the missing
+// id and crash the process; the real replies still get through.
+func TestClientDropsStrayMessages(t *testing.T) {
+	s := newFakeServer(t)
+	s.set(func() {
+		s.prelude = []string{
+			`{"id":null,"method":"update","params":[null,{}]}`,
+			`{"result":"stray","error":null}`,
+			`{"id":null,"result":null,"error":"bad request"}`,
+			`{"id":7,"result":[],"error":null}`,
+			`{}`,
+		}
+	})
+	c := dialFake(t, s)
+	for range 2 {
+		if _, err := c.Topology(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.turn <- struct{}{}
+	dropped := c.s.conn.dropped.Load()
+	<-c.turn
+	if dropped < 5 {
+		t.Errorf("dropped %d stray messages, want at least 5", dropped)
+	}
+}
+
+// TestClientRejectsDuplicateKeys: a message naming a member twice fails
+// the call with an error that says so, as the unixctl client does.
+func TestClientRejectsDuplicateKeys(t *testing.T) {
+	s := newFakeServer(t)
+	c := dialFake(t, s)
+	s.set(func() { s.prelude = []string{`{"id":"x","result":[],"result":null,"error":null}`} })
+	_, err := c.Topology(ctxT(t))
+	if err == nil || !strings.Contains(err.Error(), `duplicate key "result"`) {
+		t.Fatalf("Topology error = %v, want one naming the duplicate key", err)
+	}
+}
+
+// TestClientHonoursDeadline: against a server that accepts and never
+// answers, every call fails at its context's deadline instead of hanging.
+func TestClientHonoursDeadline(t *testing.T) {
+	dir, err := os.MkdirTemp("", "ovsdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "db.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	c, err := New("unix:" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	calls := []struct {
+		name string
+		call func(context.Context) error
+	}{
+		{"Dial", func(ctx context.Context) error {
+			c, err := Dial(ctx, "unix:"+path)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}},
+		{"Topology", func(ctx context.Context) error { _, err := c.Topology(ctx); return err }},
+		{"CurCfg", func(ctx context.Context) error { _, err := c.CurCfg(ctx); return err }},
+	}
+	for _, tc := range calls {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- tc.call(ctx) }()
+			select {
+			case err := <-done:
+				if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("error = %v, want the deadline", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("call still running 10s after its 200ms deadline")
+			}
+		})
+	}
+}
+
+// TestClientQueuedCallHonoursDeadline: a call waiting for the connection
+// behind a hung one gives up at its own deadline, not the hung call's.
+func TestClientQueuedCallHonoursDeadline(t *testing.T) {
+	s := newFakeServer(t)
+	c := dialFake(t, s)
+	s.set(func() { s.hangMethod = "transact" })
+	hungCtx, cancelHung := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelHung()
+	hung := make(chan error, 1)
+	go func() { _, err := c.Topology(hungCtx); hung <- err }()
+	// Wait until the hung call holds the connection.
+	for len(s.recorded()) == 0 || !strings.Contains(string(s.recorded()[len(s.recorded())-1]), "transact") {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := c.CurCfg(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued call: %v, want its deadline", err)
+	}
+	select {
+	case err := <-hung:
+		t.Fatalf("the hung call ended (%v) before the queued one gave up", err)
+	default:
+	}
+	cancelHung()
+	if err := <-hung; err == nil {
+		t.Error("hung call succeeded")
 	}
 }

@@ -105,6 +105,10 @@ type Datapath struct {
 	Bounded bool
 	// Dumped is the number of megaflows read this poll.
 	Dumped int
+	// Dropped is the number of megaflows the dump held beyond the parse
+	// cap this poll (see ovs.FlowParseOptions); their ports were not
+	// observed, so their floods are neither counted nor cleared.
+	Dropped int
 }
 
 // RuleRef names the OpenFlow rule whose NORMAL action flooded a flow,

@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -60,7 +59,8 @@ type Options struct {
 	Timeout time.Duration
 	// MaxReplyBytes bounds the size of one reply on the wire, so a huge
 	// reply (a runaway dpctl/dump-flows) fails cleanly instead of eating
-	// memory.
+	// memory. The agent sets it from --ovs.max-reply-bytes, which the
+	// error names.
 	MaxReplyBytes int
 }
 
@@ -109,7 +109,10 @@ type Client struct {
 	rundir string
 	opts   Options
 
-	mu     sync.Mutex
+	// turn is held by the call using the connection: a one-slot
+	// semaphore rather than a mutex, so that a call queued behind a slow
+	// one still gives up at its own deadline.
+	turn   chan struct{}
 	conn   net.Conn
 	sock   string
 	rd     frameReader
@@ -131,7 +134,7 @@ func New(rundir string, opts Options) *Client {
 	if opts.MaxReplyBytes <= 0 {
 		opts.MaxReplyBytes = DefaultMaxReplyBytes
 	}
-	return &Client{rundir: rundir, opts: opts}
+	return &Client{rundir: rundir, opts: opts, turn: make(chan struct{}, 1)}
 }
 
 // SocketPath reads the daemon's pid file and returns the path of its
@@ -186,8 +189,8 @@ func (c *Client) classifyDialError(pid int, sock string, err error) error {
 
 // Close closes the connection. Calls after Close fail with net.ErrClosed.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.turn <- struct{}{}
+	defer func() { <-c.turn }()
 	c.closed = true
 	if c.conn == nil {
 		return nil
@@ -235,8 +238,12 @@ func (c *Client) Call(ctx context.Context, method string, params ...string) (str
 	if params == nil {
 		params = []string{} // OVS rejects "params":null
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	select {
+	case c.turn <- struct{}{}:
+		defer func() { <-c.turn }()
+	case <-ctx.Done():
+		return "", fmt.Errorf("unixctl %s: waiting for the call before this one: %w", method, ctx.Err())
+	}
 	if c.closed {
 		return "", fmt.Errorf("unixctl %s: %w", method, net.ErrClosed)
 	}
@@ -302,7 +309,8 @@ func (c *Client) roundTrip(ctx context.Context, deadline time.Time, method strin
 	frame, n, err := c.rd.next(c.opts.MaxReplyBytes)
 	if err != nil {
 		if errors.Is(err, ErrReplyTooLarge) {
-			return "", false, fmt.Errorf("unixctl %s on %s: %w: over %d bytes", method, c.sock, err, c.opts.MaxReplyBytes)
+			return "", false, fmt.Errorf("unixctl %s on %s: %w: over %d bytes (raise --ovs.max-reply-bytes)",
+				method, c.sock, err, c.opts.MaxReplyBytes)
 		}
 		return "", n == 0 && isPeerClosed(err), c.ioError(ctx, method, err)
 	}

@@ -158,10 +158,11 @@ func TestCall(t *testing.T) {
 			want: tricky,
 		},
 		{
-			name:   "oversized reply",
-			opts:   Options{MaxReplyBytes: 4096},
-			handle: replyWith(strings.Repeat("x", 1<<20)),
-			wantIs: []error{ErrReplyTooLarge},
+			name:    "oversized reply",
+			opts:    Options{MaxReplyBytes: 4096},
+			handle:  replyWith(strings.Repeat("x", 1<<20)),
+			wantIs:  []error{ErrReplyTooLarge},
+			wantMsg: "over 4096 bytes (raise --ovs.max-reply-bytes)",
 		},
 		{
 			name: "wrong id",
@@ -185,6 +186,14 @@ func TestCall(t *testing.T) {
 				fmt.Fprintf(conn, "HTTP/1.0 400 Bad Request\r\n\r\n")
 			},
 			wantIs: []error{ErrProtocol},
+		},
+		{
+			name: "duplicate key",
+			handle: func(conn net.Conn, req request) {
+				fmt.Fprintf(conn, `{"id":%s,"result":"x","error":null,"result":"y"}`, req.ID)
+			},
+			wantIs:  []error{ErrProtocol},
+			wantMsg: `duplicate key "result"`,
 		},
 		{
 			name:    "no reply before timeout",
@@ -481,5 +490,47 @@ func TestNoParams(t *testing.T) {
 	}
 	if req := <-srv.reqs; req.Params == nil {
 		t.Errorf(`request sent "params":null; OVS requires an array`)
+	}
+}
+
+// TestQueuedCallHonoursDeadline: a call waiting for the connection behind
+// one the daemon is slow to answer gives up at its own deadline.
+func TestQueuedCallHonoursDeadline(t *testing.T) {
+	dir := shortDir(t)
+	release := make(chan struct{})
+	startFake(t, dir, 4242, func(conn net.Conn, req request) {
+		if req.Method == "slow" {
+			<-release
+		}
+		b, _ := json.Marshal(map[string]any{"id": req.ID, "result": req.Method, "error": nil})
+		conn.Write(b)
+	})
+	c := New(dir, Options{Timeout: time.Minute})
+	defer c.Close()
+	slow := make(chan error, 1)
+	go func() { _, err := c.Call(context.Background(), "slow"); slow <- err }()
+	// Wait until the slow call holds the connection.
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, err := c.Call(ctx, "probe")
+		cancel()
+		if err != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Call(ctx, "fast"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued call: %v, want its deadline", err)
+	}
+	select {
+	case err := <-slow:
+		t.Fatalf("the slow call ended (%v) before the queued one gave up", err)
+	default:
+	}
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatalf("slow call: %v", err)
 	}
 }

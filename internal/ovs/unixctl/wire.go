@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -19,7 +20,14 @@ import (
 type frameReader struct {
 	r          io.Reader
 	buf        []byte
-	start, end int
+	start, end int // the unread bytes: buf[start:end]
+
+	// Scan state of the object being framed, which starts at buf[start].
+	pos   int  // next byte to look at
+	depth int  // nesting of {} and [] outside strings
+	inStr bool // pos is inside a string
+	began bool // the opening '{' was seen
+	idle  int  // reads in a row that returned nothing
 }
 
 const readChunk = 64 << 10
@@ -37,109 +45,122 @@ func (f *frameReader) reset(r io.Reader) {
 // long, and how many bytes of it had been received when an error ended
 // the read (0 when the peer closed before replying). The returned slice
 // is valid until the next call.
-func (f *frameReader) next(max int) (frame []byte, received int, err error) {
-	// Skip whitespace between messages.
-	i := f.start
-	depth := 0
-	inStr := false
-	began := false
-	idle := 0
+func (f *frameReader) next(limit int) (frame []byte, received int, err error) {
+	f.pos, f.depth, f.inStr, f.began, f.idle = f.start, 0, false, false, 0
 	for {
-		for i < f.end {
-			if inStr {
-				// Jump to the next quote; it closes the string unless an
-				// odd number of backslashes precedes it.
-				j := bytes.IndexByte(f.buf[i:f.end], '"')
-				if j < 0 {
-					i = f.end
-					break
-				}
-				q := i + j
-				k := q - 1
-				for k >= f.start && f.buf[k] == '\\' {
-					k--
-				}
-				i = q + 1
-				if (q-1-k)%2 == 0 {
-					inStr = false
-				}
-				continue
-			}
-			b := f.buf[i]
-			i++
-			if !began {
-				switch b {
-				case ' ', '\t', '\r', '\n':
-					f.start = i
-					continue
-				case '{':
-					began = true
-					depth = 1
-					continue
-				default:
-					return nil, i - f.start, fmt.Errorf("%w: expected a JSON object, got %q", ErrProtocol, b)
-				}
-			}
-			switch b {
-			case '"':
-				inStr = true
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					frame = f.buf[f.start:i]
-					f.start = i
-					if len(frame) > max {
-						return nil, len(frame), ErrReplyTooLarge
-					}
-					return frame, len(frame), nil
-				}
-			}
+		frame, done, err := f.scan()
+		if err != nil {
+			return nil, f.pos - f.start, err
 		}
-		if began && i-f.start > max {
-			return nil, i - f.start, ErrReplyTooLarge
-		}
-		// Need more input: compact, grow, read.
-		if f.start > 0 {
-			n := copy(f.buf, f.buf[f.start:f.end])
-			i -= f.start
-			f.end = n
-			f.start = 0
-		}
-		if f.end == len(f.buf) {
-			size := 2 * len(f.buf)
-			if size < readChunk {
-				size = readChunk
+		if done {
+			if len(frame) > limit {
+				return nil, len(frame), ErrReplyTooLarge
 			}
-			if limit := max + readChunk; size > limit {
-				size = limit
-			}
-			if size <= len(f.buf) {
-				return nil, f.end, ErrReplyTooLarge
-			}
-			nb := make([]byte, size)
-			copy(nb, f.buf[:f.end])
-			f.buf = nb
+			return frame, len(frame), nil
 		}
-		n, err := f.r.Read(f.buf[f.end:])
-		f.end += n
-		if n == 0 && err == nil {
-			if idle++; idle > 100 {
-				err = io.ErrNoProgress
-			}
+		if f.began && f.pos-f.start > limit {
+			return nil, f.pos - f.start, ErrReplyTooLarge
 		}
-		if err != nil && n == 0 {
+		if err := f.fill(limit); err != nil {
 			partial := f.end - f.start
 			if errors.Is(err, io.EOF) && partial > 0 {
 				err = io.ErrUnexpectedEOF
 			}
-			if !began {
+			if !f.began {
 				partial = 0
 			}
 			return nil, partial, err
 		}
 	}
+}
+
+// scan advances over the buffered bytes. done is true when the object is
+// complete: frame is then the object and the reader is positioned after it.
+func (f *frameReader) scan() (frame []byte, done bool, err error) {
+	for f.pos < f.end {
+		if f.inStr {
+			f.skipString()
+			continue
+		}
+		b := f.buf[f.pos]
+		f.pos++
+		if !f.began {
+			switch b {
+			case ' ', '\t', '\r', '\n': // whitespace between messages
+				f.start = f.pos
+			case '{':
+				f.began, f.depth = true, 1
+			default:
+				return nil, false, fmt.Errorf("%w: expected a JSON object, got %q", ErrProtocol, b)
+			}
+			continue
+		}
+		switch b {
+		case '"':
+			f.inStr = true
+		case '{', '[':
+			f.depth++
+		case '}', ']':
+			f.depth--
+			if f.depth == 0 {
+				frame = f.buf[f.start:f.pos]
+				f.start = f.pos
+				return frame, true, nil
+			}
+		}
+	}
+	return nil, false, nil
+}
+
+// skipString moves pos past the closing quote of the string it is in, or
+// to the end of the buffered bytes. A quote closes the string unless an
+// odd number of backslashes precedes it.
+func (f *frameReader) skipString() {
+	j := bytes.IndexByte(f.buf[f.pos:f.end], '"')
+	if j < 0 {
+		f.pos = f.end
+		return
+	}
+	q := f.pos + j
+	k := q - 1
+	for k >= f.start && f.buf[k] == '\\' {
+		k--
+	}
+	f.pos = q + 1
+	if (q-1-k)%2 == 0 {
+		f.inStr = false
+	}
+}
+
+// fill reads more input, first moving the unread bytes to the front of the
+// buffer and growing it (up to limit plus one read) when it is full.
+func (f *frameReader) fill(limit int) error {
+	if f.start > 0 {
+		n := copy(f.buf, f.buf[f.start:f.end])
+		f.pos -= f.start
+		f.end = n
+		f.start = 0
+	}
+	if f.end == len(f.buf) {
+		size := min(max(2*len(f.buf), readChunk), limit+readChunk)
+		if size <= len(f.buf) {
+			return ErrReplyTooLarge
+		}
+		nb := make([]byte, size)
+		copy(nb, f.buf[:f.end])
+		f.buf = nb
+	}
+	n, err := f.r.Read(f.buf[f.end:])
+	f.end += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		if f.idle++; f.idle > 100 {
+			return io.ErrNoProgress
+		}
+	}
+	return err
 }
 
 // reply is a decoded JSON-RPC reply.
@@ -168,6 +189,9 @@ func slowDecode(b []byte) (reply, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return reply{}, err
 	}
+	if key, dup := duplicateKey(b); dup {
+		return reply{}, fmt.Errorf("duplicate key %q in reply", key)
+	}
 	var r reply
 	if raw, ok := m["id"]; ok {
 		r.rawID = string(raw)
@@ -185,6 +209,34 @@ func slowDecode(b []byte) (reply, error) {
 	return r, nil
 }
 
+// duplicateKey reports a member name that occurs twice in the top-level
+// object b, which must be valid JSON. encoding/json keeps the last one and
+// the fast path cannot know which one the sender meant: such a reply is
+// rejected on both paths.
+func duplicateKey(b []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // '{'
+		return "", false
+	}
+	seen := make(map[string]bool, 4)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return key, true
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
+}
+
 // rawText returns a JSON string's value, "" for null or absent, and other
 // JSON values as their text (newer OVS can reply with JSON objects).
 func rawText(raw json.RawMessage) string {
@@ -199,7 +251,8 @@ func rawText(raw json.RawMessage) string {
 }
 
 // fastDecode handles the shape OVS sends: one flat object whose values
-// are strings, null or unsigned integers. ok is false for anything else.
+// are strings, null or unsigned integers, each key once. ok is false for
+// anything else.
 func fastDecode(b []byte) (r reply, ok bool) {
 	p := parser{b: b}
 	if !p.consume('{') {
@@ -210,58 +263,15 @@ func fastDecode(b []byte) (r reply, ok bool) {
 		p.ws()
 		return r, p.i == len(p.b)
 	}
-	for {
+	var seen [4]string // OVS sends three members; more go to the slow path
+	for nseen := 0; ; nseen++ {
 		key, ok := p.str()
-		if !ok || !p.consume(':') {
+		if !ok || !p.consume(':') || nseen == len(seen) || slices.Contains(seen[:nseen], key) {
 			return r, false
 		}
+		seen[nseen] = key
 		p.ws()
-		if p.i >= len(p.b) {
-			return r, false
-		}
-		switch c := p.b[p.i]; {
-		case c == '"':
-			v, ok := p.str()
-			if !ok {
-				return r, false
-			}
-			switch key {
-			case "result":
-				r.result = v
-			case "error":
-				r.hasError, r.errMsg = true, v
-			case "id":
-				return r, false // string ids are not ours
-			}
-		case c == 'n':
-			if !bytes.HasPrefix(p.b[p.i:], []byte("null")) {
-				return r, false
-			}
-			p.i += 4
-			if key == "id" {
-				r.rawID = "null"
-			}
-		case c >= '0' && c <= '9':
-			j := p.i
-			for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' {
-				j++
-			}
-			if j < len(p.b) && (p.b[j] == '.' || p.b[j] == 'e' || p.b[j] == 'E') {
-				return r, false
-			}
-			num := string(p.b[p.i:j])
-			p.i = j
-			n, err := strconv.ParseUint(num, 10, 64)
-			if err != nil || (len(num) > 1 && num[0] == '0') {
-				return r, false
-			}
-			switch key {
-			case "id":
-				r.hasID, r.id, r.rawID = true, n, num
-			case "result", "error":
-				return r, false
-			}
-		default:
+		if !p.member(key, &r) {
 			return r, false
 		}
 		if p.consume(',') {
@@ -276,6 +286,70 @@ func fastDecode(b []byte) (r reply, ok bool) {
 		}
 		return r, false
 	}
+}
+
+// member parses the value of member key into r: a string (result, error),
+// null, or an unsigned integer (id). It returns false for any other value.
+func (p *parser) member(key string, r *reply) bool {
+	if p.i >= len(p.b) {
+		return false
+	}
+	switch c := p.b[p.i]; {
+	case c == '"':
+		v, ok := p.str()
+		if !ok {
+			return false
+		}
+		switch key {
+		case "result":
+			r.result = v
+		case "error":
+			r.hasError, r.errMsg = true, v
+		case "id":
+			return false // string ids are not ours
+		}
+	case c == 'n':
+		if !bytes.HasPrefix(p.b[p.i:], []byte("null")) {
+			return false
+		}
+		p.i += 4
+		if key == "id" {
+			r.rawID = "null"
+		}
+	case c >= '0' && c <= '9':
+		n, num, ok := p.uint()
+		if !ok {
+			return false
+		}
+		switch key {
+		case "id":
+			r.hasID, r.id, r.rawID = true, n, num
+		case "result", "error":
+			return false
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// uint parses an unsigned JSON integer without leading zeros, fraction or
+// exponent, returning it and its text.
+func (p *parser) uint() (uint64, string, bool) {
+	j := p.i
+	for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' {
+		j++
+	}
+	if j < len(p.b) && (p.b[j] == '.' || p.b[j] == 'e' || p.b[j] == 'E') {
+		return 0, "", false
+	}
+	num := string(p.b[p.i:j])
+	p.i = j
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || (len(num) > 1 && num[0] == '0') {
+		return 0, "", false
+	}
+	return n, num, true
 }
 
 type parser struct {

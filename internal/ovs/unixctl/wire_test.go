@@ -36,8 +36,16 @@ func TestDecodeReply(t *testing.T) {
 			}
 		})
 	}
-	if _, err := decodeReply([]byte(`{"id":1,"result":"unterminated}`)); err == nil {
-		t.Error("invalid JSON decoded without error")
+	for _, bad := range []string{
+		`{"id":1,"result":"unterminated}`,
+		`{"id":1,"result":"x","result":"y"}`,
+		`{"id":1,"id":2,"result":"x"}`,
+		`{"id":1,"result":{"a":1},"result":"y"}`,
+		`{"id":1,"a":1,"b":2,"c":3,"a":4}`,
+	} {
+		if r, err := decodeReply([]byte(bad)); err == nil {
+			t.Errorf("decodeReply(%s) = %+v, want an error", bad, r)
+		}
 	}
 }
 
@@ -65,6 +73,7 @@ func FuzzDecodeReply(f *testing.F) {
 		`{"id":1,"result":"\"q\" \\ \/ \t \u00e9 \ud83d\ude00 \ud800x \udc00\u0041"}`,
 		`{"id":18446744073709551615,"result":""}`,
 		`{"id":01,"result":"x"}`,
+		`{"id":1,"result":"x","result":"y"}`,
 		"{\"id\":1,\"result\":\"\xff\"}",
 	} {
 		f.Add(s)
@@ -90,8 +99,11 @@ func FuzzDecodeReply(f *testing.F) {
 func FuzzFrameReader(f *testing.F) {
 	f.Add(`{"id":1,"result":"} \" {","error":null}`)
 	f.Add(`{"a":[{"b":"\\"}],"c":"\\\""}`)
+	f.Add("\f{\"id\":1}")
 	f.Fuzz(func(t *testing.T, s string) {
-		obj := strings.TrimSpace(s)
+		// Only JSON's own whitespace may surround the object: TrimSpace
+		// would also strip \f and \v, which the reader rightly rejects.
+		obj := strings.Trim(s, " \t\r\n")
 		if !json.Valid([]byte(obj)) || !strings.HasPrefix(obj, "{") {
 			fr := frameReader{}
 			fr.reset(iotest.OneByteReader(strings.NewReader(s)))

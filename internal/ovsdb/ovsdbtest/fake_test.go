@@ -1,17 +1,25 @@
-package ovsdb
+package ovsdbtest
 
 import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdb"
 )
+
+// labTopologyFile is the topology of a fresh lab, kept current by the ovsdb
+// package's lab test.
+const labTopologyFile = "../testdata/lab-topology.json"
+
+var errFake = errors.New("fake failure")
 
 func TestFake(t *testing.T) {
 	f, err := LoadFake(labTopologyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r Reader = f
+	var r ovsdb.Reader = f
 	ctx := context.Background()
 
 	topo, err := r.Topology(ctx)
@@ -70,16 +78,16 @@ func TestFake(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.CurCfg(ctx); !errors.Is(err, ErrClosed) {
+	if _, err := r.CurCfg(ctx); !errors.Is(err, ovsdb.ErrClosed) {
 		t.Errorf("CurCfg after Close: %v", err)
 	}
 }
 
 func TestLoadFakeErrors(t *testing.T) {
-	if _, err := LoadFake("testdata/no-such-file.json"); err == nil {
+	if _, err := LoadFake("../testdata/no-such-file.json"); err == nil {
 		t.Error("LoadFake of a missing file worked")
 	}
-	if _, err := LoadFake("testdata/ovs-3.1/select-Port.json"); err == nil {
+	if _, err := LoadFake("../testdata/ovs-3.1/select-Port.json"); err == nil {
 		t.Error("LoadFake of a select result (not a Topology) worked")
 	}
 }

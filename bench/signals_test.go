@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +61,7 @@ func (p *perCall) report(b *testing.B) {
 // with OVS_FLOOD_BENCH_SCALE=megaflows=N; 5k, 20k, 50k and 100k are the
 // points of the cost model): the cheap signals (per-port datapath
 // counters from dpctl/show -s, dpif/show, upcall/show, one megaflow by
-// UFID, the NORMAL rules' counters over OpenFlow narrowed three ways) and
+// UFID, the NORMAL rules' counters over OpenFlow narrowed two ways) and
 // the megaflow dumps (plain, --names, -m, filtered by input port).
 //
 // No traffic is injected while it measures: the dummy datapath runs on
@@ -117,7 +116,6 @@ func BenchmarkSignals(b *testing.B) {
 	}
 	pool := openflow.NewPool(e.RunDir, openflow.Options{Timeout: 60 * time.Second})
 	defer pool.Close()
-	cookie, _ := strconv.ParseUint(normalCookie, 0, 64)
 	of := []struct {
 		name   string
 		filter openflow.FlowFilter
@@ -127,8 +125,6 @@ func BenchmarkSignals(b *testing.B) {
 		{"openflow-normal-all-tables", openflow.FlowFilter{OutPort: openflow.PortNormal}},
 		// Once the NORMAL rules are known: their table only.
 		{"openflow-normal-one-table", openflow.FlowFilter{OneTable: true, TableID: 94, OutPort: openflow.PortNormal}},
-		// Their table and exact cookie (OVS indexes rules by cookie).
-		{"openflow-normal-cookie", openflow.FlowFilter{OneTable: true, TableID: 94, Cookie: cookie, CookieMask: ^uint64(0)}},
 		{"openflow-table-stats", openflow.FlowFilter{}},
 	}
 	for _, o := range of {

@@ -10,8 +10,8 @@
 // Files: source.go is the Source interface and the loop that times each
 // source; unixctl.go, ovsdb.go, openflow.go and netlink.go are the sources;
 // join.go joins what they read into bridges and ports; the agent's memory
-// between polls is in topology.go, bounded.go (which ports a bounded dump
-// reads), accumulator.go (monotonic counters), interner.go, traces.go and
+// between polls is in topology.go, gate.go (whether a poll dumps megaflows,
+// and which), accumulator.go (monotonic counters), interner.go, traces.go and
 // series.go (retirement and the VLAN cap of flood series).
 package agent
 

@@ -1,0 +1,431 @@
+package agent
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/counter"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
+)
+
+// GateConfig tunes when the agent dumps megaflows (docs/cost-model.md).
+type GateConfig struct {
+	// Always dumps on every poll, as the agent did before the gate (for
+	// hosts whose per-port datapath counters cannot be trusted).
+	Always bool
+	// SweepInterval is the longest the agent goes without dumping a
+	// datapath, whatever the counters say: the safety net for a flood the
+	// counters hide.
+	SweepInterval time.Duration
+	// Budget is the longest one dump may be expected to hold
+	// ovs-vswitchd's main thread; the agent picks the kind of dump (full,
+	// filtered by port, none) so that its estimate stays within it.
+	Budget time.Duration
+}
+
+// DefaultGateConfig returns the gate's defaults.
+func DefaultGateConfig() GateConfig {
+	return GateConfig{SweepInterval: time.Minute, Budget: 40 * time.Millisecond}
+}
+
+func (g GateConfig) withDefaults() GateConfig {
+	def := DefaultGateConfig()
+	orDefault(&g.SweepInterval, def.SweepInterval)
+	orDefault(&g.Budget, def.Budget)
+	return g
+}
+
+const (
+	// Starting estimates of what one megaflow adds to a dump's wall time
+	// (an upper bound of vswitchd's main-thread time): above the 4 µs
+	// (full, --names) and 2 µs (filtered) measured on the userspace
+	// datapath. The gate replaces them with what it measures.
+	defaultFullCost     = 5 * time.Microsecond
+	defaultFilteredCost = 2500 * time.Nanosecond
+	// costSamples is how many recent dumps the per-megaflow cost is the
+	// minimum of: load inflates a dump's wall time, the minimum less so.
+	costSamples = 4
+	// maxFilteredPerPoll caps the filtered dumps of one datapath per poll.
+	maxFilteredPerPoll = 8
+)
+
+// dumpMode is what the gate lets a poll read from one datapath.
+type dumpMode int
+
+const (
+	dumpSkip     dumpMode = iota // nothing: the counters say no flood may exist
+	dumpFull                     // every megaflow
+	dumpFiltered                 // the megaflows entering through a few ports
+	dumpNone                     // nothing: no dump fits the budget at this flow count
+)
+
+// Why the gate dumps (dumpPlan.reason).
+const (
+	reasonFirst       = "first"       // the first poll sets the baselines
+	reasonFollowing   = "following"   // a flood or flood candidate is followed
+	reasonReplication = "replication" // more copies than the last dump explained
+	reasonSweep       = "sweep"       // the safety sweep is due
+	reasonAlways      = "always"      // GateConfig.Always
+)
+
+// dumpPlan is the gate's decision for one datapath in one poll.
+type dumpPlan struct {
+	mode   dumpMode
+	ports  []string // dumpFiltered: the in_ports to dump
+	reason string   // "" when skipped
+	// rate is the datapath's replication rate this poll: packets sent out
+	// of its ports minus packets received, per second.
+	rate float64
+}
+
+// dumpGate decides, per datapath and poll, whether the agent dumps
+// megaflows, from the per-port datapath counters read on every poll (a
+// flood shows up as more packets out than in). It dumps when replication
+// rises above what the last dump explained, while a flood or a flood
+// candidate is followed (so the gate adds no detection or clearing
+// latency), and at least every SweepInterval. It picks the kind of dump
+// so that no single request is expected to hold ovs-vswitchd's main
+// thread longer than the budget.
+type dumpGate struct {
+	dps map[string]*gateState
+}
+
+// gateState is what the gate remembers of one datapath.
+type gateState struct {
+	at, prevAt time.Time         // this poll's counters, and the previous poll's
+	rx, out    map[string]uint64 // per-port counters read at `at`
+	rxDelta    map[string]uint64 // received packets per port in the last poll
+	// explained is the replication rate (pps) behind which the last full
+	// dump found no flood: broadcast, multicast, other legitimate copies.
+	explained float64
+	skipped   int // polls since the last dump
+	// candidates are the in_ports of flood-shaped megaflows that grew at
+	// the detector's rate in the last dump; candidatePolls counts the
+	// consecutive dumps that had some while no flood became active.
+	candidates     []string
+	candidatePolls int
+	shaped         map[string]shapedMemo // flood-shaped megaflows by key
+	fullCost       costWindow
+	filteredCost   costWindow
+	turn           int // rotates filtered sweeps through the ports
+}
+
+type shapedMemo struct {
+	packets uint64
+	at      time.Time
+}
+
+// costWindow keeps the per-megaflow cost of the last few dumps.
+type costWindow struct {
+	samples []time.Duration
+	def     time.Duration
+}
+
+func (c *costWindow) add(took time.Duration, flows int) {
+	if flows <= 0 || took <= 0 {
+		return
+	}
+	c.samples = append(c.samples, took/time.Duration(flows))
+	if len(c.samples) > costSamples {
+		c.samples = c.samples[1:]
+	}
+}
+
+// perFlow is the lowest recent cost, or the default before any dump.
+func (c *costWindow) perFlow() time.Duration {
+	if len(c.samples) == 0 {
+		return c.def
+	}
+	return slices.Min(c.samples)
+}
+
+func newDumpGate() *dumpGate { return &dumpGate{dps: map[string]*gateState{}} }
+
+func (g *dumpGate) state(dp string) *gateState {
+	st := g.dps[dp]
+	if st == nil {
+		st = &gateState{shaped: map[string]shapedMemo{},
+			fullCost: costWindow{def: defaultFullCost}, filteredCost: costWindow{def: defaultFilteredCost}}
+		g.dps[dp] = st
+	}
+	return st
+}
+
+// gateInput is what the gate needs of one poll for one datapath.
+type gateInput struct {
+	dp       string
+	now      time.Time
+	flows    int                         // megaflows in the datapath
+	counters map[string]ovs.PortCounters // dpctl/show -s
+	ports    []string                    // the datapath's ports on watched bridges
+	flooding []string                    // in_ports of active floods
+	maxFlows int                         // --dpctl.max-flows: no full dump above
+	maxPorts int                         // --dpctl.bounded-ports: filtered dumps per poll, at most
+	minRate  float64                     // the detector's --flood.min-pps
+	// sweepPolls is the safety sweep's period in polls: a datapath is
+	// dumped at least every sweepPolls polls.
+	sweepPolls int
+}
+
+// plan decides what this poll dumps from in.dp, and keeps the counters
+// as the next poll's baseline.
+func (g *dumpGate) plan(cfg GateConfig, in gateInput) dumpPlan {
+	st := g.state(in.dp)
+	first := st.at.IsZero()
+	p := dumpPlan{rate: st.replication(in.counters, in.now)}
+	switch {
+	case cfg.Always:
+		p.reason = reasonAlways
+	case first:
+		p.reason = reasonFirst
+	case len(st.candidates) > 0 || anyIn(in.flooding, in.ports):
+		p.reason = reasonFollowing
+	case p.rate-st.explained >= in.minRate:
+		p.reason = reasonReplication
+	case st.skipped+1 >= in.sweepPolls:
+		p.reason = reasonSweep
+	}
+	if p.rate < st.explained {
+		// Less replication than explained: lower the bar, so that less
+		// broadcast (or more drops) cannot hide a later flood.
+		st.explained = max(p.rate, 0)
+	}
+	if p.reason == "" {
+		st.skipped++
+		return p
+	}
+	st.skipped = 0
+	budget := float64(cfg.Budget)
+	if in.flows <= in.maxFlows && float64(in.flows)*float64(st.fullCost.perFlow()) <= budget {
+		p.mode = dumpFull
+		return p
+	}
+	one := float64(in.flows) * float64(st.filteredCost.perFlow())
+	if one > budget || len(in.ports) == 0 {
+		p.mode = dumpNone
+		return p
+	}
+	n := min(in.maxPorts, maxFilteredPerPoll)
+	if one > 0 {
+		n = min(n, int(math.Floor(budget/one)))
+	}
+	n = max(n, 1)
+	p.mode, p.ports = dumpFiltered, st.suspects(in, n)
+	return p
+}
+
+// observe takes what a dump planned by plan returned: its cost (wall
+// time over the megaflows walked, the whole datapath either way) and the
+// megaflows, to follow flood candidates and to learn what replication is
+// explained.
+func (g *dumpGate) observe(dp string, p dumpPlan, walked int, took time.Duration, flows []detect.Flow, minRate float64, now time.Time, flooding []string) {
+	st := g.state(dp)
+	switch p.mode {
+	case dumpFull:
+		st.fullCost.add(took, walked)
+	case dumpFiltered:
+		st.filteredCost.add(took/time.Duration(max(len(p.ports), 1)), walked)
+	default:
+		return
+	}
+	var cands []string
+	seen := map[string]bool{}
+	for _, f := range flows {
+		if !floodShaped(f) {
+			continue
+		}
+		m, known := st.shaped[f.Key]
+		st.shaped[f.Key] = shapedMemo{packets: f.Packets, at: now}
+		grew := f.Packets
+		if known {
+			grew = counter.Delta(m.packets, f.Packets)
+		}
+		since := m.at
+		if !known {
+			since = st.prevAt // created since the previous poll
+		}
+		elapsed := now.Sub(since).Seconds()
+		if grew > 0 && (elapsed <= 0 || float64(grew)/elapsed >= minRate) && !seen[f.InPort] {
+			seen[f.InPort] = true
+			cands = append(cands, f.InPort)
+		}
+	}
+	if p.mode == dumpFull {
+		for k, m := range st.shaped {
+			if m.at != now {
+				delete(st.shaped, k)
+			}
+		}
+	}
+	st.settle(p, cands, flooding)
+}
+
+// settle updates what the gate follows after a dump. Candidates that
+// stay flood-shaped for longer than a flood takes to be confirmed and
+// cleared without any becoming active are legitimate multi-output
+// traffic (mirrors, learned multicast): their replication is explained.
+func (st *gateState) settle(p dumpPlan, cands, flooding []string) {
+	sort.Strings(cands)
+	active := len(flooding) > 0
+	switch {
+	case len(cands) == 0:
+		// The replication seen now has no flood behind it (for a
+		// filtered dump: none behind the busiest senders it read).
+		st.candidates, st.candidatePolls = nil, 0
+		st.explained = max(p.rate, 0)
+	case active:
+		st.candidates, st.candidatePolls = cands, 0
+	default:
+		st.candidatePolls++
+		st.candidates = cands
+		if st.candidatePolls > candidateGiveUp {
+			st.candidates, st.candidatePolls = nil, 0
+			st.explained = max(p.rate, st.explained)
+		}
+	}
+}
+
+// candidateGiveUp is how many consecutive dumps the gate follows
+// candidates that never become an active flood: more than the default
+// detector needs to confirm (3) and clear (2) one.
+const candidateGiveUp = 6
+
+// floodShaped says whether a megaflow looks like an unknown-unicast flood:
+// one unicast destination MAC delivered to two or more places. Only the
+// detector (with the FDB) decides whether it is one.
+func floodShaped(f detect.Flow) bool {
+	return len(f.Dst) == 6 && f.Dst[0]&1 == 0 && len(f.Outputs) >= 2
+}
+
+// replication returns the packets sent out of the datapath's ports minus
+// the packets received, per second since the last poll, and keeps the
+// counters for the next one. A new port, or one whose counters went back
+// (re-created), counts from zero.
+func (st *gateState) replication(counters map[string]ovs.PortCounters, now time.Time) float64 {
+	rx, out := make(map[string]uint64, len(counters)), make(map[string]uint64, len(counters))
+	rxDelta := make(map[string]uint64, len(counters))
+	var in, sent float64
+	for name, c := range counters {
+		rx[name], out[name] = c.RxPackets, c.Outputs()
+		if st.rx != nil {
+			d := counter.Delta(st.rx[name], c.RxPackets)
+			rxDelta[name] = d
+			in += float64(d)
+			sent += float64(counter.Delta(st.out[name], c.Outputs()))
+		}
+	}
+	elapsed := now.Sub(st.at).Seconds()
+	known := st.rx != nil
+	st.rx, st.out, st.rxDelta, st.prevAt, st.at = rx, out, rxDelta, st.at, now
+	if !known || elapsed <= 0 {
+		return 0
+	}
+	return (sent - in) / elapsed
+}
+
+// suspects picks up to n ports to dump filtered: the entry ports of
+// active floods and of followed candidates (in turn, when there are more
+// than n), then the ports that received the most packets in the last poll
+// (a flooding VM is a sender), then the others in turn, so that repeated
+// sweeps cover every port.
+func (st *gateState) suspects(in gateInput, n int) []string {
+	onDP := make(map[string]bool, len(in.ports))
+	for _, p := range in.ports {
+		onDP[p] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(p string) {
+		if len(out) < n && onDP[p] && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	var followed []string
+	for _, p := range append(slices.Clone(in.flooding), st.candidates...) {
+		if onDP[p] && !slices.Contains(followed, p) {
+			followed = append(followed, p)
+		}
+	}
+	for i := range followed {
+		add(followed[(st.turn+i)%len(followed)])
+	}
+	busy := slices.Clone(in.ports)
+	sort.SliceStable(busy, func(i, j int) bool { return st.rxDelta[busy[i]] > st.rxDelta[busy[j]] })
+	for _, p := range busy {
+		if st.rxDelta[p] == 0 || len(out) >= n {
+			break
+		}
+		add(p)
+	}
+	sorted := slices.Clone(in.ports)
+	sort.Strings(sorted)
+	for i := 0; len(out) < n && i < len(sorted); i++ {
+		add(sorted[(st.turn+i)%len(sorted)])
+	}
+	st.turn += n
+	return out
+}
+
+// anyIn says whether some element of a is in b.
+func anyIn(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// gated asks the gate what to dump from dp this poll and returns its plan
+// with the dpctl/dump-flows filters to send ("" for a full dump), each
+// with the ports whose flows it covers.
+func (s *unixctlSource) gated(p *Poll, dp ovs.Datapath, stats ovs.DatapathStats) (dumpPlan, map[string][]string) {
+	cfg := p.cfg.Gate
+	if stats.Counters == nil {
+		cfg.Always = true // no per-port counters to gate on
+	}
+	in := gateInput{dp: dp.Name, now: p.Time, flows: stats.Flows, counters: stats.Counters,
+		ports: allPorts(dp), flooding: p.flooding, maxFlows: p.cfg.MaxFlows,
+		maxPorts: p.cfg.BoundedPorts, minRate: p.cfg.Detect.MinPacketRate,
+		sweepPolls: max(1, int((cfg.SweepInterval+p.cfg.Interval-1)/p.cfg.Interval))}
+	plan := s.gate.plan(cfg, in)
+	switch plan.mode {
+	case dumpFull:
+		return plan, map[string][]string{"": in.ports}
+	case dumpFiltered:
+		filters := make(map[string][]string, len(plan.ports))
+		for _, port := range plan.ports {
+			filters["in_port="+port] = []string{port}
+		}
+		return plan, filters
+	}
+	return plan, nil
+}
+
+// logBounded logs once when a datapath becomes too large for a full dump
+// within the budget, and once when it is small enough again.
+func (s *unixctlSource) logBounded(p *Poll, dp ovs.Datapath, stats ovs.DatapathStats, plan dumpPlan) {
+	if plan.mode == dumpSkip {
+		return // a skipped poll says nothing about the dump's size
+	}
+	over := plan.mode != dumpFull
+	switch {
+	case over && !s.overLimit[dp.Name]:
+		how := "dumping only a few ports' flows per poll"
+		if plan.mode == dumpNone {
+			how = "not dumping megaflows at all (even a filtered dump walks every megaflow)"
+		}
+		p.log.Warn("datapath has too many megaflows for a full dump within the budget: "+how,
+			zap.String("datapath", dp.Name), zap.Int("flows", stats.Flows), zap.Int("max_flows", p.cfg.MaxFlows),
+			zap.Duration("budget", p.cfg.Gate.Budget))
+	case !over && s.overLimit[dp.Name]:
+		p.log.Info("datapath small enough for full megaflow dumps again", zap.String("datapath", dp.Name), zap.Int("flows", stats.Flows))
+	}
+	s.overLimit[dp.Name] = over
+}

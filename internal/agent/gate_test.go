@@ -1,0 +1,331 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
+)
+
+const gateCaptures = "testdata/gate/"
+
+// The lab's br-int ports (lab/lab.sh), as dpif/show lists them.
+var labPorts = []string{"br-int", "tapvm1", "tapvm2", "tapvm3", "tapvm4", "tapvm5", "uplink"}
+
+func portCounters(t *testing.T, name string) map[string]ovs.PortCounters {
+	t.Helper()
+	b, err := os.ReadFile(gateCaptures + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := ovs.ParsePortCounters(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc
+}
+
+func dumpedFlows(t *testing.T, name string) []detect.Flow {
+	t.Helper()
+	b, err := os.ReadFile(gateCaptures + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, err := ovs.ParseDumpFlows(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []detect.Flow
+	for _, m := range mf.Flows {
+		out = append(out, toDetectFlow("netdev@ovs-netdev", m, interner{}))
+	}
+	return out
+}
+
+// synthetic builds counters: name -> {received, sent}.
+func synthetic(c map[string][2]uint64) map[string]ovs.PortCounters {
+	out := map[string]ovs.PortCounters{}
+	for n, v := range c {
+		out[n] = ovs.PortCounters{RxPackets: v[0], TxPackets: v[1]}
+	}
+	return out
+}
+
+func gateIn(now time.Time, counters map[string]ovs.PortCounters) gateInput {
+	return gateInput{dp: "netdev@ovs-netdev", now: now, flows: 4, counters: counters, ports: labPorts,
+		maxFlows: 20000, maxPorts: 1, minRate: 10, sweepPolls: 6}
+}
+
+// Counters captured in the lab (lab/lab.sh, 2.5 s apart): idle, then
+// learned east-west iperf3 (vm2 -> vm3, which the userspace datapath
+// partly drops under load: fewer packets out than in), then the seed-000
+// flood (vm1 -> the external MAC, copied to vm2, vm3, the uplink and the
+// down LOCAL port).
+func TestGateOnCapturedCounters(t *testing.T) {
+	g, cfg := newDumpGate(), DefaultGateConfig()
+	t0 := time.Unix(1_700_000_000, 0)
+	step := 2500 * time.Millisecond
+	steps := []struct {
+		capture    string
+		wantMode   dumpMode
+		wantReason string
+		flows      string // the dump the poll gets, if it dumps
+	}{
+		{"dpctl-show-s.calm-0.txt", dumpFull, reasonFirst, ""},
+		{"dpctl-show-s.calm-1.txt", dumpSkip, "", ""},
+		{"dpctl-show-s.flood-2.txt", dumpFull, reasonReplication, "dpctl-dump-flows-names.flood.txt"},
+		{"dpctl-show-s.after-3.txt", dumpFull, reasonFollowing, ""},
+	}
+	for i, s := range steps {
+		now := t0.Add(time.Duration(i) * step)
+		p := g.plan(cfg, gateIn(now, portCounters(t, s.capture)))
+		if p.mode != s.wantMode || p.reason != s.wantReason {
+			t.Fatalf("poll %d (%s): mode %v reason %q (replication %.0f pps), want %v %q",
+				i, s.capture, p.mode, p.reason, p.rate, s.wantMode, s.wantReason)
+		}
+		var flows []detect.Flow
+		if s.flows != "" {
+			flows = dumpedFlows(t, s.flows)
+		}
+		g.observe("netdev@ovs-netdev", p, 4, time.Millisecond, flows, 10, now, nil)
+		if i == 2 {
+			// ~1,300 packets flooded to 3 ports and the down LOCAL
+			// port in 2.5 s: ~3 extra copies each, ~1,500 pps.
+			if p.rate < 1000 || p.rate > 2000 {
+				t.Errorf("flood poll: replication %.0f pps, want ~1,500", p.rate)
+			}
+			if got := g.state("netdev@ovs-netdev").candidates; len(got) != 1 || got[0] != "tapvm1" {
+				t.Errorf("candidates after the flood dump = %v, want [tapvm1]", got)
+			}
+		}
+	}
+	// The flood is over and the last dump found nothing growing: the
+	// next calm poll skips again.
+	now := t0.Add(4 * step)
+	after := portCounters(t, "dpctl-show-s.after-3.txt")
+	if p := g.plan(cfg, gateIn(now, after)); p.mode != dumpSkip {
+		t.Errorf("calm after the flood: mode %v reason %q, want skip", p.mode, p.reason)
+	}
+}
+
+func TestGateSweepAndExplained(t *testing.T) {
+	g, cfg := newDumpGate(), DefaultGateConfig()
+	t0 := time.Unix(1_700_000_000, 0)
+	// A steady 40 pps of broadcast copies (vm1 sends 10 pps to 4 ports).
+	at := func(sec int) map[string]ovs.PortCounters {
+		n := uint64(10 * sec)
+		return synthetic(map[string][2]uint64{"tapvm1": {n, 0}, "tapvm2": {0, n}, "tapvm3": {0, n}, "uplink": {0, n}, "br-int": {0, n}})
+	}
+	var reasons []string
+	for sec := 0; sec <= 70; sec += 5 {
+		now := t0.Add(time.Duration(sec) * time.Second)
+		p := g.plan(cfg, gateIn(now, at(sec)))
+		reasons = append(reasons, p.reason)
+		g.observe("netdev@ovs-netdev", p, 4, time.Millisecond, nil, 10, now, nil)
+	}
+	// First poll, then the 30 pps of unexplained replication once, then
+	// only sweeps every 30 s: the broadcast is explained.
+	want := "first,replication,,,,,,sweep,,,,,,sweep,"
+	if got := strings.Join(reasons, ","); got != want {
+		t.Errorf("reasons %s, want %s", got, want)
+	}
+	// Less replication lowers the bar at once: when the broadcast stops
+	// and a flood of the same rate starts, it is dumped.
+	st := g.state("netdev@ovs-netdev")
+	if st.explained < 29 || st.explained > 31 {
+		t.Fatalf("explained %.1f pps, want 30", st.explained)
+	}
+	quiet := at(70)
+	now := t0.Add(75 * time.Second)
+	if p := g.plan(cfg, gateIn(now, quiet)); p.reason != "" || st.explained != 0 {
+		t.Errorf("no traffic: reason %q, explained %.1f; want skip and 0", p.reason, st.explained)
+	}
+	if p := g.plan(cfg, gateIn(now.Add(5*time.Second), at(75))); p.reason != reasonReplication {
+		t.Errorf("replication back after a pause: reason %q, want replication", p.reason)
+	}
+}
+
+func TestGateFollowsUntilQuietAndGivesUpOnLegitimateCopies(t *testing.T) {
+	g, cfg := newDumpGate(), DefaultGateConfig()
+	t0 := time.Unix(1_700_000_000, 0)
+	flooded := func(packets uint64) []detect.Flow {
+		return []detect.Flow{{Key: "dp/k1", InPort: "tapvm1", Dst: []byte{2, 0, 0, 0, 0, 0x64}, Packets: packets,
+			Outputs: []detect.Output{{Port: "tapvm2"}, {Port: "tapvm3"}}}}
+	}
+	calm := synthetic(map[string][2]uint64{"tapvm1": {0, 0}})
+	now := t0
+	p := g.plan(cfg, gateIn(now, calm))
+	g.observe("netdev@ovs-netdev", p, 4, time.Millisecond, flooded(0), 10, now, nil)
+	// The flood-shaped megaflow grows at 100 pps with no active flood
+	// (the detector finds its destination learned, say): followed for
+	// candidateGiveUp dumps, then its replication counts as explained.
+	var reasons []string
+	for i := 1; i <= candidateGiveUp+3; i++ {
+		now = t0.Add(time.Duration(i) * 5 * time.Second)
+		c := synthetic(map[string][2]uint64{"tapvm1": {uint64(500 * i), 0}, "tapvm2": {0, uint64(500 * i)}, "tapvm3": {0, uint64(500 * i)}})
+		p := g.plan(cfg, gateIn(now, c))
+		reasons = append(reasons, p.reason)
+		g.observe("netdev@ovs-netdev", p, 4, time.Millisecond, flooded(uint64(500*i)), 10, now, nil)
+	}
+	want := "replication,following,following,following,following,following,following,,"
+	if got := strings.Join(reasons, ","); got != want {
+		t.Errorf("reasons %s, want %s", got, want)
+	}
+	// With an active flood on the port, the gate follows it for as long
+	// as the detector keeps it active.
+	g2 := newDumpGate()
+	in := gateIn(t0, calm)
+	g2.plan(cfg, in)
+	in.now, in.flooding = t0.Add(5*time.Second), []string{"tapvm1"}
+	if p := g2.plan(cfg, in); p.reason != reasonFollowing || p.mode != dumpFull {
+		t.Errorf("active flood: %v %q, want a full dump, following", p.mode, p.reason)
+	}
+}
+
+func TestGateBudget(t *testing.T) {
+	cfg := DefaultGateConfig() // 40 ms
+	t0 := time.Unix(1_700_000_000, 0)
+	busy := synthetic(map[string][2]uint64{"tapvm1": {0, 0}, "tapvm4": {0, 0}})
+	// tapvm4 sends 1,000 pps that are copied to two ports.
+	busier := synthetic(map[string][2]uint64{"tapvm1": {0, 0}, "tapvm4": {5000, 0}, "tapvm2": {0, 5000}, "tapvm3": {0, 5000}})
+	cases := []struct {
+		name     string
+		flows    int
+		maxFlows int
+		flooding []string
+		maxPorts int
+		learned  time.Duration // measured wall time of a full dump of `flows`, if any
+		want     dumpMode
+		ports    string
+	}{
+		{name: "small: full", flows: 5000, maxFlows: 20000, want: dumpFull},
+		{name: "full over budget at the default cost", flows: 10000, maxFlows: 20000, want: dumpFiltered, ports: "tapvm4"},
+		{name: "over --dpctl.max-flows", flows: 6000, maxFlows: 5000, want: dumpFiltered, ports: "tapvm4"},
+		{name: "flooding port first", flows: 10000, maxFlows: 20000, flooding: []string{"tapvm1"}, want: dumpFiltered, ports: "tapvm1"},
+		{name: "two ports fit", flows: 7000, maxFlows: 5000, flooding: []string{"tapvm1"}, maxPorts: 4, want: dumpFiltered, ports: "tapvm1,tapvm4"},
+		{name: "two fit but --dpctl.bounded-ports=1", flows: 7000, maxFlows: 5000, flooding: []string{"tapvm1"}, maxPorts: 1, want: dumpFiltered, ports: "tapvm1"},
+		{name: "no dump fits", flows: 100000, maxFlows: 20000, want: dumpNone},
+		{name: "a slow dump measured: filtered next", flows: 5000, maxFlows: 20000, learned: 60 * time.Millisecond, want: dumpFiltered, ports: "tapvm4"},
+		{name: "a fast dump measured: full above the default", flows: 12000, maxFlows: 20000, learned: 30 * time.Millisecond, want: dumpFull},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newDumpGate()
+			in := gateIn(t0, busy)
+			in.flows, in.maxFlows, in.maxPorts = tc.flows, tc.maxFlows, max(tc.maxPorts, 1)
+			first := g.plan(cfg, in)
+			if tc.learned > 0 {
+				g.observe(in.dp, dumpPlan{mode: dumpFull}, tc.flows, tc.learned, nil, 10, t0, nil)
+			} else {
+				g.observe(in.dp, first, tc.flows, 0, nil, 10, t0, nil)
+			}
+			in.now, in.counters, in.flooding = t0.Add(5*time.Second), busier, tc.flooding
+			p := g.plan(cfg, in)
+			if p.reason == "" {
+				t.Fatalf("no dump: replication %.0f pps", p.rate)
+			}
+			if p.mode != tc.want || strings.Join(p.ports, ",") != tc.ports {
+				t.Errorf("mode %v ports %v, want %v %s", p.mode, p.ports, tc.want, tc.ports)
+			}
+		})
+	}
+}
+
+func TestGateAlwaysAndCounterResets(t *testing.T) {
+	cfg := DefaultGateConfig()
+	cfg.Always = true
+	g := newDumpGate()
+	t0 := time.Unix(1_700_000_000, 0)
+	c := synthetic(map[string][2]uint64{"tapvm1": {1000, 1000}})
+	for i := range 3 {
+		if p := g.plan(cfg, gateIn(t0.Add(time.Duration(i)*time.Second), c)); p.mode != dumpFull || p.reason != reasonAlways {
+			t.Fatalf("poll %d with Always: %v %q", i, p.mode, p.reason)
+		}
+	}
+	// A port re-created (counters back to small values) counts from zero.
+	g = newDumpGate()
+	g.plan(DefaultGateConfig(), gateIn(t0, synthetic(map[string][2]uint64{"tapvm1": {1000, 5000}, "tapvm2": {5000, 1000}})))
+	p := g.plan(DefaultGateConfig(), gateIn(t0.Add(time.Second), synthetic(map[string][2]uint64{"tapvm1": {3, 3}, "tapvm2": {5003, 1003}})))
+	if p.rate != 0 {
+		t.Errorf("replication after a reset %.1f pps, want 0", p.rate)
+	}
+}
+
+// The unixctl source reads dpctl/show -s each poll and dumps megaflows
+// only when the gate lets it; a reply without per-port counters (older
+// fixtures, or a datapath that keeps none) dumps every poll.
+func TestUnixctlSourceGatesTheDump(t *testing.T) {
+	r := fakeReaders(t)
+	v := r.unixctl
+	a := New(DefaultConfig(), r.sources(), nil, &state.Store{})
+	dumps := func() int {
+		n := 0
+		for _, c := range v.Calls {
+			if strings.HasPrefix(c, "dpctl/dump-flows") {
+				n++
+			}
+		}
+		v.Calls = nil
+		return n
+	}
+	// Without counters: every poll dumps.
+	for i := range 3 {
+		a.Poll(context.Background())
+		if n := dumps(); n != 1 {
+			t.Fatalf("poll %d without counters: %d dumps, want 1", i, n)
+		}
+	}
+	// With the lab's counters: calm polls do not dump, the flood does.
+	b := New(DefaultConfig(), r.sources(), nil, &state.Store{})
+	names, err := os.ReadFile(gateCaptures + "dpctl-dump-flows-names.flood.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.SetReply("dpctl/dump-flows --names netdev@ovs-netdev", string(names))
+	var got []int
+	for _, c := range []string{"calm-0", "calm-1", "calm-1", "flood-2"} {
+		if err := v.LoadFile("dpctl/show -s netdev@ovs-netdev", gateCaptures+"dpctl-show-s."+c+".txt"); err != nil {
+			t.Fatal(err)
+		}
+		s := b.Poll(context.Background())
+		if !s.Sources[state.SourceUnixctl].Up {
+			t.Fatalf("unixctl down: %s", s.Sources[state.SourceUnixctl].Err)
+		}
+		got = append(got, dumps())
+	}
+	if want := []int{1, 0, 0, 1}; !equalInts(got, want) {
+		t.Errorf("dumps per poll %v, want %v", got, want)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Filtered dumps take the followed ports in turn when they are more than
+// a poll may dump.
+func TestGateSuspectsRotate(t *testing.T) {
+	st := newDumpGate().state("dp")
+	in := gateIn(time.Unix(1_700_000_000, 0), nil)
+	in.flooding = []string{"tapvm1", "tapvm2", "tapvm3"}
+	var got []string
+	for range 4 {
+		got = append(got, strings.Join(st.suspects(in, 2), "+"))
+	}
+	if want := "tapvm1+tapvm2,tapvm3+tapvm1,tapvm2+tapvm3,tapvm1+tapvm2"; strings.Join(got, ",") != want {
+		t.Errorf("suspects %s, want %s", strings.Join(got, ","), want)
+	}
+}

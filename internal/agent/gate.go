@@ -393,7 +393,7 @@ func (s *unixctlSource) gated(p *Poll, dp ovs.Datapath, stats ovs.DatapathStats)
 	in := gateInput{dp: dp.Name, now: p.Time, flows: stats.Flows, counters: stats.Counters,
 		ports: allPorts(dp), flooding: p.flooding, maxFlows: p.cfg.MaxFlows,
 		maxPorts: p.cfg.BoundedPorts, minRate: p.cfg.Detect.MinPacketRate,
-		sweepPolls: max(1, int((cfg.SweepInterval+p.cfg.Interval-1)/p.cfg.Interval))}
+		sweepPolls: sweepPolls(cfg.SweepInterval, p.cfg.Interval, p.cfg.Detect.FlowMemoryPolls)}
 	plan := s.gate.plan(cfg, in)
 	switch plan.mode {
 	case dumpFull:
@@ -406,6 +406,19 @@ func (s *unixctlSource) gated(p *Poll, dp ovs.Datapath, stats ovs.DatapathStats)
 		return plan, filters
 	}
 	return plan, nil
+}
+
+// sweepPolls is the safety sweep's period in polls: SweepInterval, but
+// never longer than the detector remembers a megaflow it was not shown
+// (FlowMemoryPolls), so a gated agent never makes the detector forget
+// flows it would then take as baselines, which would delay the detection
+// of a flood by a poll.
+func sweepPolls(sweep, interval time.Duration, memory int) int {
+	n := int((sweep + interval - 1) / interval)
+	if memory > 0 {
+		n = min(n, memory)
+	}
+	return max(n, 1)
 }
 
 // logBounded logs once when a datapath becomes too large for a full dump

@@ -329,3 +329,21 @@ func TestGateSuspectsRotate(t *testing.T) {
 		t.Errorf("suspects %s, want %s", strings.Join(got, ","), want)
 	}
 }
+
+func TestSweepPolls(t *testing.T) {
+	tests := []struct {
+		sweep, interval time.Duration
+		memory, want    int
+	}{
+		{time.Minute, 5 * time.Second, 12, 12},
+		{time.Minute, 10 * time.Second, 12, 6},
+		{time.Minute, time.Second, 12, 12}, // the detector's memory bounds it
+		{time.Minute, 7 * time.Second, 0, 9},
+		{time.Second, 5 * time.Second, 12, 1},
+	}
+	for _, tt := range tests {
+		if got := sweepPolls(tt.sweep, tt.interval, tt.memory); got != tt.want {
+			t.Errorf("sweepPolls(%v, %v, %d) = %d, want %d", tt.sweep, tt.interval, tt.memory, got, tt.want)
+		}
+	}
+}

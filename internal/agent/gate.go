@@ -41,15 +41,15 @@ func (g GateConfig) withDefaults() GateConfig {
 }
 
 const (
-	// Starting estimates of what one megaflow adds to a dump's wall time
-	// (an upper bound of vswitchd's main-thread time): above the 4 µs
-	// (full, --names) and 2 µs (filtered) measured on the userspace
-	// datapath. The gate replaces them with what it measures.
-	defaultFullCost     = 5 * time.Microsecond
-	defaultFilteredCost = 2500 * time.Nanosecond
-	// costSamples is how many recent dumps the per-megaflow cost is the
-	// minimum of: load inflates a dump's wall time, the minimum less so.
-	costSamples = 4
+	// What one megaflow adds to a dump's hold of vswitchd's main thread,
+	// with a margin over what BenchmarkSignals measured on the userspace
+	// datapath at 5k to 100k megaflows (full dump without -m about
+	// 4.5 µs, filtered 1–2 µs per megaflow, walked or not). The agent
+	// cannot measure the hold itself (a dump's wall time also carries the
+	// transfer, its own parsing and the host's load), so these are fixed;
+	// lower --dpctl.dump-budget where dumps are dearer.
+	fullCostPerFlow     = 6 * time.Microsecond
+	filteredCostPerFlow = 2 * time.Microsecond
 	// maxFilteredPerPoll caps the filtered dumps of one datapath per poll.
 	maxFilteredPerPoll = 8
 )
@@ -110,9 +110,7 @@ type gateState struct {
 	candidates     []string
 	candidatePolls int
 	shaped         map[string]shapedMemo // flood-shaped megaflows by key
-	fullCost       costWindow
-	filteredCost   costWindow
-	turn           int // rotates filtered sweeps through the ports
+	turn           int                   // rotates filtered dumps through the ports
 }
 
 type shapedMemo struct {
@@ -120,37 +118,12 @@ type shapedMemo struct {
 	at      time.Time
 }
 
-// costWindow keeps the per-megaflow cost of the last few dumps.
-type costWindow struct {
-	samples []time.Duration
-	def     time.Duration
-}
-
-func (c *costWindow) add(took time.Duration, flows int) {
-	if flows <= 0 || took <= 0 {
-		return
-	}
-	c.samples = append(c.samples, took/time.Duration(flows))
-	if len(c.samples) > costSamples {
-		c.samples = c.samples[1:]
-	}
-}
-
-// perFlow is the lowest recent cost, or the default before any dump.
-func (c *costWindow) perFlow() time.Duration {
-	if len(c.samples) == 0 {
-		return c.def
-	}
-	return slices.Min(c.samples)
-}
-
 func newDumpGate() *dumpGate { return &dumpGate{dps: map[string]*gateState{}} }
 
 func (g *dumpGate) state(dp string) *gateState {
 	st := g.dps[dp]
 	if st == nil {
-		st = &gateState{shaped: map[string]shapedMemo{},
-			fullCost: costWindow{def: defaultFullCost}, filteredCost: costWindow{def: defaultFilteredCost}}
+		st = &gateState{shaped: map[string]shapedMemo{}}
 		g.dps[dp] = st
 	}
 	return st
@@ -201,11 +174,11 @@ func (g *dumpGate) plan(cfg GateConfig, in gateInput) dumpPlan {
 	}
 	st.skipped = 0
 	budget := float64(cfg.Budget)
-	if in.flows <= in.maxFlows && float64(in.flows)*float64(st.fullCost.perFlow()) <= budget {
+	if in.flows <= in.maxFlows && float64(in.flows)*float64(fullCostPerFlow) <= budget {
 		p.mode = dumpFull
 		return p
 	}
-	one := float64(in.flows) * float64(st.filteredCost.perFlow())
+	one := float64(in.flows) * float64(filteredCostPerFlow)
 	if one > budget || len(in.ports) == 0 {
 		p.mode = dumpNone
 		return p
@@ -219,20 +192,13 @@ func (g *dumpGate) plan(cfg GateConfig, in gateInput) dumpPlan {
 	return p
 }
 
-// observe takes what a dump planned by plan returned: its cost (wall
-// time over the megaflows walked, the whole datapath either way) and the
-// megaflows, to follow flood candidates and to learn what replication is
-// explained.
-func (g *dumpGate) observe(dp string, p dumpPlan, walked int, took time.Duration, flows []detect.Flow, minRate float64, now time.Time, flooding []string) {
-	st := g.state(dp)
-	switch p.mode {
-	case dumpFull:
-		st.fullCost.add(took, walked)
-	case dumpFiltered:
-		st.filteredCost.add(took/time.Duration(max(len(p.ports), 1)), walked)
-	default:
+// observe takes the megaflows a dump planned by plan returned, to follow
+// flood candidates and to learn what replication is explained.
+func (g *dumpGate) observe(dp string, p dumpPlan, flows []detect.Flow, minRate float64, now time.Time, flooding []string) {
+	if p.mode != dumpFull && p.mode != dumpFiltered {
 		return
 	}
+	st := g.state(dp)
 	var cands []string
 	seen := map[string]bool{}
 	for _, f := range flows {

@@ -92,7 +92,7 @@ func TestGateOnCapturedCounters(t *testing.T) {
 		if s.flows != "" {
 			flows = dumpedFlows(t, s.flows)
 		}
-		g.observe("netdev@ovs-netdev", p, 4, time.Millisecond, flows, 10, now, nil)
+		g.observe("netdev@ovs-netdev", p, flows, 10, now, nil)
 		if i == 2 {
 			// ~1,300 packets flooded to 3 ports and the down LOCAL
 			// port in 2.5 s: ~3 extra copies each, ~1,500 pps.
@@ -126,7 +126,7 @@ func TestGateSweepAndExplained(t *testing.T) {
 		now := t0.Add(time.Duration(sec) * time.Second)
 		p := g.plan(cfg, gateIn(now, at(sec)))
 		reasons = append(reasons, p.reason)
-		g.observe("netdev@ovs-netdev", p, 4, time.Millisecond, nil, 10, now, nil)
+		g.observe("netdev@ovs-netdev", p, nil, 10, now, nil)
 	}
 	// First poll, then the 30 pps of unexplained replication once, then
 	// only sweeps every 30 s: the broadcast is explained.
@@ -160,7 +160,7 @@ func TestGateFollowsUntilQuietAndGivesUpOnLegitimateCopies(t *testing.T) {
 	calm := synthetic(map[string][2]uint64{"tapvm1": {0, 0}})
 	now := t0
 	p := g.plan(cfg, gateIn(now, calm))
-	g.observe("netdev@ovs-netdev", p, 4, time.Millisecond, flooded(0), 10, now, nil)
+	g.observe("netdev@ovs-netdev", p, flooded(0), 10, now, nil)
 	// The flood-shaped megaflow grows at 100 pps with no active flood
 	// (the detector finds its destination learned, say): followed for
 	// candidateGiveUp dumps, then its replication counts as explained.
@@ -170,7 +170,7 @@ func TestGateFollowsUntilQuietAndGivesUpOnLegitimateCopies(t *testing.T) {
 		c := synthetic(map[string][2]uint64{"tapvm1": {uint64(500 * i), 0}, "tapvm2": {0, uint64(500 * i)}, "tapvm3": {0, uint64(500 * i)}})
 		p := g.plan(cfg, gateIn(now, c))
 		reasons = append(reasons, p.reason)
-		g.observe("netdev@ovs-netdev", p, 4, time.Millisecond, flooded(uint64(500*i)), 10, now, nil)
+		g.observe("netdev@ovs-netdev", p, flooded(uint64(500*i)), 10, now, nil)
 	}
 	want := "replication,following,following,following,following,following,following,,"
 	if got := strings.Join(reasons, ","); got != want {
@@ -199,31 +199,27 @@ func TestGateBudget(t *testing.T) {
 		maxFlows int
 		flooding []string
 		maxPorts int
-		learned  time.Duration // measured wall time of a full dump of `flows`, if any
 		want     dumpMode
 		ports    string
 	}{
+		// 6 µs a megaflow: a full dump fits 40 ms up to 6,666 megaflows;
+		// a filtered one (2 µs) up to 20,000.
 		{name: "small: full", flows: 5000, maxFlows: 20000, want: dumpFull},
-		{name: "full over budget at the default cost", flows: 10000, maxFlows: 20000, want: dumpFiltered, ports: "tapvm4"},
-		{name: "over --dpctl.max-flows", flows: 6000, maxFlows: 5000, want: dumpFiltered, ports: "tapvm4"},
+		{name: "full over budget", flows: 7000, maxFlows: 20000, want: dumpFiltered, ports: "tapvm4"},
+		{name: "over --dpctl.max-flows", flows: 3000, maxFlows: 2000, want: dumpFiltered, ports: "tapvm4"},
 		{name: "flooding port first", flows: 10000, maxFlows: 20000, flooding: []string{"tapvm1"}, want: dumpFiltered, ports: "tapvm1"},
 		{name: "two ports fit", flows: 7000, maxFlows: 5000, flooding: []string{"tapvm1"}, maxPorts: 4, want: dumpFiltered, ports: "tapvm1,tapvm4"},
 		{name: "two fit but --dpctl.bounded-ports=1", flows: 7000, maxFlows: 5000, flooding: []string{"tapvm1"}, maxPorts: 1, want: dumpFiltered, ports: "tapvm1"},
-		{name: "no dump fits", flows: 100000, maxFlows: 20000, want: dumpNone},
-		{name: "a slow dump measured: filtered next", flows: 5000, maxFlows: 20000, learned: 60 * time.Millisecond, want: dumpFiltered, ports: "tapvm4"},
-		{name: "a fast dump measured: full above the default", flows: 12000, maxFlows: 20000, learned: 30 * time.Millisecond, want: dumpFull},
+		{name: "one filtered dump fits", flows: 20000, maxFlows: 20000, maxPorts: 4, want: dumpFiltered, ports: "tapvm4"},
+		{name: "no dump fits", flows: 20001, maxFlows: 30000, want: dumpNone},
+		{name: "no dump fits at 100k", flows: 100000, maxFlows: 20000, want: dumpNone},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newDumpGate()
 			in := gateIn(t0, busy)
 			in.flows, in.maxFlows, in.maxPorts = tc.flows, tc.maxFlows, max(tc.maxPorts, 1)
-			first := g.plan(cfg, in)
-			if tc.learned > 0 {
-				g.observe(in.dp, dumpPlan{mode: dumpFull}, tc.flows, tc.learned, nil, 10, t0, nil)
-			} else {
-				g.observe(in.dp, first, tc.flows, 0, nil, 10, t0, nil)
-			}
+			g.observe(in.dp, g.plan(cfg, in), nil, 10, t0, nil)
 			in.now, in.counters, in.flooding = t0.Add(5*time.Second), busier, tc.flooding
 			p := g.plan(cfg, in)
 			if p.reason == "" {

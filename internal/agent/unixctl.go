@@ -138,7 +138,6 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 	d.Bounded = plan.mode == dumpFiltered || plan.mode == dumpNone
 	s.logBounded(p, dp, stats, plan)
 	var flows []detect.Flow
-	start := time.Now()
 	for _, filter := range sortedKeys(ports) {
 		mf, err := s.v.DumpFlowsFiltered(ctx, dp.Name, filter)
 		if err != nil {
@@ -155,7 +154,7 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 		}
 		s.noteDropped(p, &d, mf)
 	}
-	s.gate.observe(dp.Name, plan, stats.Flows, time.Since(start), flows, p.cfg.Detect.MinPacketRate, p.Time, p.flooding)
+	s.gate.observe(dp.Name, plan, flows, p.cfg.Detect.MinPacketRate, p.Time, p.flooding)
 	return d, flows, plan.mode == dumpFull && d.Dropped == 0, nil
 }
 

@@ -81,6 +81,10 @@ type dumpPlan struct {
 	// rate is the datapath's replication rate this poll: packets sent out
 	// of its ports minus packets received, per second.
 	rate float64
+	// bounded is true when a dump of this datapath would not be a full
+	// one (too many megaflows for --dpctl.max-flows or the budget),
+	// whether or not this poll dumps.
+	bounded bool
 }
 
 // dumpGate decides, per datapath and poll, whether the agent dumps
@@ -168,13 +172,15 @@ func (g *dumpGate) plan(cfg GateConfig, in gateInput) dumpPlan {
 		// broadcast (or more drops) cannot hide a later flood.
 		st.explained = max(p.rate, 0)
 	}
+	budget := float64(cfg.Budget)
+	full := in.flows <= in.maxFlows && float64(in.flows)*float64(fullCostPerFlow) <= budget
+	p.bounded = !full
 	if p.reason == "" {
 		st.skipped++
 		return p
 	}
 	st.skipped = 0
-	budget := float64(cfg.Budget)
-	if in.flows <= in.maxFlows && float64(in.flows)*float64(fullCostPerFlow) <= budget {
+	if full {
 		p.mode = dumpFull
 		return p
 	}
@@ -390,14 +396,11 @@ func sweepPolls(sweep, interval time.Duration, memory int) int {
 // logBounded logs once when a datapath becomes too large for a full dump
 // within the budget, and once when it is small enough again.
 func (s *unixctlSource) logBounded(p *Poll, dp ovs.Datapath, stats ovs.DatapathStats, plan dumpPlan) {
-	if plan.mode == dumpSkip {
-		return // a skipped poll says nothing about the dump's size
-	}
-	over := plan.mode != dumpFull
+	over := plan.bounded
 	switch {
 	case over && !s.overLimit[dp.Name]:
 		how := "dumping only a few ports' flows per poll"
-		if plan.mode == dumpNone {
+		if float64(stats.Flows)*float64(filteredCostPerFlow) > float64(p.cfg.Gate.Budget) {
 			how = "not dumping megaflows at all (even a filtered dump walks every megaflow)"
 		}
 		p.log.Warn("datapath has too many megaflows for a full dump within the budget: "+how,

@@ -228,6 +228,13 @@ func TestGateBudget(t *testing.T) {
 			if p.mode != tc.want || strings.Join(p.ports, ",") != tc.ports {
 				t.Errorf("mode %v ports %v, want %v %s", p.mode, p.ports, tc.want, tc.ports)
 			}
+			// A calm poll skips, but still says whether a dump would be bounded.
+			in.now, in.flooding = in.now.Add(5*time.Second), nil
+			g.observe(in.dp, p, nil, 10, in.now, nil)
+			calm := g.plan(cfg, in)
+			if calm.mode != dumpSkip || calm.bounded != (tc.want != dumpFull) {
+				t.Errorf("calm poll: mode %v bounded %v, want a skip, bounded %v", calm.mode, calm.bounded, tc.want != dumpFull)
+			}
 		})
 	}
 }

@@ -300,45 +300,47 @@ func (st *gateState) replication(counters map[string]ovs.PortCounters, now time.
 	return (sent - in) / elapsed
 }
 
-// suspects picks up to n ports to dump filtered: the entry ports of
-// active floods and of followed candidates (in turn, when there are more
-// than n), then the ports that received the most packets in the last poll
-// (a flooding VM is a sender), then the others in turn, so that repeated
-// sweeps cover every port.
+// suspects picks up to n ports to dump filtered, in turn from a short
+// list: the entry ports of active floods and followed candidates, then
+// the ports that received the most packets in the last poll (a flooding
+// VM is a sender), up to 4n of those. When the list is shorter than n,
+// the other ports fill in, in turn, so that repeated sweeps cover every
+// port.
 func (st *gateState) suspects(in gateInput, n int) []string {
 	onDP := make(map[string]bool, len(in.ports))
 	for _, p := range in.ports {
 		onDP[p] = true
 	}
+	var list []string
 	seen := map[string]bool{}
-	var out []string
-	add := func(p string) {
-		if len(out) < n && onDP[p] && !seen[p] {
+	push := func(p string) {
+		if onDP[p] && !seen[p] {
 			seen[p] = true
-			out = append(out, p)
+			list = append(list, p)
 		}
 	}
-	var followed []string
 	for _, p := range append(slices.Clone(in.flooding), st.candidates...) {
-		if onDP[p] && !slices.Contains(followed, p) {
-			followed = append(followed, p)
-		}
-	}
-	for i := range followed {
-		add(followed[(st.turn+i)%len(followed)])
+		push(p)
 	}
 	busy := slices.Clone(in.ports)
 	sort.SliceStable(busy, func(i, j int) bool { return st.rxDelta[busy[i]] > st.rxDelta[busy[j]] })
+	followed := len(list)
 	for _, p := range busy {
-		if st.rxDelta[p] == 0 || len(out) >= n {
+		if st.rxDelta[p] == 0 || len(list) >= followed+4*n {
 			break
 		}
-		add(p)
+		push(p)
+	}
+	var out []string
+	for i := 0; i < min(n, len(list)); i++ {
+		out = append(out, list[(st.turn+i)%len(list)])
 	}
 	sorted := slices.Clone(in.ports)
 	sort.Strings(sorted)
 	for i := 0; len(out) < n && i < len(sorted); i++ {
-		add(sorted[(st.turn+i)%len(sorted)])
+		if p := sorted[(st.turn+i)%len(sorted)]; !slices.Contains(out, p) {
+			out = append(out, p)
+		}
 	}
 	st.turn += n
 	return out

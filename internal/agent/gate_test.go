@@ -221,6 +221,7 @@ func TestGateBudget(t *testing.T) {
 			in.flows, in.maxFlows, in.maxPorts = tc.flows, tc.maxFlows, max(tc.maxPorts, 1)
 			g.observe(in.dp, g.plan(cfg, in), nil, 10, t0, nil)
 			in.now, in.counters, in.flooding = t0.Add(5*time.Second), busier, tc.flooding
+			g.state(in.dp).turn = 0 // the first poll's turn: the list's head
 			p := g.plan(cfg, in)
 			if p.reason == "" {
 				t.Fatalf("no dump: replication %.0f pps", p.rate)

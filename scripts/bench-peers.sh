@@ -32,6 +32,7 @@
 #   WINDOW=60s     length of each measured window (and of each baseline)
 #   WARMUP=20s     time a peer runs before its window starts
 #   ROUNDS=2       rounds over all peers (medians are printed)
+#   TRAFFIC=flood  flood traffic throughout; "none" measures a calm host
 #   OUT=dir        where binaries and logs go (default: a new /tmp dir)
 #
 # Exit status: 0 when the run completed, 1 or 2 when it could not run.
@@ -42,6 +43,7 @@ export PATH=/usr/local/go/bin:$PATH
 WINDOW=${WINDOW:-60s}
 WARMUP=${WARMUP:-20s}
 ROUNDS=${ROUNDS:-2}
+TRAFFIC=${TRAFFIC:-flood}
 NS=${OVS_FLOOD_LAB_PREFIX:-}bp1 # the host's netns (bench/peers_test.go)
 BASE=${OVS_FLOOD_BENCH_BASE:-/tmp/ovs-flood-bench}
 
@@ -111,10 +113,10 @@ else
   export OVS_FLOOD_PEER_NODE_EXPORTER="skip:not installed (apt-get install prometheus-node-exporter)"
 fi
 
-echo "== peers side by side (windows $WINDOW, warm-up $WARMUP, $ROUNDS round(s)); log: $OUT/peers.log"
+echo "== peers side by side (windows $WINDOW, warm-up $WARMUP, $ROUNDS round(s), traffic: $TRAFFIC); log: $OUT/peers.log"
 set +e
 (cd bench && OVS_FLOOD_BENCH_PEERS=1 OVS_FLOOD_PEERS_WINDOW=$WINDOW OVS_FLOOD_PEERS_WARMUP=$WARMUP \
-  OVS_FLOOD_PEERS_ROUNDS=$ROUNDS OVS_FLOOD_PEERS_OUT=$OUT \
+  OVS_FLOOD_PEERS_ROUNDS=$ROUNDS OVS_FLOOD_PEERS_OUT=$OUT OVS_FLOOD_PEERS_TRAFFIC=$TRAFFIC \
   "$OUT/bench.test" -test.run '^TestPeers$' -test.count=1 -test.v -test.timeout 4h) >"$OUT/peers.log" 2>&1
 rc=$?
 set -e
@@ -125,4 +127,4 @@ if [ $rc != 0 ]; then
   tail -20 "$OUT/peers.log" >&2
   exit 1
 fi
-echo "date: $(date -u +%Y-%m-%dT%H:%MZ); command: WINDOW=$WINDOW WARMUP=$WARMUP ROUNDS=$ROUNDS scripts/bench-peers.sh; logs: $OUT"
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ); command: WINDOW=$WINDOW WARMUP=$WARMUP ROUNDS=$ROUNDS TRAFFIC=$TRAFFIC scripts/bench-peers.sh; logs: $OUT"

@@ -104,8 +104,8 @@ type gateState struct {
 	at, prevAt time.Time         // this poll's counters, and the previous poll's
 	rx, out    map[string]uint64 // per-port counters read at `at`
 	rxDelta    map[string]uint64 // received packets per port in the last poll
-	// explained is the replication rate (pps) behind which the last full
-	// dump found no flood: broadcast, multicast, other legitimate copies.
+	// explained is the replication rate (pps) behind which the last dump
+	// found no flood: broadcast, multicast, other legitimate copies.
 	explained float64
 	skipped   int // polls since the last dump
 	// candidates are the in_ports of flood-shaped megaflows that grew at
@@ -120,6 +120,7 @@ type gateState struct {
 type shapedMemo struct {
 	packets uint64
 	at      time.Time
+	inPort  string
 }
 
 func newDumpGate() *dumpGate { return &dumpGate{dps: map[string]*gateState{}} }
@@ -212,7 +213,7 @@ func (g *dumpGate) observe(dp string, p dumpPlan, flows []detect.Flow, minRate f
 			continue
 		}
 		m, known := st.shaped[f.Key]
-		st.shaped[f.Key] = shapedMemo{packets: f.Packets, at: now}
+		st.shaped[f.Key] = shapedMemo{packets: f.Packets, at: now, inPort: f.InPort}
 		grew := f.Packets
 		if known {
 			grew = counter.Delta(m.packets, f.Packets)
@@ -227,11 +228,12 @@ func (g *dumpGate) observe(dp string, p dumpPlan, flows []detect.Flow, minRate f
 			cands = append(cands, f.InPort)
 		}
 	}
-	if p.mode == dumpFull {
-		for k, m := range st.shaped {
-			if m.at != now {
-				delete(st.shaped, k)
-			}
+	// Forget the flood-shaped megaflows the dump did not list: all of
+	// them after a full dump, those of the dumped ports after a filtered
+	// one. The memory holds only what the last dumps saw.
+	for k, m := range st.shaped {
+		if m.at != now && (p.mode == dumpFull || slices.Contains(p.ports, m.inPort)) {
+			delete(st.shaped, k)
 		}
 	}
 	st.settle(p, cands, flooding)

@@ -351,3 +351,28 @@ func TestSweepPolls(t *testing.T) {
 		}
 	}
 }
+
+// The gate's memory of flood-shaped megaflows holds only what the last
+// dumps listed: a filtered dump forgets its ports' megaflows it did not
+// list, and keeps the others'.
+func TestGateForgetsMegaflowsDumpsNoLongerList(t *testing.T) {
+	g := newDumpGate()
+	t0 := time.Unix(1_700_000_000, 0)
+	shaped := func(key, in string) detect.Flow {
+		return detect.Flow{Key: key, InPort: in, Dst: []byte{2, 0, 0, 0, 0, 0x64}, Packets: 1,
+			Outputs: []detect.Output{{Port: "a"}, {Port: "b"}}}
+	}
+	g.observe("dp", dumpPlan{mode: dumpFull}, []detect.Flow{shaped("k1", "tapvm1"), shaped("k2", "tapvm2")}, 10, t0, nil)
+	g.observe("dp", dumpPlan{mode: dumpFiltered, ports: []string{"tapvm1"}}, nil, 10, t0.Add(time.Second), nil)
+	st := g.state("dp")
+	if _, ok := st.shaped["k1"]; ok {
+		t.Error("k1 kept after a dump of its port that did not list it")
+	}
+	if _, ok := st.shaped["k2"]; !ok {
+		t.Error("k2 forgotten by a dump of another port")
+	}
+	g.observe("dp", dumpPlan{mode: dumpFull}, nil, 10, t0.Add(2*time.Second), nil)
+	if len(st.shaped) != 0 {
+		t.Errorf("%d megaflows kept after an empty full dump", len(st.shaped))
+	}
+}

@@ -31,7 +31,6 @@ import (
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/agent"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
-	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/unixctl"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
@@ -489,54 +488,6 @@ func BenchmarkBareUnixctl(b *testing.B) {
 		b.StopTimer()
 		m.report(b, "round")
 		b.ReportMetric(m.per(children), "children-cpu-ms/round")
-	})
-}
-
-// BenchmarkResolveVMDevice compares, on this host's 500 taps, resolving
-// every port's VM-facing device one port at a time (netdev.ResolveVMDevice,
-// which indexes all devices on each call) with netdev.ResolveVMDevices,
-// which indexes them once.
-func BenchmarkResolveVMDevice(b *testing.B) {
-	e := benchEnv(b)
-	var devs map[string]netdev.Device
-	err := labtest.InNetns(e.Name, func() error {
-		r, err := netdev.NewNetlinkReader(netdev.Options{})
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		devs, err = r.Devices(context.Background())
-		return err
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	names := []string{Bridge}
-	for _, p := range e.Ports {
-		names = append(names, p.Name)
-	}
-	if len(devs) < len(e.Ports) {
-		b.Fatalf("%d devices, want the %d taps", len(devs), len(e.Ports))
-	}
-	run := func(b *testing.B, f func()) {
-		m := newMeter(b, e)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			m.measure(f)
-		}
-		b.StopTimer()
-		b.ReportMetric(m.per(m.self), "cpu-ms/poll")
-	}
-	b.Run("per-port", func(b *testing.B) {
-		run(b, func() {
-			for _, n := range names {
-				_ = netdev.ResolveVMDevice(devs, n)
-			}
-		})
-	})
-	b.Run("once", func(b *testing.B) {
-		run(b, func() { _ = netdev.ResolveVMDevices(devs, names) })
 	})
 }
 

@@ -86,6 +86,7 @@ func (h *webhook) summary() string {
 // rules (only the "for:" shortened) and a real Alertmanager posts the page
 // to a webhook served by this test.
 func TestAlertPathToWebhook(t *testing.T) {
+	labtest.SkipShort(t)
 	start := time.Now()
 	defer func() { t.Logf("runtime %v", time.Since(start).Round(100*time.Millisecond)) }()
 	agentBinary(t) // build first: a broken build fails before the lab starts

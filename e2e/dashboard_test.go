@@ -22,6 +22,7 @@ const floodPanels = `flood|copies|leak ratio`
 // Grafana dashboard with scripts/check-deploy.sh against a real Prometheus
 // that scrapes the agent while the lab floods.
 func TestDashboardQueriesDuringFlood(t *testing.T) {
+	labtest.SkipShort(t)
 	start := time.Now()
 	defer func() { t.Logf("runtime %v", time.Since(start).Round(100*time.Millisecond)) }()
 	script := filepath.Join(repoRoot(), "scripts", "check-deploy.sh")

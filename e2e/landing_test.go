@@ -26,6 +26,7 @@ const landingCopy = "/tmp/ovs-flood-landing.png"
 // TestLandingPageInChromium renders the landing page in a real browser
 // during the lab's flood and checks what a person would read on it.
 func TestLandingPageInChromium(t *testing.T) {
+	labtest.SkipShort(t)
 	start := time.Now()
 	defer func() { t.Logf("runtime %v", time.Since(start).Round(100*time.Millisecond)) }()
 	chromium, err := exec.LookPath("chromium")

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
 )
 
 // These tests need no OVS: the agent runs in the test's own namespace with
@@ -33,6 +35,7 @@ import (
 // TestWebConfigTLSBasicAuth serves the agent behind exporter-toolkit's TLS
 // and basic auth, with a throwaway certificate and password.
 func TestWebConfigTLSBasicAuth(t *testing.T) {
+	labtest.SkipShort(t)
 	start := time.Now()
 	defer func() { t.Logf("runtime %v", time.Since(start).Round(100*time.Millisecond)) }()
 	dir := t.TempDir()
@@ -196,6 +199,7 @@ func writeSelfSigned(t *testing.T, dir string) []byte {
 // one scrape in flight, a burst of simultaneous scrapes gets some 503s, and
 // every request is answered promptly.
 func TestConcurrentScrapesBounded(t *testing.T) {
+	labtest.SkipShort(t)
 	start := time.Now()
 	defer func() { t.Logf("runtime %v", time.Since(start).Round(100*time.Millisecond)) }()
 	a := startAgent(t, "", t.TempDir(), "--web.max-requests=1")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # lab.sh: a private Open vSwitch "hypervisor" in its own network namespace,
-# wired like DESIGN §1 seed 000 (Neutron OVS firewall driver, bug 1732067).
+# wired like the hypervisor of Neutron bug 1732067 (OVS firewall driver:
+# VM egress by NORMAL, ingress by output:<port>; seed 000).
 #
 #   lab.sh up      [NAME]   start ovsdb-server + ovs-vswitchd in netns NAME (default hv1)
 #                           and build br-int with VMs and an uplink to an external host

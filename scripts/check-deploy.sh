@@ -25,8 +25,9 @@
 #   5. systemd-analyze verify finds nothing to complain about in the unit and
 #      systemd-analyze security --offline=true scores it (alone and with the
 #      netns drop-in) at most 2.0.
-#   6. If cmd/ovs-flood-exporter exists: the Dockerfile's build command gives a
-#      statically linked binary.
+#   6. If cmd/ovs-flood-exporter exists: scripts/build.sh (make build, whose
+#      binary the image copies) gives a statically linked binary; the
+#      unit sets MemoryHigh, MemoryMax and TasksMax.
 #
 # With --prometheus URL the dashboard queries are evaluated against that
 # Prometheus instead (query_range over --range, default 15m, step 15s). With
@@ -493,6 +494,14 @@ score() {
 	fi
 }
 score "$unit" "$unit"
+# Resource bounds: a runaway agent must not grow into the host's VMs.
+for key in MemoryHigh MemoryMax TasksMax; do
+	if grep -qE "^$key=[0-9]+[KMG]?$" "$unit"; then
+		pass "$unit sets $(grep -E "^$key=" "$unit")"
+	else
+		fail "$unit has no $key= bound"
+	fi
+done
 # The drop-in's [Service] settings, appended to the unit's [Service] section.
 "$PY" - "$unit" "$netns_dropin" "$tmp/units/ovs-flood-exporter-netns.service" <<'EOF'
 import sys
@@ -515,14 +524,14 @@ score "$tmp/units/ovs-flood-exporter-netns.service" "$unit + $netns_dropin"
 if [ "$skip_build" = 1 ]; then
 	skip "static build (--skip-build)"
 elif [ -d cmd/ovs-flood-exporter ] && command -v go >/dev/null 2>&1; then
-	if CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/ovs-flood-exporter" ./cmd/ovs-flood-exporter >"$tmp/build.out" 2>&1; then
+	if OUT="$tmp/ovs-flood-exporter" ./scripts/build.sh >"$tmp/build.out" 2>&1; then
 		if file "$tmp/ovs-flood-exporter" | grep -q 'statically linked'; then
-			pass "CGO_ENABLED=0 go build ./cmd/ovs-flood-exporter is statically linked"
+			pass "scripts/build.sh (make build, the image's binary) is statically linked"
 		else
-			fail "CGO_ENABLED=0 go build ./cmd/ovs-flood-exporter is not static: $(file -b "$tmp/ovs-flood-exporter")"
+			fail "scripts/build.sh gives a binary that is not static: $(file -b "$tmp/ovs-flood-exporter")"
 		fi
 	else
-		fail "CGO_ENABLED=0 go build ./cmd/ovs-flood-exporter"
+		fail "scripts/build.sh"
 		sed 's/^/      /' "$tmp/build.out"
 	fi
 else

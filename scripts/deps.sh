@@ -16,6 +16,12 @@ have systemd-analyze || need+=(systemd)
 have python3 || need+=(python3)
 if [ "${WITH_BROWSER:-0}" = 1 ]; then have chromium || need+=(chromium); fi
 have openssl || need+=(openssl)
+have make || need+=(make)
+have git || need+=(git)
+# the container test builds the image and runs it (podman with runc)
+have podman || need+=(podman)
+have buildah || need+=(buildah)
+have runc || need+=(runc)
 /usr/bin/python3 -c "import yaml" 2>/dev/null || need+=(python3-yaml)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then

@@ -8,19 +8,7 @@ cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 WITH_BROWSER=1 ./scripts/deps.sh
 
-echo "== go vet"
-go vet ./...
-echo "== golangci-lint (gofmt/goimports, vet, staticcheck, revive, errcheck; depguard forbids os/exec in the agent)"
-lint=$(go env GOPATH)/bin/golangci-lint
-if ! "$lint" version 2>/dev/null | grep -q 'version v2\.1\.6 '; then
-  go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.1.6
-fi
-"$lint" run ./...
-echo "== no os/exec in the agent's packages"
-if grep -rln '"os/exec"' --include='*.go' cmd internal | grep -v '_test.go$' | grep -v '^internal/labtest/'; then
-  echo "os/exec is forbidden in the agent (see DESIGN §3)" >&2
-  exit 1
-fi
+./scripts/lint.sh
 echo "== go test (lab tests required)"
 log=$(mktemp /tmp/ovs-flood-go-test.XXXXXX)
 set +e

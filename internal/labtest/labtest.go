@@ -2,9 +2,10 @@
 // end-to-end tests: a private ovsdb-server and ovs-vswitchd in their own
 // network namespace, with VMs and an external host as namespaces on veths.
 //
-// Lab tests skip when the machine cannot run the lab (not root, OVS not
-// installed), except when OVS_FLOOD_LAB=require is set, as CI does: then a
-// missing prerequisite fails the test instead of skipping it.
+// Lab tests skip under "go test -short" and when the machine cannot run the
+// lab (not root, OVS not installed), except when OVS_FLOOD_LAB=require is
+// set, as CI does: then a lab test that would skip fails instead, -short
+// or not.
 package labtest
 
 import (
@@ -46,9 +47,24 @@ func Prefix() string { return os.Getenv("OVS_FLOOD_LAB_PREFIX") }
 // Required reports whether lab tests must run rather than skip.
 func Required() bool { return os.Getenv("OVS_FLOOD_LAB") == "require" }
 
-// Skip skips (or, when Required, fails) t unless the lab can run here.
+// SkipShort skips t under "go test -short", or fails it when Required: a
+// test that starts a lab, namespaces or the agent binary is no unit test.
+func SkipShort(t testing.TB) {
+	t.Helper()
+	if !testing.Short() {
+		return
+	}
+	if Required() {
+		t.Fatal("lab test under -short: OVS_FLOOD_LAB=require forbids skipping (drop -short or OVS_FLOOD_LAB)")
+	}
+	t.Skip("lab test: skipped under -short")
+}
+
+// Skip skips (or, when Required, fails) t under -short or unless the lab
+// can run here.
 func Skip(t testing.TB) {
 	t.Helper()
+	SkipShort(t)
 	var missing []string
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root")

@@ -48,29 +48,19 @@ func BenchmarkNetnsDevices1000(b *testing.B) {
 			}
 		}
 	})
-	b.Run("DevicesIn", func(b *testing.B) {
-		r := newReader(b, Options{})
-		b.ReportAllocs()
-		for b.Loop() {
-			devs, err := r.DevicesIn(ctx, ns)
-			if err != nil || len(devs) != want {
-				b.Fatal(err, len(devs))
-			}
-		}
-	})
 	b.Run("Devices/topology-every-poll", func(b *testing.B) {
 		// What a poll costs while links keep changing (or on kernels
 		// without RTM_GETSTATS, roughly).
-		r := newReader(b, Options{})
-		if _, err := r.DevicesIn(ctx, ns); err != nil {
+		var r *NetlinkReader
+		if err := inNetns(ns, func() (err error) { r, err = NewNetlinkReader(Options{}); return err }); err != nil {
 			b.Fatal(err)
 		}
-		nr := r.others[ns]
-		nr.sub.Close()
-		nr.sub = nil
+		defer r.Close()
+		r.self.sub.Close()
+		r.self.sub = nil
 		b.ReportAllocs()
 		for b.Loop() {
-			devs, err := r.DevicesIn(ctx, ns)
+			devs, err := r.Devices(ctx)
 			if err != nil || len(devs) != want {
 				b.Fatal(err, len(devs))
 			}

@@ -70,10 +70,17 @@ func dialAt(ns netns.NsHandle) (*conn, error) {
 	return c, nil
 }
 
+// setns switches the calling thread into a namespace; a variable so that
+// tests can make it fail the way it does without CAP_SYS_ADMIN.
+var setns = netns.Set
+
 // atNetns runs f on a new goroutine locked to its OS thread and switched
-// into ns, so the caller's thread never changes namespace. If the thread
-// cannot be switched back, it stays locked: the runtime then destroys it
-// when the goroutine ends instead of reusing it in the wrong namespace.
+// into ns, so the caller's thread never changes namespace. When the thread
+// already is in ns (the agent's own namespace), f runs without setns(2),
+// which needs CAP_SYS_ADMIN even for the namespace one is in: an agent
+// without capabilities still reads its own devices. If the thread cannot
+// be switched back, it stays locked: the runtime then destroys it when the
+// goroutine ends instead of reusing it in the wrong namespace.
 func atNetns(ns netns.NsHandle, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
@@ -85,13 +92,18 @@ func atNetns(ns netns.NsHandle, f func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
+		if orig.Equal(ns) {
+			runtime.UnlockOSThread()
+			errc <- f()
+			return
+		}
+		if err := setns(ns); err != nil {
 			runtime.UnlockOSThread() // setns failed: still in orig
 			errc <- fmt.Errorf("enter netns: %w", err)
 			return
 		}
 		ferr := f()
-		if err := netns.Set(orig); err != nil {
+		if err := setns(orig); err != nil {
 			errc <- errors.Join(ferr, fmt.Errorf("leave netns: %w", err))
 			return
 		}

@@ -1,19 +1,25 @@
 package netdev
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
 )
 
-// needRoot skips tests that create namespaces and devices unless running
-// as root with iproute2, or fails them when OVS_FLOOD_LAB=require.
+// needRoot skips tests that create namespaces and devices under -short or
+// unless running as root with iproute2, or fails them when
+// OVS_FLOOD_LAB=require.
 func needRoot(tb testing.TB) {
 	tb.Helper()
+	labtest.SkipShort(tb)
 	var missing []string
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root")
@@ -71,4 +77,30 @@ func inNetns(name string, f func() error) error {
 	}
 	defer h.Close()
 	return atNetns(h, f)
+}
+
+// devicesIn returns the devices of the one namespace ns ("" for the
+// reader's own) keyed by plain name, whatever Options.WalkNetns says: the
+// tests read a lab's namespaces one at a time through the reader's cache.
+func (r *NetlinkReader) devicesIn(ctx context.Context, ns string) (map[string]Device, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var (
+		n   *nsReader
+		err error
+	)
+	if ns == "" {
+		n, err = r.ownReader()
+	} else {
+		n, err = r.nsReader(ns)
+	}
+	if err != nil {
+		return nil, err
+	}
+	devs := make(map[string]Device, len(n.links))
+	if err := n.read(ctx, time.Now(), r.opts.TopologyMaxAge, func(d Device) { devs[d.Name] = d }); err != nil {
+		r.drop(ns, n)
+		return nil, err
+	}
+	return devs, nil
 }

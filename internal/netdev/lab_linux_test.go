@@ -20,7 +20,7 @@ func TestLabFloodCounters(t *testing.T) {
 	ctx := context.Background()
 	read := func(t *testing.T) map[string]Device {
 		t.Helper()
-		devs, err := r.DevicesIn(ctx, l.Name)
+		devs, err := r.devicesIn(ctx, l.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,8 +35,8 @@ func TestLabFloodCounters(t *testing.T) {
 		}
 		// The VM end is in the VM's namespace: no usable peer index, so
 		// the port is its own VM-facing device.
-		if d.Kind != "veth" || d.PeerIndex != 0 || ResolveVMDevice(devs, p) != p {
-			t.Errorf("%s: %+v, resolves to %q", p, d, ResolveVMDevice(devs, p))
+		if d.Kind != "veth" || d.PeerIndex != 0 || ResolveVMDevices(devs, []string{p})[p] != p {
+			t.Errorf("%s: %+v, resolves to %q", p, d, ResolveVMDevices(devs, []string{p})[p])
 		}
 	}
 	if d := devs["ovs-netdev"]; d.Kind != "tun" {
@@ -50,7 +50,7 @@ func TestLabFloodCounters(t *testing.T) {
 		t.Helper()
 		out := map[string]Counters{}
 		for p, suffix := range peers {
-			devs, err := r.DevicesIn(ctx, l.Name+suffix)
+			devs, err := r.devicesIn(ctx, l.Name+suffix)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -68,14 +68,6 @@ func Key(ns, name string) string {
 	return ns + "/" + name
 }
 
-// SplitKey is the inverse of Key.
-func SplitKey(key string) (ns, name string) {
-	if i := strings.LastIndexByte(key, '/'); i >= 0 {
-		return key[:i], key[i+1:]
-	}
-	return "", key
-}
-
 // Reader reads the devices of the host.
 type Reader interface {
 	// Devices returns the devices of the agent's namespace keyed by name
@@ -107,24 +99,18 @@ func Find(devs map[string]Device, name string) (Device, bool) {
 	return found, n == 1
 }
 
-// ResolveVMDevice returns the key of the device that faces the VM behind
-// the OVS port ovsPort (a key of devs, usually the port's name).
+// ResolveVMDevices maps each OVS port in ovsPorts (a key of devs, usually
+// the port's name) to the key of the device that faces the VM behind it.
+// It indexes devs once for all ports.
 //
 // With the iptables hybrid plug, Nova and Neutron wire a VM as
 // tap → qbr (Linux bridge) → qvb ⇄ qvo (veth pair) → OVS, so the OVS port
-// is qvoX and the VM's counters are on tapX. If ovsPort is a veth whose peer
-// is enslaved to a Linux bridge, ResolveVMDevice returns another port of
-// that bridge: the one whose name starts with "tap", the first by name if
-// there are several (or no tap* but several others). In every other case
-// (a tap directly on OVS, an internal port, an unknown name, a bridge with
-// no other port) it returns ovsPort itself.
-func ResolveVMDevice(devs map[string]Device, ovsPort string) string {
-	return newTopology(devs).resolveVM(ovsPort)
-}
-
-// ResolveVMDevices is ResolveVMDevice for many ports at once: it indexes
-// devs once instead of once per port. The result maps each port to its
-// VM-facing device key.
+// is qvoX and the VM's counters are on tapX. If a port is a veth whose peer
+// is enslaved to a Linux bridge, it maps to another port of that bridge:
+// the one whose name starts with "tap", the first by name if there are
+// several (or no tap* but several others). In every other case (a tap
+// directly on OVS, an internal port, an unknown name, a bridge with no
+// other port) it maps to itself.
 func ResolveVMDevices(devs map[string]Device, ovsPorts []string) map[string]string {
 	t := newTopology(devs)
 	out := make(map[string]string, len(ovsPorts))
@@ -132,17 +118,6 @@ func ResolveVMDevices(devs map[string]Device, ovsPorts []string) map[string]stri
 		out[p] = t.resolveVM(p)
 	}
 	return out
-}
-
-// ResolvePeer returns the key of the veth peer of the device key, if the
-// peer is in devs.
-func ResolvePeer(devs map[string]Device, key string) (string, bool) {
-	d, ok := devs[key]
-	if !ok || d.PeerIndex == 0 {
-		return "", false
-	}
-	p, ok := newTopology(devs).byIndex[nsIndex{d.Netns, d.PeerIndex}]
-	return p, ok
 }
 
 // nsIndex identifies a device across namespaces.

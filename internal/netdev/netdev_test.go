@@ -5,7 +5,7 @@ import (
 )
 
 // fakeHost is a device map for a hypervisor with the wirings
-// ResolveVMDevice has to tell apart. Indexes repeat across namespaces on
+// ResolveVMDevices has to tell apart. Indexes repeat across namespaces on
 // purpose.
 func fakeHost() map[string]Device {
 	devs := map[string]Device{}
@@ -61,7 +61,7 @@ func fakeHost() map[string]Device {
 	return devs
 }
 
-func TestResolveVMDevice(t *testing.T) {
+func TestResolveVMDevices(t *testing.T) {
 	devs := fakeHost()
 	tests := []struct {
 		port, want string
@@ -80,53 +80,23 @@ func TestResolveVMDevice(t *testing.T) {
 		{"ns1/vx", "ns1/tapx"},
 		{"ns1/qr-1", "ns1/qr-1"},
 	}
+	ports := make([]string, len(tests))
+	for i, tt := range tests {
+		ports[i] = tt.port
+	}
+	got := ResolveVMDevices(devs, ports)
 	for _, tt := range tests {
 		t.Run(tt.port, func(t *testing.T) {
-			if got := ResolveVMDevice(devs, tt.port); got != tt.want {
-				t.Errorf("ResolveVMDevice(%q) = %q, want %q", tt.port, got, tt.want)
-			}
-		})
-	}
-	t.Run("batch", func(t *testing.T) {
-		ports := make([]string, len(tests))
-		for i, tt := range tests {
-			ports[i] = tt.port
-		}
-		got := ResolveVMDevices(devs, ports)
-		for _, tt := range tests {
 			if got[tt.port] != tt.want {
 				t.Errorf("ResolveVMDevices[%q] = %q, want %q", tt.port, got[tt.port], tt.want)
 			}
-		}
-	})
+		})
+	}
 	t.Run("nil map", func(t *testing.T) {
-		if got := ResolveVMDevice(nil, "qvo1"); got != "qvo1" {
+		if got := ResolveVMDevices(nil, []string{"qvo1"}); got["qvo1"] != "qvo1" {
 			t.Errorf("got %q", got)
 		}
 	})
-}
-
-func TestResolvePeer(t *testing.T) {
-	devs := fakeHost()
-	tests := []struct {
-		key, want string
-		ok        bool
-	}{
-		{"qvo1", "qvb1", true},
-		{"qvb1", "qvo1", true},
-		{"ns1/vx", "ns1/vy", true},
-		{"tapvm1", "", false},
-		{"tap1", "", false},
-		{"nosuch", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.key, func(t *testing.T) {
-			got, ok := ResolvePeer(devs, tt.key)
-			if got != tt.want || ok != tt.ok {
-				t.Errorf("ResolvePeer(%q) = %q, %v, want %q, %v", tt.key, got, ok, tt.want, tt.ok)
-			}
-		})
-	}
 }
 
 func TestKey(t *testing.T) {
@@ -138,10 +108,6 @@ func TestKey(t *testing.T) {
 		t.Run(tt.key, func(t *testing.T) {
 			if got := Key(tt.ns, tt.name); got != tt.key {
 				t.Errorf("Key = %q, want %q", got, tt.key)
-			}
-			ns, name := SplitKey(tt.key)
-			if ns != tt.ns || name != tt.name {
-				t.Errorf("SplitKey = %q, %q", ns, name)
 			}
 		})
 	}
@@ -168,4 +134,9 @@ func TestFind(t *testing.T) {
 			}
 		})
 	}
+}
+
+// resolveVM is ResolveVMDevices for one port.
+func resolveVM(devs map[string]Device, port string) string {
+	return ResolveVMDevices(devs, []string{port})[port]
 }

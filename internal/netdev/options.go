@@ -16,7 +16,9 @@ const dumpAttempts = 3
 
 // Options configure a NetlinkReader.
 type Options struct {
-	// WalkNetns makes Devices also read every namespace in NetnsDir.
+	// WalkNetns makes Devices also read every namespace in NetnsDir
+	// (--netns.walk), which takes CAP_SYS_ADMIN for setns(2). Without it
+	// the reader never calls setns and needs no capability.
 	WalkNetns bool
 	// NetnsDir is where named namespaces are mounted; DefaultNetnsDir if
 	// empty.
@@ -27,9 +29,16 @@ type Options struct {
 	// TopologyMaxAge bounds how long topology is cached without a change
 	// notification; DefaultTopologyMaxAge if zero.
 	TopologyMaxAge time.Duration
-	// OnNetnsError, if set, is told about a namespace other than the
-	// agent's own that could not be read; the walk skips it either way.
-	// Namespaces that vanish mid-walk are skipped without a report. It is
-	// called with the reader locked and must not call back into it.
+	// OnNetnsError, if set, is told on every walk what it could not read:
+	// a namespace other than the agent's own (ns is its name), or the
+	// whole walk (ns is NetnsDir): the directory is missing, or the agent
+	// lacks CAP_SYS_ADMIN (err wraps ErrNetnsPermission; one report per
+	// walk, not one per namespace). A name that stays a plain file for two
+	// walks (a mount that did not propagate into a container) is reported
+	// too; namespaces that vanish mid-walk are not. The walk skips what
+	// failed; the agent's own namespace is read regardless. The caller
+	// logs changes (the agent's NetnsErrors logs each once); without it,
+	// these errors are lost. It is called with the reader locked and must
+	// not call back into it.
 	OnNetnsError func(ns string, err error)
 }

@@ -34,6 +34,7 @@ type NetlinkReader struct {
 	selfNs netns.NsHandle // the agent's own namespace
 	self   *nsReader      // nil after a failure, until reopened
 	others map[string]*nsReader
+	plain  map[string]bool // names that were no namespace mount in the last walk
 }
 
 var _ Reader = (*NetlinkReader)(nil)
@@ -58,7 +59,8 @@ func NewNetlinkReader(opts Options) (*NetlinkReader, error) {
 		selfNs.Close()
 		return nil, err
 	}
-	return &NetlinkReader{opts: opts, selfNs: selfNs, self: self, others: make(map[string]*nsReader)}, nil
+	return &NetlinkReader{opts: opts, selfNs: selfNs, self: self,
+		others: make(map[string]*nsReader)}, nil
 }
 
 // Close releases every socket, which lets deleted namespaces go.
@@ -101,20 +103,63 @@ func (r *NetlinkReader) Devices(ctx context.Context) (map[string]Device, error) 
 		r.prune(nil)
 		return devs, nil
 	}
+	if err := r.walk(ctx, now, devs); err != nil {
+		return nil, err
+	}
+	return devs, nil
+}
+
+// ErrNetnsPermission is reported, once per walk under the namespace
+// directory's name, when the walk cannot enter other namespaces because the
+// agent lacks CAP_SYS_ADMIN.
+var ErrNetnsPermission = errors.New("--netns.walk needs CAP_SYS_ADMIN to enter other network namespaces " +
+	"(systemd: add the ovs-flood-exporter-netns.conf drop-in; container: --cap-add SYS_ADMIN), " +
+	"or drop --netns.walk; only the agent's own namespace is read")
+
+// walk adds the devices of the namespaces in NetnsDir to devs. It fails
+// only when ctx ends.
+func (r *NetlinkReader) walk(ctx context.Context, now time.Time, devs map[string]Device) error {
 	names, err := r.listNetns()
 	if err != nil {
 		r.report(r.opts.NetnsDir, err)
+		r.prune(map[string]bool{})
+		return nil
 	}
 	seen := make(map[string]bool, len(names))
+	plain := make(map[string]bool)
+	denied := false
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		n, err := r.nsReader(name)
-		if err != nil {
-			if !vanished(err) {
-				r.report(name, err)
+		switch {
+		case err == nil:
+		case errors.Is(err, errNotNetns):
+			// A name is a plain file for a moment while "ip netns add"
+			// or "del" runs. For longer, the mount did not propagate
+			// (a container's /run/netns mounted without rslave).
+			plain[name] = true
+			if r.plain[name] {
+				r.report(name, fmt.Errorf("%w: in a container, mount %s with rslave propagation (-v %s:%s:ro,rslave)",
+					err, r.opts.NetnsDir, r.opts.NetnsDir, r.opts.NetnsDir))
 			}
+			continue
+		case vanished(err):
+			continue
+		case errors.Is(err, unix.EPERM):
+			// Every other namespace fails the same way: one report
+			// for the walk, under a name that does not change with
+			// the set of namespaces.
+			if !denied {
+				// The message names no namespace, so it stays the same
+				// from walk to walk (the caller logs changes).
+				r.report(r.opts.NetnsDir, fmt.Errorf("%w: setns: %w", ErrNetnsPermission, unix.EPERM))
+			}
+			denied = true
+			continue
+		default:
+			r.report(name, err)
 			continue
 		}
 		seen[name] = true
@@ -122,41 +167,14 @@ func (r *NetlinkReader) Devices(ctx context.Context) (map[string]Device, error) 
 		if err != nil {
 			r.drop(name, n)
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
 			r.report(name, err)
 		}
 	}
+	r.plain = plain
 	r.prune(seen)
-	return devs, nil
-}
-
-// DevicesIn returns the devices of the one namespace ns ("" for the
-// agent's own) keyed by plain name, whatever Options.WalkNetns says.
-func (r *NetlinkReader) DevicesIn(ctx context.Context, ns string) (map[string]Device, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var (
-		n   *nsReader
-		err error
-	)
-	if ns == "" {
-		n, err = r.ownReader()
-	} else {
-		n, err = r.nsReader(ns)
-	}
-	if err != nil {
-		return nil, err
-	}
-	devs := make(map[string]Device, len(n.links))
-	if err := n.read(ctx, time.Now(), r.opts.TopologyMaxAge, func(d Device) { devs[d.Name] = d }); err != nil {
-		r.drop(ns, n)
-		return nil, err
-	}
-	return devs, nil
+	return nil
 }
 
 // ownReader returns the reader of the agent's namespace, reopening it
@@ -198,10 +216,14 @@ func (r *NetlinkReader) report(ns string, err error) {
 func (r *NetlinkReader) listNetns() ([]string, error) {
 	ents, err := os.ReadDir(r.opts.NetnsDir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil // no named namespace was ever created
+		// No named namespace was ever created on this host, or (in a
+		// container) the directory is not mounted: say which.
+		return nil, fmt.Errorf("--netns.walk: %s does not exist: no named namespace was created yet, "+
+			"or it is not mounted into the container (-v %s:%s:ro,rslave): %w",
+			r.opts.NetnsDir, r.opts.NetnsDir, r.opts.NetnsDir, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list namespaces: %w", err)
+		return nil, fmt.Errorf("--netns.walk: list namespaces: %w", err)
 	}
 	names := make([]string, 0, len(ents))
 	for _, e := range ents {

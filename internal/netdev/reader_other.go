@@ -23,10 +23,5 @@ func (*NetlinkReader) Devices(context.Context) (map[string]Device, error) {
 	return nil, errUnsupported
 }
 
-// DevicesIn returns the devices of one namespace.
-func (*NetlinkReader) DevicesIn(context.Context, string) (map[string]Device, error) {
-	return nil, errUnsupported
-}
-
 // Close releases nothing.
 func (*NetlinkReader) Close() error { return nil }

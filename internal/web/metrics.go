@@ -2,7 +2,10 @@ package web
 
 import (
 	"bytes"
-	"compress/gzip"
+	"compress/flate"
+	"encoding/binary"
+	"hash/crc32"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -25,12 +28,12 @@ type renderCache struct {
 
 	mu   sync.Mutex
 	snap *state.Snapshot
-	text []byte // text exposition of reg for snap
-	gz   []byte // the same, gzip-compressed (made on first gzip scrape)
+	text []byte      // text exposition of reg for snap
+	gz   *gzipPrefix // the same, compressed (made on first gzip scrape)
 	err  error
 }
 
-func (c *renderCache) get(wantGzip bool) ([]byte, error) {
+func (c *renderCache) get() ([]byte, error) {
 	s := c.store.Load()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -38,17 +41,60 @@ func (c *renderCache) get(wantGzip bool) ([]byte, error) {
 		c.snap, c.gz = s, nil
 		c.text, c.err = encode(c.reg)
 	}
-	if !wantGzip {
-		return c.text, c.err
-	}
+	return c.text, c.err
+}
+
+// getGzip is get, compressed as the start of a gzip member (see gzipPrefix).
+func (c *renderCache) getGzip() (*gzipPrefix, error) {
+	text, err := c.get()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.gz == nil {
-		var buf bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // 1.3 ms instead of 3.2 ms for ~500 KB, 3% larger
-		_, _ = zw.Write(c.text)
-		_ = zw.Close()
-		c.gz = buf.Bytes()
+		c.gz = newGzipPrefix(text)
 	}
-	return c.gz, c.err
+	return c.gz, err
+}
+
+// gzipPrefix is the compressed start of a gzip member: the header and
+// deflate blocks of data ending in a sync flush, with data's CRC-32 and
+// length. Each scrape appends the live metrics as further deflate blocks
+// and the trailer for the whole, so the response is one gzip member (some
+// clients, curl among them, read only the first member of a multi-member
+// stream) while the costly part is compressed once per poll.
+type gzipPrefix struct {
+	head []byte
+	crc  uint32
+	size uint32
+}
+
+func newGzipPrefix(data []byte) *gzipPrefix {
+	var buf bytes.Buffer
+	// Header of RFC 1952: magic, deflate, no flags, no mtime, no extra
+	// flags, OS unknown.
+	buf.Write([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255})
+	fw, _ := flate.NewWriter(&buf, flate.BestSpeed) // 1.3 ms instead of 3.2 ms for ~500 KB, 3% larger
+	_, _ = fw.Write(data)
+	_ = fw.Flush() // byte-aligned end of the blocks: more blocks may follow
+	return &gzipPrefix{head: buf.Bytes(), crc: crc32.ChecksumIEEE(data), size: uint32(len(data))}
+}
+
+// writeWith writes the gzip member of the prefix's data followed by rest.
+func (g *gzipPrefix) writeWith(w io.Writer, rest []byte) error {
+	if _, err := w.Write(g.head); err != nil {
+		return err
+	}
+	fw, _ := flate.NewWriter(w, flate.BestSpeed)
+	if _, err := fw.Write(rest); err != nil {
+		return err
+	}
+	if err := fw.Close(); err != nil { // the final block
+		return err
+	}
+	var trailer [8]byte
+	binary.LittleEndian.PutUint32(trailer[:4], crc32.Update(g.crc, crc32.IEEETable, rest))
+	binary.LittleEndian.PutUint32(trailer[4:], g.size+uint32(len(rest)))
+	_, err := w.Write(trailer[:])
+	return err
 }
 
 // encode gathers g and renders the text exposition format.
@@ -86,10 +132,6 @@ func metricsHandler(cache *renderCache, live prometheus.Gatherer, max int, log *
 			}
 		}
 		gz := strings.Contains(r.Header.Get("Accept-Encoding"), "gzip")
-		ours, err := cache.get(gz)
-		if err != nil {
-			log.Error("rendering OVS metrics", "err", err)
-		}
 		rest, err := encode(live)
 		if err != nil {
 			log.Error("gathering process metrics", "err", err)
@@ -97,17 +139,20 @@ func metricsHandler(cache *renderCache, live prometheus.Gatherer, max int, log *
 		h := w.Header()
 		h.Set("Content-Type", string(textFormat))
 		if !gz {
+			ours, err := cache.get()
+			if err != nil {
+				log.Error("rendering OVS metrics", "err", err)
+			}
 			_, _ = w.Write(ours)
 			_, _ = w.Write(rest)
 			return
 		}
-		// Two gzip members one after the other are one valid gzip stream
-		// (RFC 1952); Go's and Prometheus's readers accept it.
+		ours, err := cache.getGzip()
+		if err != nil {
+			log.Error("rendering OVS metrics", "err", err)
+		}
 		h.Set("Content-Encoding", "gzip")
 		h.Add("Vary", "Accept-Encoding")
-		_, _ = w.Write(ours)
-		zw := gzip.NewWriter(w)
-		_, _ = zw.Write(rest)
-		_ = zw.Close()
+		_ = ours.writeWith(w, rest)
 	})
 }

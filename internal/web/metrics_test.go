@@ -42,7 +42,9 @@ func scrapeMetrics(t *testing.T, h *httptest.Server, gz bool) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r = zr
+		// One member, as curl and other single-member readers expect.
+		zr.Multistream(false)
+		r = io.MultiReader(zr, checkEOF{t: t, r: resp.Body})
 	}
 	b, err := io.ReadAll(r)
 	if err != nil {
@@ -90,4 +92,17 @@ type httpTransport struct{}
 
 func (httpTransport) do(req *http.Request) (*http.Response, error) {
 	return (&http.Transport{DisableCompression: true}).RoundTrip(req)
+}
+
+// checkEOF fails the test if anything follows the first gzip member.
+type checkEOF struct {
+	t *testing.T
+	r io.Reader
+}
+
+func (c checkEOF) Read([]byte) (int, error) {
+	if n, _ := io.Copy(io.Discard, c.r); n > 0 {
+		c.t.Errorf("%d bytes follow the first gzip member", n)
+	}
+	return 0, io.EOF
 }

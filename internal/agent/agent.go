@@ -44,6 +44,9 @@ type Agent struct {
 	// sent and flooding are the hints the next poll's sources get.
 	sent     map[string]uint64
 	flooding []string
+	// floodedByPort is each in_port's flooded packets so far, to tell
+	// the dump gate which ports flooded in the last poll.
+	floodedByPort map[string]uint64
 	// lastProgress is when the poll loop last finished a step (UnixNano).
 	lastProgress atomic.Int64
 }
@@ -131,7 +134,8 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	snap.Datapaths = p.datapaths
 	snap.Bridges = p.bridges
 	a.counters.sweep(now)
-	a.sent, a.flooding = p.sentNow, floodingPorts(res.Active)
+	a.sent = p.sentNow
+	a.flooding, a.floodedByPort = followedPorts(res, a.floodedByPort)
 	a.store.Publish(snap)
 	a.progress()
 	return snap

@@ -348,6 +348,26 @@ func (st *gateState) suspects(in gateInput, n int) []string {
 	return out
 }
 
+// followedPorts returns the in_ports the next poll's dump gate follows:
+// those of the active floods and those whose flooded counters grew in
+// this poll (whatever kind of flood the detector counted there, one with
+// no copies to show in the port counters included), with each in_port's
+// flooded packets for the next call.
+func followedPorts(res detect.Result, before map[string]uint64) ([]string, map[string]uint64) {
+	now := make(map[string]uint64, len(res.Flooded))
+	for k, c := range res.Flooded {
+		now[k.InPort] += c.Packets
+	}
+	out := floodingPorts(res.Active)
+	for p, n := range now {
+		if n > before[p] && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out, now
+}
+
 // anyIn says whether some element of a is in b.
 func anyIn(a, b []string) bool {
 	for _, x := range a {

@@ -376,3 +376,22 @@ func TestGateForgetsMegaflowsDumpsNoLongerList(t *testing.T) {
 		t.Errorf("%d megaflows kept after an empty full dump", len(st.shaped))
 	}
 }
+
+func TestFollowedPorts(t *testing.T) {
+	res := detect.Result{
+		Active: []detect.Flood{{FloodKey: detect.FloodKey{InPort: "tapvm1"}}},
+		Flooded: map[detect.CounterKey]detect.Counter{
+			{InPort: "tapvm1", VLAN: 10}: {Packets: 100},
+			{InPort: "tapvm2", VLAN: 10}: {Packets: 50}, // grew: a flood the detector counts
+			{InPort: "tapvm2", VLAN: 20}: {Packets: 5},
+			{InPort: "tapvm3", VLAN: 10}: {Packets: 7}, // did not grow
+		},
+	}
+	got, by := followedPorts(res, map[string]uint64{"tapvm1": 100, "tapvm2": 40, "tapvm3": 7})
+	if strings.Join(got, ",") != "tapvm1,tapvm2" {
+		t.Errorf("followed %v, want tapvm1 (active) and tapvm2 (grew)", got)
+	}
+	if by["tapvm2"] != 55 || by["tapvm3"] != 7 {
+		t.Errorf("flooded by port %v", by)
+	}
+}

@@ -202,16 +202,16 @@ func TestGateBudget(t *testing.T) {
 		want     dumpMode
 		ports    string
 	}{
-		// 6 µs a megaflow: a full dump fits 40 ms up to 6,666 megaflows;
-		// a filtered one (2 µs) up to 20,000.
+		// 7.5 µs a megaflow: a full dump fits 40 ms up to 5,333
+		// megaflows; a filtered one (2.5 µs) up to 16,000.
 		{name: "small: full", flows: 5000, maxFlows: 20000, want: dumpFull},
-		{name: "full over budget", flows: 7000, maxFlows: 20000, want: dumpFiltered, ports: "tapvm4"},
+		{name: "full over budget", flows: 5334, maxFlows: 20000, want: dumpFiltered, ports: "tapvm4"},
 		{name: "over --dpctl.max-flows", flows: 3000, maxFlows: 2000, want: dumpFiltered, ports: "tapvm4"},
 		{name: "flooding port first", flows: 10000, maxFlows: 20000, flooding: []string{"tapvm1"}, want: dumpFiltered, ports: "tapvm1"},
 		{name: "two ports fit", flows: 7000, maxFlows: 5000, flooding: []string{"tapvm1"}, maxPorts: 4, want: dumpFiltered, ports: "tapvm1,tapvm4"},
 		{name: "two fit but --dpctl.bounded-ports=1", flows: 7000, maxFlows: 5000, flooding: []string{"tapvm1"}, maxPorts: 1, want: dumpFiltered, ports: "tapvm1"},
-		{name: "one filtered dump fits", flows: 20000, maxFlows: 20000, maxPorts: 4, want: dumpFiltered, ports: "tapvm4"},
-		{name: "no dump fits", flows: 20001, maxFlows: 30000, want: dumpNone},
+		{name: "one filtered dump fits", flows: 16000, maxFlows: 20000, maxPorts: 4, want: dumpFiltered, ports: "tapvm4"},
+		{name: "no dump fits", flows: 16001, maxFlows: 20000, want: dumpNone},
 		{name: "no dump fits at 100k", flows: 100000, maxFlows: 20000, want: dumpNone},
 	}
 	for _, tc := range cases {

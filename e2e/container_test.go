@@ -20,11 +20,12 @@ import (
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
 )
 
-// imageMaxCompressed bounds the image as a registry stores and pulls it
-// (the gzip-compressed layer); imageMaxSize bounds it unpacked.
+// imageMaxSize is the image size target (unpacked, as podman images
+// shows it); imageMaxCompressed bounds it as a registry stores and pulls it
+// (the gzip-compressed layer), so growth shows up in either.
 const (
-	imageMaxCompressed = 25 << 20
-	imageMaxSize       = 45 << 20
+	imageMaxSize       = 25_000_000
+	imageMaxCompressed = 10_000_000
 )
 
 // podman runs the podman CLI with this host's workarounds (see newPodman).

@@ -133,6 +133,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	snap.OVSVersion = p.ovsVersion
 	snap.Datapaths = p.datapaths
 	snap.Bridges = p.bridges
+	snap.L2 = p.l2
 	a.counters.sweep(now)
 	a.sent = p.sentNow
 	a.flooding, a.floodedByPort = followedPorts(res, a.floodedByPort)
@@ -157,6 +158,12 @@ func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
 	}
 	if p.vswitchd != nil {
 		in.FDB = newLazyFDB(ctx, p.vswitchd)
+	}
+	if p.l2 != nil && len(p.l2.Stations) > 0 {
+		in.Stations = make(map[string]string, len(p.l2.Stations))
+		for _, st := range p.l2.Stations {
+			in.Stations[st.MAC.String()] = st.Port
+		}
 	}
 	return in
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/loop"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev/netdevtest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/openflow"
@@ -52,6 +53,7 @@ func (r readers) sources() []Source {
 		NewUnixctl(r.unixctl, deadline),
 		NewOpenFlow(r.openflow, deadline),
 		NewNetlink(r.netlink, deadline, nil),
+		NewFDB(loop.Config{}, deadline),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/loop"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/openflow"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
@@ -28,6 +29,8 @@ type SourceOptions struct {
 	MaxReplyBytes int
 	// WalkNetns also reads device counters in /run/netns namespaces.
 	WalkNetns bool
+	// Loop holds the loop verdict's thresholds (zero: loop.DefaultConfig).
+	Loop loop.Config
 }
 
 // DefaultSourceOptions returns the defaults behind --ovs.rundir and
@@ -75,6 +78,7 @@ func OpenSources(o SourceOptions) ([]Source, func()) {
 		NewUnixctl(ovs.NewVswitchd(uc), o.Deadline),
 		NewOpenFlow(of, o.Deadline),
 		NewNetlink(nl, o.Deadline, netns),
+		NewFDB(o.Loop, o.Deadline),
 	}
 	return sources, func() {
 		for _, c := range closers {

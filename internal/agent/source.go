@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/loop"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdb"
@@ -82,6 +83,7 @@ type Poll struct {
 	unixctl  *unixctlView
 	openflow *openflowView
 	netlink  map[string]netdev.Device
+	l2       *loop.Report
 	// vswitchd answers the FDB lookups and traces made after the sources;
 	// nil when the unixctl source is down.
 	vswitchd ovs.Vswitchd

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/loop"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/ovstest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdb"
@@ -52,11 +53,11 @@ func TestHungSourceIsDownAlone(t *testing.T) {
 	}{
 		{"ovsdb-server hangs", func(r readers) []Source {
 			return []Source{NewOVSDB(hungOVSDB{}, deadline, short), NewUnixctl(r.unixctl, deadline),
-				NewOpenFlow(r.openflow, deadline), NewNetlink(r.netlink, deadline, nil)}
+				NewOpenFlow(r.openflow, deadline), NewNetlink(r.netlink, deadline, nil), NewFDB(loop.Config{}, deadline)}
 		}, state.SourceOVSDB},
 		{"netlink hangs", func(r readers) []Source {
 			return []Source{NewOVSDB(r.ovsdb, deadline, deadline), NewUnixctl(r.unixctl, deadline),
-				NewOpenFlow(r.openflow, deadline), NewNetlink(hungNetlink{}, short, nil)}
+				NewOpenFlow(r.openflow, deadline), NewNetlink(hungNetlink{}, short, nil), NewFDB(loop.Config{}, deadline)}
 		}, state.SourceNetlink},
 	}
 	for _, tc := range cases {
@@ -226,13 +227,14 @@ func TestNetnsErrorsLoggedOncePerChange(t *testing.T) {
 func TestProgressingIndependentOfInterval(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Interval = 30 * time.Second
-	a := New(cfg, fakeReaders(t).sources(), nil, &state.Store{})
+	sources := fakeReaders(t).sources()
+	a := New(cfg, sources, nil, &state.Store{})
 	a.Poll(context.Background())
 	now := time.Now()
 	if !a.Progressing(now.Add(25 * time.Second)) {
 		t.Error("not progressing 25 s after a poll with a 30 s interval")
 	}
-	stuck := now.Add(2*cfg.Interval + 4*deadline + time.Second)
+	stuck := now.Add(2*cfg.Interval + time.Duration(len(sources))*deadline + time.Second)
 	if a.Progressing(stuck) {
 		t.Error("still progressing long after the loop stopped moving")
 	}

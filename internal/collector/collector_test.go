@@ -30,6 +30,7 @@ func labSnapshot() *state.Snapshot {
 			state.SourceOVSDB:    {Up: true, Duration: time.Millisecond},
 			state.SourceNetlink:  {Up: true, Duration: 500 * time.Microsecond},
 			state.SourceOpenFlow: {Up: false, Duration: 0, Err: "permission denied"},
+			state.SourceFDB:      {Up: true, Duration: 100 * time.Microsecond},
 		},
 		Bridges: []state.Bridge{{
 			Name: "br-int", DatapathType: "netdev",
@@ -288,12 +289,14 @@ ovs_flood_exporter_megaflows_remembered 2
 ovs_flood_exporter_ovs_info{version="3.1.0"} 1
 # HELP ovs_flood_exporter_poll_duration_seconds Time spent reading the source in the last poll.
 # TYPE ovs_flood_exporter_poll_duration_seconds gauge
+ovs_flood_exporter_poll_duration_seconds{source="fdb"} 0.0001
 ovs_flood_exporter_poll_duration_seconds{source="netlink"} 0.0005
 ovs_flood_exporter_poll_duration_seconds{source="openflow"} 0
 ovs_flood_exporter_poll_duration_seconds{source="ovsdb"} 0.001
 ovs_flood_exporter_poll_duration_seconds{source="unixctl"} 0.002
 # HELP ovs_flood_exporter_source_up 1 if the source was read successfully in the last poll.
 # TYPE ovs_flood_exporter_source_up gauge
+ovs_flood_exporter_source_up{source="fdb"} 1
 ovs_flood_exporter_source_up{source="netlink"} 1
 ovs_flood_exporter_source_up{source="openflow"} 0
 ovs_flood_exporter_source_up{source="ovsdb"} 1
@@ -305,6 +308,7 @@ func TestCollectBeforeFirstPoll(t *testing.T) {
 	want := `
 # HELP ovs_flood_exporter_source_up 1 if the source was read successfully in the last poll.
 # TYPE ovs_flood_exporter_source_up gauge
+ovs_flood_exporter_source_up{source="fdb"} 0
 ovs_flood_exporter_source_up{source="netlink"} 0
 ovs_flood_exporter_source_up{source="openflow"} 0
 ovs_flood_exporter_source_up{source="ovsdb"} 0

@@ -91,6 +91,9 @@ type Input struct {
 	Received map[string]uint64
 	// FDB confirms candidate floods; nil disables confirmation.
 	FDB FDB
+	// Stations maps the group-bit MACs of station ports to their port (see
+	// ClassifyStations): traffic to them is flooded like unknown unicast.
+	Stations map[string]string
 }
 
 // Config tunes when a flood counts as sustained.
@@ -296,7 +299,7 @@ type polledFlood struct {
 func (d *Detector) charge(in Input, first bool) map[FloodKey]*polledFlood {
 	polled := map[FloodKey]*polledFlood{}
 	counted := map[string]bool{}
-	for _, c := range Classify(in.Flows, in.Ports) {
+	for _, c := range append(Classify(in.Flows, in.Ports), ClassifyStations(in.Flows, in.Ports, in.Stations)...) {
 		f := c.Flow
 		if counted[f.Key] {
 			continue // the same megaflow twice in one dump counts once

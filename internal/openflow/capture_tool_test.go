@@ -21,8 +21,6 @@ import (
 	"testing"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
-	"github.com/skydive-project/goloxi"
-	"github.com/skydive-project/goloxi/of13"
 )
 
 // TestLabCapture refreshes testdata from the lab's Open vSwitch. It only
@@ -73,10 +71,9 @@ func TestLabCapture(t *testing.T) {
 	writeCapture(t, "ofctl-dump-flows.txt", []byte(dump))
 	// A flow statistics request with an OpenFlow 1.0 match type, which
 	// OpenFlow 1.3 rejects with an error.
-	_, err = c.roundTrip(ctx, func(xid uint32) goloxi.Serializable {
-		m := of13.NewFlowStatsRequest()
-		m.Xid, m.TableId, m.OutPort, m.OutGroup = xid, tableAll, of13.Port(PortAny), groupAny
-		m.Match.Type, m.Match.Length = 0, 4
+	_, err = c.roundTrip(ctx, func(xid uint32) []byte {
+		m := c.codec.flowStatsRequestMsg(xid, FlowFilter{})
+		m[c.codec.statsHeader+33] = 0 // match type OFPMT_STANDARD instead of OXM
 		return m
 	})
 	if err == nil {
@@ -143,7 +140,7 @@ func TestLabCapture(t *testing.T) {
 
 // extraFlows are Neutron-like rules in table 100 that exercise decoding:
 // NORMAL in write-actions, behind clone() and resubmit, next to actions
-// goloxi does not know (check_pkt_larger), and NXM/ONF match fields.
+// that are Open vSwitch extensions (check_pkt_larger), and NXM/ONF match fields.
 const extraFlows = `table=100,priority=5,actions=write_actions(NORMAL)
 table=100,priority=6,actions=clone(NORMAL)
 table=100,priority=7,ct_state=+trk+est,reg5=0x5,ip,actions=resubmit(,94)

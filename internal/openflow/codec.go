@@ -1,24 +1,17 @@
 package openflow
 
-import (
-	"fmt"
-	"net"
-
-	"github.com/skydive-project/goloxi"
-	"github.com/skydive-project/goloxi/of10"
-	"github.com/skydive-project/goloxi/of13"
-	"github.com/skydive-project/goloxi/of14"
-	"github.com/skydive-project/goloxi/of15"
-)
+import "encoding/binary"
 
 // OpenFlow message types this package handles; the numbers are the same in
-// every version except the statistics reply.
+// every version except the statistics request and reply.
 const (
 	typeHello       = 0
 	typeError       = 1
 	typeEchoRequest = 2
 	typeEchoReply   = 3
+	typeStatsReq0   = 16 // OFPT_STATS_REQUEST, OpenFlow 1.0
 	typeStatsReply0 = 17 // OFPT_STATS_REPLY, OpenFlow 1.0
+	typeMultipartRq = 18 // OFPT_MULTIPART_REQUEST, OpenFlow 1.1+
 	typeMultipart   = 19 // OFPT_MULTIPART_REPLY, OpenFlow 1.1+
 
 	statsFlow  = 1 // OFPMP_FLOW / OFPST_FLOW
@@ -27,306 +20,121 @@ const (
 	replyMore = 1 // OFPMPF_REPLY_MORE / OFPSF_REPLY_MORE
 	tableAll  = 0xff
 	groupAny  = 0xffffffff
+
+	helloElemVersionBitmap = 1          // OFPHET_VERSIONBITMAP
+	wildcardAll10          = 1<<22 - 1  // OFPFW_ALL (OpenFlow 1.0)
+	matchTypeOXM           = 1          // OFPMT_OXM
+	onfExperimenter        = 0x4f4e4600 // ONF_EXPERIMENTER_ID
 )
 
-// codec is everything version-specific: goloxi keeps one Go package per
-// OpenFlow version, with distinct types, so each version gets its own set of
-// small adapters.
+// codec is everything that differs between the OpenFlow versions this
+// package speaks: message types, header sizes and the layout of a flow
+// statistics entry.
 type codec struct {
 	version uint8
-	// statsReply is the message type of statistics replies.
-	statsReply uint8
-	// statsHeader is the size of the statistics reply header before the body.
+	// statsRequest and statsReply are the message types of statistics
+	// requests and replies.
+	statsRequest, statsReply uint8
+	// statsHeader is the size of the statistics message header before the
+	// body: 12 in OpenFlow 1.0, 16 (with 4 bytes of padding) after.
 	statsHeader int
-
-	hello             func() goloxi.Serializable
-	echoRequest       func(xid uint32, data []byte) goloxi.Serializable
-	echoReply         func(xid uint32, data []byte) goloxi.Serializable
-	tableStatsRequest func(xid uint32) goloxi.Serializable
-	flowStatsRequest  func(xid uint32, f FlowFilter) goloxi.Serializable
-	decodeMessage     func(data []byte) (goloxi.Message, error)
-	tableStats        func(goloxi.Message) ([]TableStats, bool)
-	flows             flowCodec
+	// tableEntry is the size of one ofp_table_stats.
+	tableEntry int
+	// flowEntry decodes one ofp_flow_stats; rather than setting
+	// Flow.Match it appends the match's rendering to match and returns
+	// the extended slice.
+	flowEntry func(raw, match []byte) (Flow, []byte, error)
 }
 
 // codecs lists the versions this package speaks.
 var codecs = map[uint8]*codec{
-	Version10: codec10(),
-	Version13: codec13(),
-	Version14: codec14(),
-	Version15: codec15(),
+	Version10: {version: Version10, statsRequest: typeStatsReq0, statsReply: typeStatsReply0, statsHeader: 12,
+		tableEntry: 64, flowEntry: flowEntry10},
+	Version13: {version: Version13, statsRequest: typeMultipartRq, statsReply: typeMultipart, statsHeader: 16,
+		tableEntry: 24, flowEntry: flowEntry13(Version13)},
+	Version14: {version: Version14, statsRequest: typeMultipartRq, statsReply: typeMultipart, statsHeader: 16,
+		tableEntry: 24, flowEntry: flowEntry13(Version14)},
+	Version15: {version: Version15, statsRequest: typeMultipartRq, statsReply: typeMultipart, statsHeader: 16,
+		tableEntry: 24, flowEntry: flowEntry15},
 }
 
 // DefaultVersions is the negotiation preference: OpenFlow 1.3 first (Neutron
 // always enables it on its bridges), then 1.4 and 1.5, then 1.0.
 var DefaultVersions = []uint8{Version13, Version14, Version15, Version10}
 
-func encode(m goloxi.Serializable) ([]byte, error) {
-	e := goloxi.NewEncoder()
-	if err := m.Serialize(e); err != nil {
-		return nil, fmt.Errorf("encode %T: %w", m, err)
-	}
-	return e.Bytes(), nil
+// message returns a message of type typ with room for a body of n bytes
+// after the header version:1 type:1 length:2 xid:4.
+func (c *codec) message(typ uint8, xid uint32, n int) []byte {
+	m := make([]byte, 8+n)
+	m[0], m[1] = c.version, typ
+	binary.BigEndian.PutUint16(m[2:], uint16(8+n))
+	binary.BigEndian.PutUint32(m[4:], xid)
+	return m
 }
 
-func codec13() *codec {
-	return &codec{
-		version: Version13, statsReply: typeMultipart, statsHeader: 16,
-		hello: func() goloxi.Serializable {
-			h := of13.NewHello()
-			bm := of13.NewHelloElemVersionbitmap()
-			// goloxi patches the length of nested elements into the
-			// message header instead of the element, so set it here.
-			bm.Length = 8
-			bm.Bitmaps = []*of13.Uint32{{Value: 1 << Version13}}
-			h.Elements = []of13.IHelloElem{bm}
-			return h
-		},
-		echoRequest: func(xid uint32, data []byte) goloxi.Serializable {
-			m := of13.NewEchoRequest()
-			m.Xid, m.Data = xid, data
-			return m
-		},
-		echoReply: func(xid uint32, data []byte) goloxi.Serializable {
-			m := of13.NewEchoReply()
-			m.Xid, m.Data = xid, data
-			return m
-		},
-		tableStatsRequest: func(xid uint32) goloxi.Serializable {
-			m := of13.NewTableStatsRequest()
-			m.Xid = xid
-			return m
-		},
-		flowStatsRequest: func(xid uint32, f FlowFilter) goloxi.Serializable {
-			m := of13.NewFlowStatsRequest()
-			m.Xid = xid
-			m.TableId, m.OutPort, m.OutGroup = f.table(), of13.Port(f.outPort()), groupAny
-			m.Match.Type, m.Match.Length = 1, 4 // OFPMT_OXM, no fields
-			return m
-		},
-		decodeMessage: of13.DecodeMessage,
-		tableStats: func(m goloxi.Message) ([]TableStats, bool) {
-			r, ok := m.(*of13.TableStatsReply)
-			if !ok {
-				return nil, false
-			}
-			out := make([]TableStats, 0, len(r.Entries))
-			for _, e := range r.Entries {
-				out = append(out, TableStats{e.TableId, e.ActiveCount, e.LookupCount, e.MatchedCount})
-			}
-			return out, true
-		},
-		flows: flowCodec{
-			layout: layout11,
-			entry: func(d *goloxi.Decoder) (entry, error) {
-				e, err := of13.DecodeFlowStatsEntry(d)
-				if err != nil {
-					return entry{}, err
-				}
-				out := entry{
-					Flow: Flow{TableID: e.TableId, Priority: e.Priority, Cookie: e.Cookie,
-						PacketCount: e.PacketCount, ByteCount: e.ByteCount, DurationSec: e.DurationSec},
-					oxms: e.Match.OxmList,
-				}
-				for _, in := range e.Instructions {
-					out.instructions = append(out.instructions, in)
-				}
-				return out, nil
-			},
-			oxm:         of13.DecodeOxm,
-			instruction: func(d *goloxi.Decoder) (any, error) { return of13.DecodeInstruction(d) },
-			action:      of13.DecodeAction,
-		},
+// helloMsg is the HELLO offering exactly this codec's version. From
+// OpenFlow 1.3 on it carries a version bitmap element
+// (type:2=1 length:2=8 bitmap:4); OpenFlow 1.0 has no elements.
+func (c *codec) helloMsg() []byte {
+	if c.version == Version10 {
+		return c.message(typeHello, 0, 0)
 	}
+	m := c.message(typeHello, 0, 8)
+	binary.BigEndian.PutUint16(m[8:], helloElemVersionBitmap)
+	binary.BigEndian.PutUint16(m[10:], 8)
+	binary.BigEndian.PutUint32(m[12:], 1<<c.version)
+	return m
 }
 
-func codec14() *codec {
-	return &codec{
-		version: Version14, statsReply: typeMultipart, statsHeader: 16,
-		hello: func() goloxi.Serializable {
-			h := of14.NewHello()
-			bm := of14.NewHelloElemVersionbitmap()
-			bm.Length = 8
-			bm.Bitmaps = []*of14.Uint32{{Value: 1 << Version14}}
-			h.Elements = []of14.IHelloElem{bm}
-			return h
-		},
-		echoRequest: func(xid uint32, data []byte) goloxi.Serializable {
-			m := of14.NewEchoRequest()
-			m.Xid, m.Data = xid, data
-			return m
-		},
-		echoReply: func(xid uint32, data []byte) goloxi.Serializable {
-			m := of14.NewEchoReply()
-			m.Xid, m.Data = xid, data
-			return m
-		},
-		tableStatsRequest: func(xid uint32) goloxi.Serializable {
-			m := of14.NewTableStatsRequest()
-			m.Xid = xid
-			return m
-		},
-		flowStatsRequest: func(xid uint32, f FlowFilter) goloxi.Serializable {
-			m := of14.NewFlowStatsRequest()
-			m.Xid = xid
-			m.TableId, m.OutPort, m.OutGroup = f.table(), of14.Port(f.outPort()), groupAny
-			m.Match.Type, m.Match.Length = 1, 4
-			return m
-		},
-		decodeMessage: of14.DecodeMessage,
-		tableStats: func(m goloxi.Message) ([]TableStats, bool) {
-			r, ok := m.(*of14.TableStatsReply)
-			if !ok {
-				return nil, false
-			}
-			out := make([]TableStats, 0, len(r.Entries))
-			for _, e := range r.Entries {
-				out = append(out, TableStats{e.TableId, e.ActiveCount, e.LookupCount, e.MatchedCount})
-			}
-			return out, true
-		},
-		flows: flowCodec{
-			layout: layout11,
-			entry: func(d *goloxi.Decoder) (entry, error) {
-				e, err := of14.DecodeFlowStatsEntry(d)
-				if err != nil {
-					return entry{}, err
-				}
-				out := entry{
-					Flow: Flow{TableID: e.TableId, Priority: e.Priority, Cookie: e.Cookie,
-						PacketCount: e.PacketCount, ByteCount: e.ByteCount, DurationSec: e.DurationSec},
-					oxms: e.Match.OxmList,
-				}
-				for _, in := range e.Instructions {
-					out.instructions = append(out.instructions, in)
-				}
-				return out, nil
-			},
-			oxm:         of14.DecodeOxm,
-			instruction: func(d *goloxi.Decoder) (any, error) { return of14.DecodeInstruction(d) },
-			action:      of14.DecodeAction,
-		},
-	}
+func (c *codec) echoRequestMsg(xid uint32, data []byte) []byte {
+	m := c.message(typeEchoRequest, xid, len(data))
+	copy(m[8:], data)
+	return m
 }
 
-func codec15() *codec {
-	return &codec{
-		version: Version15, statsReply: typeMultipart, statsHeader: 16,
-		hello: func() goloxi.Serializable {
-			h := of15.NewHello()
-			bm := of15.NewHelloElemVersionbitmap()
-			bm.Length = 8
-			bm.Bitmaps = []*of15.Uint32{{Value: 1 << Version15}}
-			h.Elements = []of15.IHelloElem{bm}
-			return h
-		},
-		echoRequest: func(xid uint32, data []byte) goloxi.Serializable {
-			m := of15.NewEchoRequest()
-			m.Xid, m.Data = xid, data
-			return m
-		},
-		echoReply: func(xid uint32, data []byte) goloxi.Serializable {
-			m := of15.NewEchoReply()
-			m.Xid, m.Data = xid, data
-			return m
-		},
-		tableStatsRequest: func(xid uint32) goloxi.Serializable {
-			m := of15.NewTableStatsRequest()
-			m.Xid = xid
-			return m
-		},
-		flowStatsRequest: func(xid uint32, f FlowFilter) goloxi.Serializable {
-			m := of15.NewFlowStatsRequest()
-			m.Xid = xid
-			m.TableId, m.OutPort, m.OutGroup = f.table(), of15.Port(f.outPort()), groupAny
-			m.Match.Type, m.Match.Length = 1, 4
-			return m
-		},
-		decodeMessage: of15.DecodeMessage,
-		tableStats: func(m goloxi.Message) ([]TableStats, bool) {
-			r, ok := m.(*of15.TableStatsReply)
-			if !ok {
-				return nil, false
-			}
-			out := make([]TableStats, 0, len(r.Entries))
-			for _, e := range r.Entries {
-				out = append(out, TableStats{e.TableId, e.ActiveCount, e.LookupCount, e.MatchedCount})
-			}
-			return out, true
-		},
-		flows: flowCodec{
-			// goloxi's OpenFlow 1.5 flow entry decoder cannot read what
-			// Open vSwitch sends (see layout15), so entries are always
-			// taken apart piece by piece.
-			layout:      layout15,
-			oxm:         of15.DecodeOxm,
-			instruction: func(d *goloxi.Decoder) (any, error) { return of15.DecodeInstruction(d) },
-			action:      of15.DecodeAction,
-		},
-	}
+func (c *codec) echoReplyMsg(xid uint32, data []byte) []byte {
+	m := c.message(typeEchoReply, xid, len(data))
+	copy(m[8:], data)
+	return m
 }
 
-func codec10() *codec {
-	return &codec{
-		version: Version10, statsReply: typeStatsReply0, statsHeader: 12,
-		hello: func() goloxi.Serializable { return of10.NewHello() },
-		echoRequest: func(xid uint32, data []byte) goloxi.Serializable {
-			m := of10.NewEchoRequest()
-			m.Xid, m.Data = xid, data
-			return m
-		},
-		echoReply: func(xid uint32, data []byte) goloxi.Serializable {
-			m := of10.NewEchoReply()
-			m.Xid, m.Data = xid, data
-			return m
-		},
-		tableStatsRequest: func(xid uint32) goloxi.Serializable {
-			m := of10.NewTableStatsRequest()
-			m.Xid = xid
-			return m
-		},
-		flowStatsRequest: func(xid uint32, f FlowFilter) goloxi.Serializable {
-			m := of10.NewFlowStatsRequest()
-			m.Xid = xid
-			m.TableId, m.OutPort = f.table(), of10.Port(port10(f.outPort()))
-			// goloxi writes the address fields as given, so they must have
-			// their wire length even when wildcarded.
-			m.Match = of10.MatchV1{
-				Wildcards: of10.OFPFWAll,
-				EthSrc:    make(net.HardwareAddr, 6), EthDst: make(net.HardwareAddr, 6),
-				Ipv4Src: net.IPv4zero, Ipv4Dst: net.IPv4zero,
-			}
-			return m
-		},
-		decodeMessage: of10.DecodeMessage,
-		tableStats: func(m goloxi.Message) ([]TableStats, bool) {
-			r, ok := m.(*of10.TableStatsReply)
-			if !ok {
-				return nil, false
-			}
-			out := make([]TableStats, 0, len(r.Entries))
-			for _, e := range r.Entries {
-				out = append(out, TableStats{e.TableId, e.ActiveCount, e.LookupCount, e.MatchedCount})
-			}
-			return out, true
-		},
-		flows: flowCodec{
-			layout: layout10,
-			entry: func(d *goloxi.Decoder) (entry, error) {
-				e, err := of10.DecodeFlowStatsEntry(d)
-				if err != nil {
-					return entry{}, err
-				}
-				return entry{
-					Flow: Flow{TableID: e.TableId, Priority: e.Priority, Cookie: e.Cookie,
-						PacketCount: e.PacketCount, ByteCount: e.ByteCount, DurationSec: e.DurationSec,
-						Match: match10(&e.Match)},
-					actions: e.Actions,
-				}, nil
-			},
-			action: of10.DecodeAction,
-		},
+// statsRequestMsg is a statistics request of type statsType with room
+// for a body of n bytes after its header (stats_type:2 flags:2, and pad:4
+// from OpenFlow 1.1 on).
+func (c *codec) statsRequestMsg(xid uint32, statsType uint16, n int) []byte {
+	m := c.message(c.statsRequest, xid, c.statsHeader-8+n)
+	binary.BigEndian.PutUint16(m[8:], statsType)
+	return m
+}
+
+// tableStatsRequestMsg is an OFPMP_TABLE_STATS request; it has no body.
+func (c *codec) tableStatsRequestMsg(xid uint32) []byte {
+	return c.statsRequestMsg(xid, statsTable, 0)
+}
+
+// flowStatsRequestMsg is an OFPMP_FLOW request for the rules f selects,
+// with the bodies
+//
+//	OpenFlow 1.0:  match:40 (all wildcarded) table_id:1 pad:1 out_port:2
+//	OpenFlow 1.1+: table_id:1 pad:3 out_port:4 out_group:4 pad:4 cookie:8
+//	               cookie_mask:8 match{type:2=OXM length:2=4 pad:4}
+func (c *codec) flowStatsRequestMsg(xid uint32, f FlowFilter) []byte {
+	if c.version == Version10 {
+		m := c.statsRequestMsg(xid, statsFlow, 44)
+		b := m[c.statsHeader:]
+		binary.BigEndian.PutUint32(b, wildcardAll10)
+		b[40] = f.table()
+		binary.BigEndian.PutUint16(b[42:], port10(f.outPort()))
+		return m
 	}
+	m := c.statsRequestMsg(xid, statsFlow, 40)
+	b := m[c.statsHeader:]
+	b[0] = f.table()
+	binary.BigEndian.PutUint32(b[4:], f.outPort())
+	binary.BigEndian.PutUint32(b[8:], groupAny)
+	binary.BigEndian.PutUint16(b[32:], matchTypeOXM)
+	binary.BigEndian.PutUint16(b[34:], 4)
+	return m
 }
 
 func (f FlowFilter) table() uint8 {

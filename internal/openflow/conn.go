@@ -14,9 +14,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/skydive-project/goloxi"
-	"github.com/skydive-project/goloxi/of13"
 )
 
 // ErrClosed wraps every error returned by a Conn whose connection has ended
@@ -101,7 +98,7 @@ func Dial(ctx context.Context, socketPath string, opts Options) (*Conn, error) {
 	go c.readLoop(r)
 	// A switch that rejects our HELLO answers with an error and hangs up;
 	// one round trip surfaces that here rather than on the first request.
-	if _, err := c.roundTrip(ctx, func(xid uint32) goloxi.Serializable { return c.codec.echoRequest(xid, nil) }); err != nil {
+	if _, err := c.roundTrip(ctx, func(xid uint32) []byte { return c.codec.echoRequestMsg(xid, nil) }); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("openflow %s: echo after hello: %w", c.bridge, err)
 	}
@@ -159,40 +156,11 @@ func (c *Conn) handshake(ctx context.Context, r io.Reader) error {
 			"add one to the bridge's protocols column, e.g. ovs-vsctl set bridge %s protocols=OpenFlow10,OpenFlow13",
 			c.bridge, versionList(allowed), versionList(bitmap(c.opts.Versions)), c.bridge)
 	}
-	hello, err := encode(c.codec.hello())
-	if err != nil {
-		return err
-	}
-	if err := c.write(hello); err != nil {
+	if err := c.write(c.codec.helloMsg()); err != nil {
 		return fmt.Errorf("openflow %s: send hello: %w", c.bridge, err)
 	}
 	c.nc.SetDeadline(time.Time{})
 	return nil
-}
-
-// helloVersions returns the versions a HELLO offers as a bitmap (bit n set
-// for wire version n): its version-bitmap element when present, otherwise
-// every version up to the one in the header. Open vSwitch sends the bitmap
-// unless it allows every version from 1.0 up, even when its highest version
-// predates the element (protocols=OpenFlow11,OpenFlow12 gives a version 3
-// HELLO with a bitmap).
-func helloVersions(msg []byte) uint32 {
-	v := min(msg[0], 31)
-	all := uint32(1)<<(v+1) - 2
-	if len(msg) <= 8 {
-		return all
-	}
-	// Hello elements are the same in every version, so goloxi's 1.3
-	// decoder reads them whatever the header version.
-	m, err := safely(func() (goloxi.Message, error) { return of13.DecodeMessage(msg) })
-	if h, ok := m.(*of13.Hello); ok && err == nil {
-		for _, e := range h.Elements {
-			if bm, ok := e.(*of13.HelloElemVersionbitmap); ok && len(bm.Bitmaps) > 0 {
-				return bm.Bitmaps[0].Value
-			}
-		}
-	}
-	return all
 }
 
 func bitmap(vs []uint8) uint32 {
@@ -318,11 +286,7 @@ func (c *Conn) readLoop(r io.Reader) {
 		xid := binary.BigEndian.Uint32(msg[4:8])
 		switch msg[1] {
 		case typeEchoRequest:
-			reply, err := encode(c.codec.echoReply(xid, msg[8:]))
-			if err == nil {
-				err = c.send(reply, time.Now().Add(c.opts.Timeout))
-			}
-			if err != nil {
+			if err := c.send(c.codec.echoReplyMsg(xid, msg[8:]), time.Now().Add(c.opts.Timeout)); err != nil {
 				c.shutdown(err)
 				return
 			}
@@ -410,7 +374,7 @@ func (c *Conn) broken() bool {
 
 // roundTrip sends the request built for a fresh xid and waits for its
 // complete reply, at most Options.Timeout.
-func (c *Conn) roundTrip(ctx context.Context, build func(xid uint32) goloxi.Serializable) ([][]byte, error) {
+func (c *Conn) roundTrip(ctx context.Context, build func(xid uint32) []byte) ([][]byte, error) {
 	// A request made with a finished context is not sent: a quick reply
 	// would otherwise race the context in the wait below.
 	if err := ctx.Err(); err != nil {
@@ -436,13 +400,8 @@ func (c *Conn) roundTrip(ctx context.Context, build func(xid uint32) goloxi.Seri
 	c.pending[xid] = cl
 	c.mu.Unlock()
 
-	msg, err := encode(build(xid))
-	if err != nil {
-		c.fail(xid, err)
-		return nil, err
-	}
 	deadline, _ := ctx.Deadline()
-	if err := c.sendRequest(msg, deadline); err != nil {
+	if err := c.sendRequest(build(xid), deadline); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	select {
@@ -472,7 +431,7 @@ func (c *Conn) Close() error {
 // TableStats returns the statistics of every table (Open vSwitch reports
 // 254 or 255, most of them unused; callers filter).
 func (c *Conn) TableStats(ctx context.Context) ([]TableStats, error) {
-	parts, err := c.roundTrip(ctx, func(xid uint32) goloxi.Serializable { return c.codec.tableStatsRequest(xid) })
+	parts, err := c.roundTrip(ctx, c.codec.tableStatsRequestMsg)
 	if err != nil {
 		return nil, fmt.Errorf("openflow %s: table statistics: %w", c.bridge, err)
 	}
@@ -492,7 +451,7 @@ func (c *Conn) TableStats(ctx context.Context) ([]TableStats, error) {
 // rules): call it at a slow cadence, and prefer NormalRules, which lets the
 // switch filter.
 func (c *Conn) FlowStats(ctx context.Context, filter FlowFilter) ([]Flow, error) {
-	parts, err := c.roundTrip(ctx, func(xid uint32) goloxi.Serializable { return c.codec.flowStatsRequest(xid, filter) })
+	parts, err := c.roundTrip(ctx, func(xid uint32) []byte { return c.codec.flowStatsRequestMsg(xid, filter) })
 	if err != nil {
 		return nil, fmt.Errorf("openflow %s: flow statistics: %w", c.bridge, err)
 	}

@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/skydive-project/goloxi"
 )
 
 // fakeSwitch is an OpenFlow switch on a unix socket that replays captured
@@ -537,7 +535,7 @@ func TestRequestAfterHangupGivesReason(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		c.readLoop(bufio.NewReader(ours))
 	}()
-	_, err = c.roundTrip(context.Background(), func(xid uint32) goloxi.Serializable { return c.codec.echoRequest(xid, nil) })
+	_, err = c.roundTrip(context.Background(), func(xid uint32) []byte { return c.codec.echoRequestMsg(xid, nil) })
 	if err == nil || !strings.Contains(err.Error(), "protocols column") || !strings.Contains(err.Error(), "HelloFailed") {
 		t.Fatalf("got %v, want the switch's refusal", err)
 	}

@@ -7,10 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/skydive-project/goloxi"
-	"github.com/skydive-project/goloxi/of13"
-	"github.com/skydive-project/goloxi/of15"
 )
 
 func decodeAllFlows(t testing.TB, c *codec, msgs [][]byte) []Flow {
@@ -27,7 +23,7 @@ func decodeAllFlows(t testing.TB, c *codec, msgs [][]byte) []Flow {
 }
 
 // flowEntries splits a captured flow statistics reply into raw entries
-// (test-side framing, to reach goloxi's entry decoder directly).
+// (test-side framing, to handle entries one by one).
 func flowEntries(t testing.TB, c *codec, msg []byte) [][]byte {
 	t.Helper()
 	body := msg[c.statsHeader:]
@@ -63,8 +59,8 @@ func TestDecodeFlowStatsCaptures(t *testing.T) {
 		},
 		Version15: {
 			{0, 100}: "in_port=6",
-			// goloxi misreads the OpenFlow 1.5 tcp_flags field and does
-			// not know the 1.5 packet registers: both shown raw.
+			// OpenFlow 1.5's tcp_flags and packet registers are shown
+			// as their wire bytes.
 			{100, 14}: "eth_type=0x800,ip_proto=6,tcp_flags=0x0002/0x0002",
 			{100, 7}:  "eth_type=0x800,xreg2=0x0000000000000005/0x00000000ffffffff,ct_state=0x22/0x22",
 		},
@@ -123,36 +119,6 @@ func TestDecodeFlowStatsCaptures(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestGoloxiGaps pins down what goloxi cannot decode in these captures,
-// which is why entries are decoded one by one (and OpenFlow 1.5 entries
-// piece by piece). If a goloxi upgrade fixes these, this test says so.
-func TestGoloxiGaps(t *testing.T) {
-	msg13 := loadCapture(t, "of13-flow-stats.bin")[0]
-	if _, err := safely(func() (goloxi.Message, error) { return of13.DecodeMessage(msg13) }); err == nil {
-		t.Error("goloxi now decodes the whole OpenFlow 1.3 reply (check_pkt_larger included)")
-	}
-	var failed []Flow
-	for _, raw := range flowEntries(t, codecs[Version13], msg13) {
-		if _, err := safely(func() (*of13.FlowStatsEntry, error) { return of13.DecodeFlowStatsEntry(goloxi.NewDecoder(raw)) }); err != nil {
-			f, err := decodeFlowEntry(codecs[Version13], raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			failed = append(failed, f)
-		}
-	}
-	// Only the rule with check_pkt_larger (NXAST 49, newer than goloxi)
-	// needs the element-by-element path, which still finds its NORMAL.
-	if len(failed) != 1 || failed[0].Priority != 12 || !failed[0].Normal || failed[0].Match != "eth_type=0x800" {
-		t.Errorf("entries goloxi cannot decode: %+v, want only table 100 priority 12 (NORMAL, eth_type=0x800)", failed)
-	}
-
-	msg15 := loadCapture(t, "of15-flow-stats.bin")[0]
-	if _, err := safely(func() (goloxi.Message, error) { return of15.DecodeMessage(msg15) }); err == nil {
-		t.Error("goloxi now decodes OpenFlow 1.5 flow statistics; layout15 may use it")
 	}
 }
 
@@ -341,5 +307,31 @@ func BenchmarkDecodeTableStats(b *testing.B) {
 		if _, err := decodeTableStats(c, msg); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkDecodeVersions decodes the 27-rule flow capture and the
+// 254-table statistics capture of each version.
+func BenchmarkDecodeVersions(b *testing.B) {
+	for _, v := range []uint8{Version10, Version13, Version14, Version15} {
+		c := codecs[v]
+		flows := loadCapture(b, fmt.Sprintf("of1%d-flow-stats.bin", v-1))[0]
+		tables := loadCapture(b, fmt.Sprintf("of1%d-table-stats.bin", v-1))[0]
+		b.Run(VersionName(v)+"/flows", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := decodeFlowStats(c, flows); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(VersionName(v)+"/tables", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := decodeTableStats(c, tables); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

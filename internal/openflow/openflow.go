@@ -2,13 +2,18 @@
 // management socket, <rundir>/<bridge>.mgmt, the unix socket on which
 // ovs-vswitchd speaks OpenFlow to local tools such as ovs-ofctl.
 //
-// Messages are encoded and decoded with github.com/skydive-project/goloxi
-// (LoxiGen-generated OpenFlow 1.0–1.5 codecs). The package itself only frames
-// messages on the stream (the 8-byte OpenFlow header), matches replies to
-// requests by transaction id, reassembles multipart replies and answers the
-// switch's echo requests. Where goloxi cannot decode what Open vSwitch sends
-// (see decode.go) the affected piece is decoded element by element, so one
-// unknown action does not hide a whole flow table.
+// It carries its own codec for exactly what it exchanges, in OpenFlow 1.0,
+// 1.3, 1.4 and 1.5: HELLO with version negotiation, ECHO, ERROR, and the
+// table and flow statistics requests and replies (codec.go builds the
+// requests, decode.go and match.go read the replies). Decoders are pure
+// functions over one message that return wrapped errors and never panic.
+// Of a flow entry they read the counters, the match (rendered as text) and
+// whether an OFPAT_OUTPUT to NORMAL sits in its actions; every other
+// action or instruction is skipped by its length unread, so one Open
+// vSwitch extension newer than this code does not hide a rule. The
+// connection frames messages on the stream (the 8-byte OpenFlow header),
+// matches replies to requests by transaction id, reassembles multipart
+// replies and answers the switch's echo requests.
 //
 // The agent never modifies the switch: only HELLO, ECHO and statistics
 // requests are sent.
@@ -88,7 +93,8 @@ type FlowFilter struct {
 type Error struct {
 	// Type and Code are the ofp_error_msg type and code.
 	Type, Code uint16
-	// Name is goloxi's name for the error type, e.g. "BadRequestErrorMsg".
+	// Name names the error type, e.g. "BadRequestErrorMsg" ("ErrorMsg"
+	// for a type the version does not define).
 	Name string
 }
 

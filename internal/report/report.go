@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -39,6 +40,11 @@ type Report struct {
 	Bridges []Bridge `json:"bridges"`
 	// Leaks lists endpoint ports whose received traffic was mostly copies.
 	Leaks []Leak `json:"leaks"`
+	// Loops, Stations and FDBPressure are L2 loops, ports with a
+	// group-bit MAC and MAC tables under pressure (see l2.go).
+	Loops       []Loop        `json:"loops"`
+	Stations    []Station     `json:"stations"`
+	FDBPressure []FDBPressure `json:"fdb_pressure"`
 }
 
 // Source is one source's health.
@@ -135,12 +141,18 @@ func Build(first, last *state.Snapshot) Report {
 		r.Sources = append(r.Sources, Source{Name: name, Up: st.Up, Error: st.Err})
 	}
 	r.Leaks = leaks(last.Detect.Ratios)
+	r.Loops, r.Stations, r.FDBPressure = l2(last)
 	r.Floods = floods(last)
+	for i := range r.Floods {
+		if fix := stationFix(r.Stations, r.Floods[i].DstMAC); fix != "" {
+			r.Floods[i].Fix = fix
+		}
+	}
 	r.Bridges = bridges(first, last)
 	switch {
 	case !last.Sources[state.SourceUnixctl].Up:
 		r.Status = "unreadable"
-	case len(r.Floods) > 0:
+	case len(r.Floods) > 0 || len(r.Loops) > 0:
 		r.Status = "flooding"
 	default:
 		r.Status = "clean"
@@ -329,7 +341,11 @@ func (r Report) WriteTable(w io.Writer) error {
 	case "clean":
 		fmt.Fprintln(ew, "STATUS: no unknown-unicast flood detected")
 	default:
-		fmt.Fprintf(ew, "STATUS: %d unknown-unicast flood(s)\n", len(r.Floods))
+		fmt.Fprintf(ew, "STATUS: %d unknown-unicast flood(s)", len(r.Floods))
+		if len(r.Loops) > 0 {
+			fmt.Fprintf(ew, ", %d L2 loop(s)", len(r.Loops))
+		}
+		fmt.Fprintln(ew)
 	}
 	if len(r.Floods) > 0 {
 		fmt.Fprintln(ew)
@@ -338,6 +354,7 @@ func (r Report) WriteTable(w io.Writer) error {
 			writeFloodDetail(ew, f)
 		}
 	}
+	writeL2(ew, r)
 	if len(r.Bridges) > 0 {
 		fmt.Fprintln(ew)
 		writeBridgeTable(ew, r.Bridges)
@@ -372,7 +389,11 @@ func writeFloodTable(w io.Writer, floods []Flood) {
 func writeFloodDetail(w io.Writer, f Flood) {
 	fmt.Fprintf(w, "\nflood %s -> %s on %s VLAN %d\n", f.InPort.Who(), f.DstMAC, f.Bridge, f.VLAN)
 	if f.Rule != nil {
-		fmt.Fprintf(w, "  flooded by: table %d priority %d cookie %s actions=NORMAL (no learned MAC for destination)\n", f.Rule.Table, f.Rule.Priority, f.Rule.Cookie)
+		why := "no learned MAC for destination"
+		if m, err := net.ParseMAC(f.DstMAC); err == nil && m[0]&1 == 1 {
+			why = "group-bit destination: always flooded"
+		}
+		fmt.Fprintf(w, "  flooded by: table %d priority %d cookie %s actions=NORMAL (%s)\n", f.Rule.Table, f.Rule.Priority, f.Rule.Cookie, why)
 		fmt.Fprintf(w, "  path (ofproto/trace %s %s):\n", f.Bridge, f.Rule.Flow)
 		for _, p := range f.Rule.Path {
 			fmt.Fprintf(w, "    %s\n", p)

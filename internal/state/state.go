@@ -9,6 +9,7 @@ import (
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/label"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/loop"
 )
 
 // Source names, used as the "source" label.
@@ -17,6 +18,7 @@ const (
 	SourceOVSDB    = "ovsdb"
 	SourceNetlink  = "netlink"
 	SourceOpenFlow = "openflow"
+	SourceFDB      = "fdb"
 )
 
 // VLANOther is the VLAN of the flood counters that sum an in_port's VLANs
@@ -25,7 +27,7 @@ const (
 const VLANOther = label.OtherVLAN
 
 // Sources lists every source in label order.
-var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow}
+var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow, SourceFDB}
 
 // SourceStatus is how reading one source went in the last poll.
 type SourceStatus struct {
@@ -138,6 +140,9 @@ type Snapshot struct {
 	Rules map[detect.FloodKey]RuleRef
 	// Hostname is the host the agent runs on.
 	Hostname string
+	// L2 is what the loop, station and MAC-table checks found; nil when
+	// the fdb source had nothing to weigh.
+	L2 *loop.Report
 }
 
 // PortByName returns the port called name, if any.

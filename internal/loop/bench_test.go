@@ -1,0 +1,98 @@
+package loop
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
+)
+
+// bigFDBShow returns an fdb/show reply of n entries in the layout of the
+// captured MAC-flood table (the real lines, with the MACs counted up), so
+// the benchmark reads a full default-size table.
+func bigFDBShow(b *testing.B, n int, shift int) string {
+	b.Helper()
+	lines := strings.Split(strings.TrimSpace(read(b, "macflood-fdb-show.br-int.1.txt")), "\n")
+	var sb strings.Builder
+	sb.WriteString(lines[0] + "\n")
+	for i := 0; i < n; i++ {
+		port := []string{"1", "2", "4", "5"}[(i+shift)%4]
+		fmt.Fprintf(&sb, "%5s     0  02:%02x:%02x:%02x:00:01    0\n", port, i>>16&0xff, i>>8&0xff, i&0xff)
+	}
+	return sb.String()
+}
+
+// BenchmarkStormPoll is the agent's extra work per poll during a storm on
+// a bridge with a full 8,192-entry table, every entry on another port than
+// in the previous read (the worst case): parse fdb/show, compare it with
+// the previous read, count entries per port and weigh the loop verdict.
+// The sub-benchmarks split the parse (internal/ovs) from this package's part.
+func BenchmarkStormPoll(b *testing.B) {
+	prevText, curText := bigFDBShow(b, 8192, 0), bigFDBShow(b, 8192, 1)
+	prev, err := ovs.ParseFDBShow(prevText)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cur, err := ovs.ParseFDBShow(curText)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := loadCapture(b, "loop")
+	in := c.input(b, "br-int", mac(b, "02:00:00:00:ff:01"))
+	in.FDB, in.Interval = &cur, time.Second
+	b.Run("parse", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := ovs.ParseFDBShow(curText); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verdict", func(b *testing.B) {
+		var x fdbIndex
+		x.update(prev)
+		tables := [2]ovs.FDBTable{cur, prev}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			onto := x.update(tables[i%2])
+			_ = PortEntries(tables[i%2], "br-int", c.ports)
+			ev := Assess(in, onto, DefaultConfig)
+			if onto["1"]+onto["2"]+onto["4"]+onto["5"] != 8192 || len(ev.Ports) == 0 {
+				b.Fatalf("moves %v, ports %v", onto, ev.Ports)
+			}
+		}
+	})
+}
+
+// BenchmarkMACFloodPoll is the fdb source's per-poll work on a datapath
+// with 20,000 megaflows from random source MACs (a MAC flood) that all
+// grow between polls.
+func BenchmarkMACFloodPoll(b *testing.B) {
+	const n = 20000
+	flows := make([]Flow, n)
+	dst := mac(b, "02:00:00:00:00:64")
+	for i := range flows {
+		flows[i] = Flow{Key: fmt.Sprintf("netdev@ovs-netdev/%08x-0000-0000-0000-000000000000", i), Bridge: "br-int", InPort: "tapvm1",
+			Src: net.HardwareAddr{2, byte(i >> 16), byte(i >> 8), byte(i), 0, 1}, Dst: dst, Packets: 1, Bytes: 60}
+	}
+	var c Counter
+	c.Deltas(flows, true)
+	in := BridgeInput{Bridge: "br-int", Interval: time.Second}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for k := range flows {
+			flows[k].Packets++
+			flows[k].Bytes += 60
+		}
+		d := c.Deltas(flows, true)
+		st := FindStations(nil, d)
+		_ = Broadcast(d, st)
+		in.Flows, in.Stations = d, st
+		_ = Assess(in, nil, DefaultConfig)
+	}
+}

@@ -1,0 +1,125 @@
+package loop
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+)
+
+func TestPortEntriesAndPressure(t *testing.T) {
+	p := ports(t, "loop-dpif-show.txt") // same br-int port numbers as the FDB labs
+	cases := []struct {
+		prefix   string
+		pressure bool
+		top      string
+		min      int
+	}{
+		{"macflood", true, "tapvm1", 60},
+		{"macflood-twin", false, "", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.prefix, func(t *testing.T) {
+			s1 := fdbStats(t, tc.prefix+"-fdb-stats-show.br-int.1.txt")
+			s2 := fdbStats(t, tc.prefix+"-fdb-stats-show.br-int.2.txt")
+			if got := Pressure(&s1, s2); got != tc.pressure {
+				t.Errorf("Pressure = %v, want %v (%d/%d, evicted %d -> %d)", got, tc.pressure, s2.Entries, s2.MaxEntries, s1.Evicted, s2.Evicted)
+			}
+			n := PortEntries(*fdbShow(t, tc.prefix+"-fdb-show.br-int.2.txt"), "br-int", p)
+			sum := 0
+			for _, c := range n {
+				sum += c
+			}
+			if uint64(sum) != s2.Entries {
+				t.Errorf("per-port entries add up to %d, stats-show says %d", sum, s2.Entries)
+			}
+			if !tc.pressure {
+				return
+			}
+			if port, c := Top(n); port != tc.top || c < tc.min {
+				t.Errorf("Top = %s with %d, want %s with >= %d (%v)", port, c, tc.top, tc.min, n)
+			}
+		})
+	}
+}
+
+func TestPressureThresholds(t *testing.T) {
+	cases := []struct {
+		name              string
+		entries, max, ev0 uint64
+		ev1               uint64
+		prev              bool
+		want              bool
+	}{
+		{"80% is not over", 80, 100, 0, 0, true, false},
+		{"81%", 81, 100, 0, 0, true, true},
+		{"evicting", 10, 100, 5, 6, true, true},
+		{"no previous read", 10, 100, 5, 6, false, false},
+		{"unknown max", 10, 0, 0, 0, true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s1 := fdbStats(t, "macflood-twin-fdb-stats-show.br-int.1.txt")
+			s2 := s1
+			s1.Evicted, s2.Evicted = tc.ev0, tc.ev1
+			s2.Entries, s2.MaxEntries = tc.entries, tc.max
+			prev := &s1
+			if !tc.prev {
+				prev = nil
+			}
+			if got := Pressure(prev, s2); got != tc.want {
+				t.Errorf("Pressure = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCounterDeltas(t *testing.T) {
+	f := func(key string, p uint64) Flow { return Flow{Key: key, Packets: p, Bytes: p * 100} }
+	var c Counter
+	if got := c.Deltas([]Flow{f("a", 10), f("b", 5)}, true); len(got) != 0 {
+		t.Fatalf("first dump: %+v, want nothing (no interval)", got)
+	}
+	cases := []struct {
+		name     string
+		cur      []Flow
+		complete bool
+		want     map[string]uint64
+	}{
+		{"growth and a new flow", []Flow{f("a", 15), f("b", 5), f("c", 3)}, true, map[string]uint64{"a": 5, "b": 0, "c": 3}},
+		{"re-created flow counts from zero", []Flow{f("a", 2), f("c", 4)}, true, map[string]uint64{"a": 2, "c": 1}},
+		{"bounded dump of one port", []Flow{f("c", 6)}, false, map[string]uint64{"c": 2}},
+		{"a kept through the bounded dump", []Flow{f("a", 3), f("c", 6)}, true, map[string]uint64{"a": 1, "c": 0}},
+		{"no key, not counted", []Flow{{Packets: 9}}, true, map[string]uint64{}},
+		{"twice in one dump counts once", []Flow{f("a", 9), f("a", 9)}, true, map[string]uint64{"a": 9}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]uint64{}
+			for _, d := range c.Deltas(tc.cur, tc.complete) {
+				got[d.Key] = d.Packets
+				if d.Bytes != d.Packets*100 {
+					t.Errorf("%s: bytes %d for %d packets", d.Key, d.Bytes, d.Packets)
+				}
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("deltas = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCounterForgetsAfterPartialDumps(t *testing.T) {
+	var c Counter
+	c.Deltas([]Flow{{Key: "old", Packets: 1}}, true)
+	// A MAC flood: every partial dump shows new megaflows only.
+	for i := 0; i < 3*MaxAge; i++ {
+		c.Deltas([]Flow{{Key: fmt.Sprint("new", i), Packets: 1}}, false)
+		if c.Len() > MaxAge+1 {
+			t.Fatalf("poll %d: %d megaflows remembered, want at most %d", i, c.Len(), MaxAge+1)
+		}
+	}
+	got := c.Deltas([]Flow{{Key: "old", Packets: 5}}, false)
+	if len(got) != 1 || got[0].Packets != 5 {
+		t.Errorf("a megaflow forgotten after %d polls counts from zero: %+v", MaxAge, got)
+	}
+}

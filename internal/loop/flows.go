@@ -1,0 +1,246 @@
+// Package loop finds L2 loops, broadcast storms, group-bit station MACs and
+// MAC-table pressure on Open vSwitch bridges. It is pure: its functions
+// read parsed OVS output (fdb/show, fdb/stats-show, dpctl/dump-flows -m,
+// dpif/show) and return verdicts; reading OVS is the caller's job.
+//
+// What it rests on, measured on OVS 3.1 with two links between two NORMAL
+// bridges: one broadcast circulates for ever, every port of both bridges
+// receives the storm, the bridges' "port moved" counters climb by hundreds
+// a second, and the megaflow dump shows the same source MAC entering each
+// bridge through both links at storm rate. OVS relearns the MAC in its
+// revalidator rounds, so successive fdb/show reads mostly see it on the
+// same port: the megaflows, not the table, name the ports a loop runs
+// through; the table names a bridge's own MAC learned on a foreign port.
+package loop
+
+import (
+	"net"
+	"sort"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
+)
+
+// Flow is what one megaflow carried over one poll interval.
+type Flow struct {
+	// Key identifies the megaflow across dumps (its UFID, with the
+	// datapath when there are several).
+	Key string
+	// Bridge is the bridge of InPort ("" when unknown).
+	Bridge string
+	// InPort is the OVS port the frames entered through.
+	InPort string
+	// Src and Dst are the megaflow's eth(src=,dst=); nil when the key
+	// wildcards them.
+	Src, Dst net.HardwareAddr
+	// DstMasked is true when the key matches a range of destinations.
+	DstMasked bool
+	// Outputs are the ports the frames were copied to.
+	Outputs []string
+	// Packets and Bytes are the megaflow's counters' growth over the
+	// interval (cumulative before Counter.Deltas).
+	Packets, Bytes uint64
+}
+
+// IsGroup reports whether mac has the group (multicast) bit set: the bit
+// that makes a switch flood a frame sent to it.
+func IsGroup(mac net.HardwareAddr) bool { return len(mac) == 6 && mac[0]&1 == 1 }
+
+// Ports maps between the port names in megaflows and the OpenFlow port
+// numbers in fdb/show, per bridge, from dpif/show.
+type Ports struct {
+	bridgeOf map[string]string            // port name -> bridge
+	names    map[string]map[string]string // bridge -> ofport ("1", "LOCAL") -> name
+}
+
+// NewPorts indexes the ports of every bridge in dps.
+func NewPorts(dps []ovs.Datapath) Ports {
+	var p Ports
+	for _, dp := range dps {
+		for _, b := range dp.Bridges {
+			for _, port := range b.Ports {
+				p.Add(b.Name, port.Name, port.OFPort)
+			}
+		}
+	}
+	return p
+}
+
+// Add records port name, OpenFlow port ofport, on bridge.
+func (p *Ports) Add(bridge, name string, ofport uint32) {
+	if p.bridgeOf == nil {
+		p.bridgeOf, p.names = map[string]string{}, map[string]map[string]string{}
+	}
+	p.bridgeOf[name] = bridge
+	of := uitoa(ofport)
+	if ofport == ovs.LocalOFPort {
+		of = "LOCAL"
+	}
+	m := p.names[bridge]
+	if m == nil {
+		m = map[string]string{}
+		p.names[bridge] = m
+	}
+	m[of] = name
+}
+
+// Bridge returns the bridge a port belongs to, "" when unknown.
+func (p Ports) Bridge(port string) string { return p.bridgeOf[port] }
+
+// Name returns the name of OpenFlow port ofport ("3", "LOCAL") of bridge,
+// or ofport itself when unknown (a port added since dpif/show was read).
+func (p Ports) Name(bridge, ofport string) string {
+	if n, ok := p.names[bridge][ofport]; ok {
+		return n
+	}
+	return ofport
+}
+
+func uitoa(n uint32) string {
+	var b [10]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// Counter turns the cumulative counters of successive megaflow dumps into
+// per-interval Flows, keyed by Flow.Key; a counter that went down is a
+// re-created megaflow, counted from zero. It holds one entry per megaflow
+// of the last complete dump, plus, after partial dumps, those seen in the
+// last MaxAge polls.
+type Counter struct {
+	last   map[string]flowCounts
+	poll   int
+	primed bool
+}
+
+// MaxAge is how many polls a Counter remembers a megaflow that partial
+// dumps did not show (a megaflow idle for 10 s is gone from the datapath
+// anyway).
+const MaxAge = 12
+
+type flowCounts struct {
+	packets, bytes uint64
+	seen           int
+}
+
+// Deltas returns cur with Packets and Bytes replaced by their growth since
+// the previous call (nothing on the first call: there is no interval yet).
+// When complete is false (a bounded dump of a few ports), megaflows absent
+// from cur are remembered for MaxAge polls, so they are not counted from
+// zero when they are dumped again, and memory stays bounded while a MAC
+// flood creates megaflows faster than they are dumped. The memory is
+// updated in place: a dump of 20,000 megaflows allocates no new map.
+func (c *Counter) Deltas(cur []Flow, complete bool) []Flow {
+	c.poll++
+	if c.last == nil {
+		c.last = make(map[string]flowCounts, len(cur))
+	}
+	out := make([]Flow, 0, len(cur))
+	for _, f := range cur {
+		if f.Key == "" {
+			continue
+		}
+		prev, ok := c.last[f.Key]
+		if ok && prev.seen == c.poll {
+			continue // the same megaflow twice in one dump counts once
+		}
+		c.last[f.Key] = flowCounts{packets: f.Packets, bytes: f.Bytes, seen: c.poll}
+		if !c.primed {
+			continue
+		}
+		if !ok {
+			prev = flowCounts{} // new since the last dump
+		}
+		f.Packets, f.Bytes = delta(prev.packets, f.Packets), delta(prev.bytes, f.Bytes)
+		out = append(out, f)
+	}
+	for k, v := range c.last {
+		if v.seen != c.poll && (complete || c.poll-v.seen > MaxAge) {
+			delete(c.last, k)
+		}
+	}
+	c.primed = true
+	return out
+}
+
+// Len is the number of megaflows remembered.
+func (c *Counter) Len() int { return len(c.last) }
+
+func delta(prev, cur uint64) uint64 {
+	if cur < prev {
+		return cur
+	}
+	return cur - prev
+}
+
+// Flows returns what each megaflow of cur carried since the previous call,
+// with its bridge from ports. Megaflows without a UFID are skipped (the
+// dump must be read with -m).
+func (c *Counter) Flows(cur ovs.Megaflows, ports Ports) []Flow {
+	flows := make([]Flow, 0, len(cur.Flows))
+	for i := range cur.Flows {
+		m := &cur.Flows[i]
+		f := FlowOf(m, ports.Bridge(m.InPort), m.Packets, m.Bytes)
+		f.Key = m.UFID
+		flows = append(flows, f)
+	}
+	return c.Deltas(flows, true)
+}
+
+// FlowOf is the Flow of megaflow m on bridge, carrying packets and bytes.
+func FlowOf(m *ovs.Megaflow, bridge string, packets, bytes uint64) Flow {
+	f := Flow{Bridge: bridge, InPort: m.InPort, Src: m.EthSrc, Dst: m.EthDst, DstMasked: m.EthDstMasked,
+		Packets: packets, Bytes: bytes, Outputs: make([]string, 0, len(m.Outputs))}
+	for _, o := range m.Outputs {
+		f.Outputs = append(f.Outputs, o.Port)
+	}
+	return f
+}
+
+// PortCounts is traffic that entered through one port of one bridge.
+type PortCounts struct {
+	Bridge, Port   string
+	Packets, Bytes uint64
+}
+
+// Broadcast sums, by bridge and entry port, the broadcast and multicast
+// frames OVS copied to one or more ports: flows whose destination has the
+// group bit set (or is a masked range of such), except frames to a
+// station MAC, which are floods of their own (StationFloods).
+func Broadcast(flows []Flow, st Stations) []PortCounts {
+	sum := map[[2]string]*PortCounts{}
+	for i := range flows {
+		f := &flows[i]
+		if f.Dst == nil || !IsGroup(f.Dst) || len(f.Outputs) == 0 || f.Packets == 0 {
+			continue
+		}
+		if !f.DstMasked && st.Has(f.Dst) {
+			continue
+		}
+		k := [2]string{f.Bridge, f.InPort}
+		c := sum[k]
+		if c == nil {
+			c = &PortCounts{Bridge: f.Bridge, Port: f.InPort}
+			sum[k] = c
+		}
+		c.Packets += f.Packets
+		c.Bytes += f.Bytes
+	}
+	out := make([]PortCounts, 0, len(sum))
+	for _, c := range sum {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Bridge != out[j].Bridge {
+			return out[i].Bridge < out[j].Bridge
+		}
+		return out[i].Port < out[j].Port
+	})
+	return out
+}

@@ -70,6 +70,7 @@ const (
 	reasonFirst       = "first"       // the first poll sets the baselines
 	reasonFollowing   = "following"   // a flood or flood candidate is followed
 	reasonReplication = "replication" // more copies than the last dump explained
+	reasonMoves       = "moves"       // MACs moved between ports: maybe a loop
 	reasonSweep       = "sweep"       // the safety sweep is due
 	reasonAlways      = "always"      // GateConfig.Always
 )
@@ -108,7 +109,8 @@ type gateState struct {
 	// explained is the replication rate (pps) behind which the last dump
 	// found no flood: broadcast, multicast, other legitimate copies.
 	explained float64
-	skipped   int // polls since the last dump
+	skipped   int    // polls since the last dump
+	moved     uint64 // the datapath's bridges' FDB moves so far
 	// candidates are the in_ports of flood-shaped megaflows that grew at
 	// the detector's rate in the last dump; candidatePolls counts the
 	// consecutive dumps that had some while no flood became active.
@@ -146,6 +148,7 @@ type gateInput struct {
 	maxFlows int                         // --dpctl.max-flows: no full dump above
 	maxPorts int                         // --dpctl.bounded-ports: filtered dumps per poll, at most
 	minRate  float64                     // the detector's --flood.min-pps
+	moved    uint64                      // FDB moves so far on the datapath's bridges (fdb/stats-show)
 	// sweepPolls is the safety sweep's period in polls: a datapath is
 	// dumped at least every sweepPolls polls.
 	sweepPolls int
@@ -157,6 +160,8 @@ func (g *dumpGate) plan(cfg GateConfig, in gateInput) dumpPlan {
 	st := g.state(in.dp)
 	first := st.at.IsZero()
 	p := dumpPlan{rate: st.replication(in.counters, in.now)}
+	moved := counter.Delta(st.moved, in.moved)
+	st.moved = in.moved
 	switch {
 	case cfg.Always:
 		p.reason = reasonAlways
@@ -164,6 +169,10 @@ func (g *dumpGate) plan(cfg GateConfig, in gateInput) dumpPlan {
 		p.reason = reasonFirst
 	case len(st.candidates) > 0 || anyIn(in.flooding, in.ports):
 		p.reason = reasonFollowing
+	case moved > 0:
+		// The loop checks weigh the broadcasts of every poll while MACs
+		// move; a storm's copies would otherwise soon count as explained.
+		p.reason = reasonMoves
 	case p.rate-st.explained >= in.minRate:
 		p.reason = reasonReplication
 	case st.skipped+1 >= in.sweepPolls:
@@ -389,7 +398,7 @@ func (s *unixctlSource) gated(p *Poll, dp ovs.Datapath, stats ovs.DatapathStats)
 	}
 	in := gateInput{dp: dp.Name, now: p.Time, flows: stats.Flows, counters: stats.Counters,
 		ports: allPorts(dp), flooding: p.flooding, maxFlows: p.cfg.MaxFlows,
-		maxPorts: p.cfg.BoundedPorts, minRate: p.cfg.Detect.MinPacketRate,
+		maxPorts: p.cfg.BoundedPorts, minRate: p.cfg.Detect.MinPacketRate, moved: bridgeMoves(p, dp),
 		sweepPolls: sweepPolls(cfg.SweepInterval, p.cfg.Interval, p.cfg.Detect.FlowMemoryPolls)}
 	plan := s.gate.plan(cfg, in)
 	switch plan.mode {
@@ -403,6 +412,20 @@ func (s *unixctlSource) gated(p *Poll, dp ovs.Datapath, stats ovs.DatapathStats)
 		return plan, filters
 	}
 	return plan, nil
+}
+
+// bridgeMoves sums the FDB moves so far of dp's watched bridges.
+func bridgeMoves(p *Poll, dp ovs.Datapath) uint64 {
+	var n uint64
+	if p.unixctl == nil {
+		return 0
+	}
+	for _, br := range dp.Bridges {
+		if st := p.unixctl.fdbStats[br.Name]; st != nil {
+			n += st.Moved
+		}
+	}
+	return n
 }
 
 // sweepPolls is the safety sweep's period in polls: SweepInterval, but

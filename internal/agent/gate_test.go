@@ -395,3 +395,23 @@ func TestFollowedPorts(t *testing.T) {
 		t.Errorf("flooded by port %v", by)
 	}
 }
+
+// MAC moves (a loop's signature) make every poll dump, even when the
+// storm's copies would count as explained.
+func TestGateFollowsMACMoves(t *testing.T) {
+	g, cfg := newDumpGate(), DefaultGateConfig()
+	t0 := time.Unix(1_700_000_000, 0)
+	c := synthetic(map[string][2]uint64{"tapvm1": {0, 0}})
+	in := gateIn(t0, c)
+	g.observe(in.dp, g.plan(cfg, in), nil, 10, t0, nil)
+	var reasons []string
+	for i, moved := range []uint64{0, 500, 1200, 1200} {
+		in.now, in.moved = t0.Add(time.Duration(i+1)*5*time.Second), moved
+		p := g.plan(cfg, in)
+		reasons = append(reasons, p.reason)
+		g.observe(in.dp, p, nil, 10, in.now, nil)
+	}
+	if got := strings.Join(reasons, ","); got != ",moves,moves," {
+		t.Errorf("reasons %s, want ,moves,moves,", got)
+	}
+}

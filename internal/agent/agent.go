@@ -40,6 +40,7 @@ type Agent struct {
 	names    interner
 	traces   *traceCache
 	series   *seriesKeeper
+	tunnels  tunnelResolver
 	hostname string
 	// sent and flooding are the hints the next poll's sources get.
 	sent     map[string]uint64
@@ -115,6 +116,8 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 		sent: a.sent, flooding: a.flooding}
 	a.readSources(ctx, p, snap)
 	a.joinOVS(p)
+	a.tunnels.resolve(p)
+	a.joinOverlay(p)
 
 	// FDB lookups and traces share one deadline: they are vswitchd requests
 	// made after the sources, on behalf of the detector.
@@ -124,7 +127,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	snap.Ports = p.ports
 	a.logEvents(res.Events, snap)
 	if a.cfg.Trace && p.vswitchd != nil {
-		a.traces.trace(dctx, p.vswitchd, res.Active, now, a.log)
+		a.traces.trace(dctx, p.vswitchd, a.ovnLookup(p), res.Active, now, a.log)
 	}
 	a.traces.keep(res.Active)
 	snap.Rules = a.traces.rules(res.Active)
@@ -148,7 +151,10 @@ func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
 		Received: map[string]uint64{}, Flows: p.flows, Complete: p.dumped}
 	for _, port := range p.ports {
 		in.Ports[port.Name] = detect.Port{Bridge: port.Bridge, Name: port.Name, VLAN: port.VLAN,
-			Endpoint: isEndpoint(port), MAC: parseMAC(port.AttachedMAC)}
+			Endpoint: isEndpoint(port), MAC: parseMAC(port.AttachedMAC), Tunnel: port.Tunnel != nil}
+		if port.OVN != nil {
+			in.Ports[port.Name] = withMACs(in.Ports[port.Name], port.OVN.MACs)
+		}
 		if port.Counters != nil {
 			in.Received[port.Name] = port.Counters.TxBytes
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev/netdevtest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/openflow"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovn"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/ovstest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/unixctl"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdb"
@@ -54,8 +55,13 @@ func (r readers) sources() []Source {
 		NewOpenFlow(r.openflow, deadline),
 		NewNetlink(r.netlink, deadline, nil),
 		NewFDB(loop.Config{}, deadline),
+		NewOVN(noOVN, deadline),
 	}
 }
+
+// noOVN stands for the Southbound in tests of hosts without OVN (their
+// topology has no ovn-remote, so the ovn source never opens it).
+func noOVN(string) (ovn.Reader, error) { return nil, errors.New("no OVN in this test") }
 
 // fakeReaders returns readers answering with output captured from the lab
 // during the seed-000 flood.

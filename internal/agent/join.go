@@ -3,6 +3,7 @@ package agent
 import (
 	"net"
 
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
@@ -132,4 +133,14 @@ func parseMAC(s string) net.HardwareAddr {
 		return nil
 	}
 	return m
+}
+
+// withMACs adds the MACs (OVN addresses) a port owns beyond its attached MAC.
+func withMACs(p detect.Port, macs []string) detect.Port {
+	for _, m := range macs {
+		if hw := parseMAC(m); hw != nil {
+			p.MACs = append(p.MACs, hw)
+		}
+	}
+	return p
 }

@@ -74,7 +74,7 @@ func TestFailedTraceIsRetriedWithBackoff(t *testing.T) {
 	c := newTraceCache(time.Second)
 	t0 := time.Unix(1000, 0)
 	ctx := context.Background()
-	at := func(d time.Duration) { c.trace(ctx, v, active, t0.Add(d), zap.NewNop()) }
+	at := func(d time.Duration) { c.trace(ctx, v, nil, active, t0.Add(d), zap.NewNop()) }
 
 	at(0) // fails: retry after 1 s
 	at(500 * time.Millisecond)
@@ -119,7 +119,7 @@ func TestTraceWithoutNormalIsAnswer(t *testing.T) {
 	c := newTraceCache(time.Second)
 	t0 := time.Unix(1000, 0)
 	for i := range 5 {
-		c.trace(context.Background(), v, []detect.Flood{flood}, t0.Add(time.Duration(i)*time.Hour), zap.NewNop())
+		c.trace(context.Background(), v, nil, []detect.Flood{flood}, t0.Add(time.Duration(i)*time.Hour), zap.NewNop())
 	}
 	if n := traces(v); n != 1 {
 		t.Errorf("%d traces, want 1", n)

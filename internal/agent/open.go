@@ -9,6 +9,7 @@ import (
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/loop"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/openflow"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovn"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/unixctl"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdb"
@@ -79,6 +80,7 @@ func OpenSources(o SourceOptions) ([]Source, func()) {
 		NewOpenFlow(of, o.Deadline),
 		NewNetlink(nl, o.Deadline, netns),
 		NewFDB(o.Loop, o.Deadline),
+		NewOVN(func(remote string) (ovn.Reader, error) { return ovn.NewClient(remote) }, o.Timeout),
 	}
 	return sources, func() {
 		for _, c := range closers {

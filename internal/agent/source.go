@@ -84,6 +84,7 @@ type Poll struct {
 	openflow *openflowView
 	netlink  map[string]netdev.Device
 	l2       *loop.Report
+	ovn      *ovnView
 	// vswitchd answers the FDB lookups and traces made after the sources;
 	// nil when the unixctl source is down.
 	vswitchd ovs.Vswitchd

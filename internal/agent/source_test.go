@@ -53,11 +53,13 @@ func TestHungSourceIsDownAlone(t *testing.T) {
 	}{
 		{"ovsdb-server hangs", func(r readers) []Source {
 			return []Source{NewOVSDB(hungOVSDB{}, deadline, short), NewUnixctl(r.unixctl, deadline),
-				NewOpenFlow(r.openflow, deadline), NewNetlink(r.netlink, deadline, nil), NewFDB(loop.Config{}, deadline)}
+				NewOpenFlow(r.openflow, deadline), NewNetlink(r.netlink, deadline, nil), NewFDB(loop.Config{}, deadline),
+				NewOVN(noOVN, deadline)}
 		}, state.SourceOVSDB},
 		{"netlink hangs", func(r readers) []Source {
 			return []Source{NewOVSDB(r.ovsdb, deadline, deadline), NewUnixctl(r.unixctl, deadline),
-				NewOpenFlow(r.openflow, deadline), NewNetlink(hungNetlink{}, short, nil), NewFDB(loop.Config{}, deadline)}
+				NewOpenFlow(r.openflow, deadline), NewNetlink(hungNetlink{}, short, nil), NewFDB(loop.Config{}, deadline),
+				NewOVN(noOVN, deadline)}
 		}, state.SourceNetlink},
 	}
 	for _, tc := range cases {

@@ -39,7 +39,7 @@ func newTraceCache(first time.Duration) *traceCache {
 }
 
 // trace traces every active flood that has no answer yet and is due.
-func (c *traceCache) trace(ctx context.Context, v ovs.Vswitchd, active []detect.Flood, now time.Time, log *zap.Logger) {
+func (c *traceCache) trace(ctx context.Context, v ovs.Vswitchd, ov *ovnLookup, active []detect.Flood, now time.Time, log *zap.Logger) {
 	for _, f := range active {
 		e := c.entries[f.FloodKey]
 		if e == nil {
@@ -61,7 +61,25 @@ func (c *traceCache) trace(ctx context.Context, v ovs.Vswitchd, active []detect.
 		}
 		e.ref, e.done = traceRef(tr), true
 		e.ref.Bridge, e.ref.Flow = f.Bridge, flow
+		if ov != nil && ov.view != nil && f.Bridge == ov.view.bridge {
+			// OVN floods without NORMAL: the rule is the logical flow that
+			// sent the frame to a multicast group.
+			step, lf, err := ov.view.logicalFlow(ctx, tr, ov.ifaceID[f.InPort])
+			if err != nil {
+				log.Debug("OVN logical flow lookup failed", zap.String("in_port", f.InPort), zap.Error(err))
+			}
+			if step.Cookie != 0 {
+				e.ref.Table, e.ref.Priority, e.ref.Cookie, e.ref.Match = step.Table, step.Priority, step.Cookie, step.Match
+				e.ref.Logical = lf
+			}
+		}
 	}
+}
+
+// ovnLookup gives traces what they need to name OVN's logical flows.
+type ovnLookup struct {
+	view    *ovnView
+	ifaceID map[string]string // OVS port name -> iface-id (logical port)
 }
 
 // keep forgets the floods that are no longer active.

@@ -180,8 +180,13 @@ func toDetectFlow(dp string, m ovs.Megaflow, names interner) detect.Flow {
 	if m.EthDstMasked {
 		f.Dst = nil // a masked destination is not one unicast MAC
 	}
+	f.VLAN = m.VLAN
+	if t := m.Tunnel; t != nil {
+		f.TunnelSrc, f.TunnelDst, f.TunnelID = names.get(t.Src), names.get(t.Dst), t.ID
+	}
 	for _, o := range m.Outputs {
-		f.Outputs = append(f.Outputs, detect.Output{Port: names.get(o.Port), VLAN: o.VLAN, Tunnel: names.get(o.TunnelDst)})
+		f.Outputs = append(f.Outputs, detect.Output{Port: names.get(o.Port), VLAN: o.VLAN, Tunnel: names.get(o.TunnelDst),
+			TunnelID: o.TunnelID, TunnelDev: names.get(o.TunnelPort)})
 	}
 	return f
 }

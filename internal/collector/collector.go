@@ -37,7 +37,7 @@ func New(store *state.Store) *Collector {
 		exporter: exp,
 		domains: []domain{
 			newFloodMetrics(), newFDBMetrics(), newOpenFlowMetrics(),
-			newPortMetrics(), newDatapathMetrics(), newLoopMetrics(), exp,
+			newPortMetrics(), newTunnelMetrics(), newDatapathMetrics(), newLoopMetrics(), exp,
 		},
 	}
 }

@@ -103,6 +103,15 @@ func TestDomains(t *testing.T) {
 		{"port", newPortMetrics(), labSnapshot(), portExposition},
 		{"datapath", newDatapathMetrics(), edit(func(s *state.Snapshot) { s.Datapaths[0].Bounded, s.Datapaths[0].Dropped = true, 7 }), datapathExposition},
 		{"exporter", newExporterMetrics(), labSnapshot(), exporterExposition},
+		{"tunnel", newTunnelMetrics(), edit(func(s *state.Snapshot) {
+			// the tunnel ports of lab/overlay.sh's hv1
+			s.Ports = append(s.Ports,
+				state.Port{Bridge: "br-tun", Name: "vx2", OFPort: 2, VLAN: -1, Type: "vxlan",
+					Tunnel: &state.Tunnel{Type: "vxlan", LocalIP: "172.31.0.1", RemoteIP: "172.31.0.2", Key: "flow"}},
+				state.Port{Bridge: "br-tun", Name: "vx3", OFPort: 3, VLAN: -1, Type: "vxlan",
+					Tunnel: &state.Tunnel{Type: "vxlan", LocalIP: "172.31.0.1", RemoteIP: "172.31.0.3", Key: "flow"}})
+		}), tunnelExposition},
+		{"no tunnels", newTunnelMetrics(), labSnapshot(), ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,6 +122,13 @@ func TestDomains(t *testing.T) {
 	}
 }
 
+const tunnelExposition = `
+# HELP ovs_tunnel_info Tunnel port endpoints from OVSDB options ("flow": set per packet by OpenFlow); join on bridge and port to name the remote host of tunnel copies.
+# TYPE ovs_tunnel_info gauge
+ovs_tunnel_info{bridge="br-tun",key="flow",local_ip="172.31.0.1",port="vx2",remote_ip="172.31.0.2",type="vxlan"} 1
+ovs_tunnel_info{bridge="br-tun",key="flow",local_ip="172.31.0.1",port="vx3",remote_ip="172.31.0.3",type="vxlan"} 1
+`
+
 const floodExposition = `
 # HELP ovs_flood_active 1 while a sustained unknown-unicast flood to dst_mac is detected; absent otherwise. At most --flood.max-reported series per bridge, worst first. Detection runs on the agent's own poll cadence (--poll.interval), not at scrape time.
 # TYPE ovs_flood_active gauge
@@ -120,7 +136,7 @@ ovs_flood_active{bridge="br-int",dst_mac="02:00:00:00:00:64",in_port="tapvm1",vl
 # HELP ovs_flood_leak_ratio Share (0-1) of what the device behind this endpoint port delivered to its VM over the detection window that was copies of other hosts' flooded unicast.
 # TYPE ovs_flood_leak_ratio gauge
 ovs_flood_leak_ratio{bridge="br-int",port="tapvm2"} 0.998
-# HELP ovs_flood_leaked_bytes_total Bytes delivered to this endpoint port as copies of flooded frames addressed to some other MAC.
+# HELP ovs_flood_leaked_bytes_total Bytes delivered to this endpoint port (a VM), or sent through this tunnel port to its remote host, as copies of flooded frames addressed to some other MAC.
 # TYPE ovs_flood_leaked_bytes_total counter
 ovs_flood_leaked_bytes_total{bridge="br-int",port="tapvm2"} 2.0699362e+07
 # HELP ovs_flood_rate_bytes Current flooded bytes per second of an active flood (same series as ovs_flood_active).
@@ -147,7 +163,7 @@ const floodWithoutRuleExposition = `
 # HELP ovs_flood_active 1 while a sustained unknown-unicast flood to dst_mac is detected; absent otherwise. At most --flood.max-reported series per bridge, worst first. Detection runs on the agent's own poll cadence (--poll.interval), not at scrape time.
 # TYPE ovs_flood_active gauge
 ovs_flood_active{bridge="br-int",dst_mac="02:00:00:00:00:64",in_port="tapvm1",vlan="10"} 1
-# HELP ovs_flood_leaked_bytes_total Bytes delivered to this endpoint port as copies of flooded frames addressed to some other MAC.
+# HELP ovs_flood_leaked_bytes_total Bytes delivered to this endpoint port (a VM), or sent through this tunnel port to its remote host, as copies of flooded frames addressed to some other MAC.
 # TYPE ovs_flood_leaked_bytes_total counter
 ovs_flood_leaked_bytes_total{bridge="br-int",port="tapvm2"} 2.0699362e+07
 # HELP ovs_flood_rate_bytes Current flooded bytes per second of an active flood (same series as ovs_flood_active).
@@ -292,6 +308,7 @@ ovs_flood_exporter_ovs_info{version="3.1.0"} 1
 ovs_flood_exporter_poll_duration_seconds{source="fdb"} 0.0001
 ovs_flood_exporter_poll_duration_seconds{source="netlink"} 0.0005
 ovs_flood_exporter_poll_duration_seconds{source="openflow"} 0
+ovs_flood_exporter_poll_duration_seconds{source="ovn"} 0
 ovs_flood_exporter_poll_duration_seconds{source="ovsdb"} 0.001
 ovs_flood_exporter_poll_duration_seconds{source="unixctl"} 0.002
 # HELP ovs_flood_exporter_source_up 1 if the source was read successfully in the last poll.
@@ -299,6 +316,7 @@ ovs_flood_exporter_poll_duration_seconds{source="unixctl"} 0.002
 ovs_flood_exporter_source_up{source="fdb"} 1
 ovs_flood_exporter_source_up{source="netlink"} 1
 ovs_flood_exporter_source_up{source="openflow"} 0
+ovs_flood_exporter_source_up{source="ovn"} 0
 ovs_flood_exporter_source_up{source="ovsdb"} 1
 ovs_flood_exporter_source_up{source="unixctl"} 1
 `
@@ -311,6 +329,7 @@ func TestCollectBeforeFirstPoll(t *testing.T) {
 ovs_flood_exporter_source_up{source="fdb"} 0
 ovs_flood_exporter_source_up{source="netlink"} 0
 ovs_flood_exporter_source_up{source="openflow"} 0
+ovs_flood_exporter_source_up{source="ovn"} 0
 ovs_flood_exporter_source_up{source="ovsdb"} 0
 ovs_flood_exporter_source_up{source="unixctl"} 0
 `

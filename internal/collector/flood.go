@@ -26,7 +26,7 @@ func newFloodMetrics() *floodMetrics {
 		bytes: newDesc("ovs_flood_unknown_unicast_bytes_total",
 			"Bytes of unicast frames OVS delivered to more than one port because the destination MAC was not learned.", flood...),
 		leaked: newDesc("ovs_flood_leaked_bytes_total",
-			"Bytes delivered to this endpoint port as copies of flooded frames addressed to some other MAC.", "bridge", "port"),
+			"Bytes delivered to this endpoint port (a VM), or sent through this tunnel port to its remote host, as copies of flooded frames addressed to some other MAC.", "bridge", "port"),
 		active: newDesc("ovs_flood_active",
 			"1 while a sustained unknown-unicast flood to dst_mac is detected; absent otherwise. At most --flood.max-reported series per bridge, worst first. Detection runs on the agent's own poll cadence (--poll.interval), not at scrape time.", active...),
 		rateBytes: newDesc("ovs_flood_rate_bytes",

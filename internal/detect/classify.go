@@ -13,6 +13,9 @@ type Classified struct {
 	Bridge  string
 	VLAN    int
 	Outputs []string // distinct output ports (tunnel copies count once per remote) other than in_port
+	// Single is true for a unicast frame delivered to one VM port that
+	// does not own its destination (see singleReceivers).
+	Single bool
 }
 
 // Classify returns the flows that are flooded unknown unicast: a unicast
@@ -28,15 +31,41 @@ func Classify(flows []Flow, ports map[string]Port) []Classified {
 			continue
 		}
 		in := ports[f.InPort]
-		if in.VLAN >= 0 && in.Name != "" {
-			vlan = in.VLAN // an access port's tag is the frame's VLAN
-		}
-		if vlan < 0 {
-			vlan = 0
-		}
-		out = append(out, Classified{Flow: f, Bridge: in.Bridge, VLAN: vlan, Outputs: outs})
+		out = append(out, Classified{Flow: f, Bridge: bridgeOf(in, outs, ports), VLAN: frameVLAN(f, in, vlan), Outputs: outs})
 	}
 	return out
+}
+
+// frameVLAN is the VLAN a flood is reported on: an access port's tag,
+// else the tag the frame entered with (a trunk, or a VM's tagged sub-port),
+// else the first tag seen at an output (seen), else 0.
+func frameVLAN(f Flow, in Port, seen int) int {
+	switch {
+	case in.VLAN >= 0 && in.Name != "":
+		return in.VLAN
+	case f.VLAN > 0:
+		return f.VLAN
+	case seen >= 0:
+		return seen
+	default:
+		return 0
+	}
+}
+
+// bridgeOf is the bridge a flood is reported on: its in_port's, or, when
+// the in_port is no OVS port (a datapath tunnel device the agent could
+// not resolve), the bridge of the first port it reached, so that a flood
+// is never reported without a bridge.
+func bridgeOf(in Port, outs []string, ports map[string]Port) string {
+	if in.Bridge != "" {
+		return in.Bridge
+	}
+	for _, o := range outs {
+		if b := ports[o].Bridge; b != "" {
+			return b
+		}
+	}
+	return ""
 }
 
 // copies returns the distinct ports f delivers to other than its in_port

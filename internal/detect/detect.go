@@ -36,6 +36,14 @@ type Port struct {
 	Endpoint bool
 	// MAC is the endpoint's own MAC (Neutron's attached-mac), if known.
 	MAC net.HardwareAddr
+	// MACs are the endpoint's other known MACs: OVN's Port_Binding
+	// addresses and port security (allowed-address pairs, a VM's second
+	// NIC MAC). Frames to them are not leaks.
+	MACs []net.HardwareAddr
+	// Tunnel is true for a tunnel port (vx1, ovn-ch2-0): a copy sent
+	// through it crosses to another host, one copy per remote, and is
+	// charged to it like a copy delivered to a VM.
+	Tunnel bool
 }
 
 // Output is one output of a megaflow: a port and the VLAN ID on the wire
@@ -47,6 +55,11 @@ type Output struct {
 	// encapsulated; on the userspace datapath several tunnel copies leave
 	// through the same underlay port and differ only here.
 	Tunnel string
+	// TunnelID is the VNI/key the copy leaves with and TunnelDev the
+	// datapath tunnel device that encapsulates it (vxlan_sys_4789); the
+	// agent resolves them to the OVS tunnel port, which then becomes Port.
+	TunnelID  uint64
+	TunnelDev string
 }
 
 // Flow is one datapath megaflow as read from dpctl/dump-flows.
@@ -60,6 +73,17 @@ type Flow struct {
 	Packets uint64
 	Bytes   uint64
 	Outputs []Output
+	// TunnelSrc, TunnelDst and TunnelID are the outer header of a frame
+	// that arrived encapsulated (the key's tunnel(src=,dst=,tun_id=)),
+	// "" and 0 otherwise; InPort is then the datapath tunnel device until
+	// the agent resolves it to the OVS tunnel port.
+	TunnelSrc, TunnelDst string
+	TunnelID             uint64
+	// VLAN is the vid of the key's outer vlan(…): the tag the frame
+	// carried when it entered, -1 for an untagged frame (or a key that
+	// does not match the tag). On a port without an access tag it is the
+	// frame's VLAN (a trunk, or a VM's tagged sub-port).
+	VLAN int
 }
 
 // FDB answers whether a bridge has learned a MAC on a VLAN. The agent
@@ -222,6 +246,7 @@ type Detector struct {
 	last    time.Time
 	started bool
 	mem     flowMemory
+	senders senders
 	floods  map[FloodKey]*floodState
 	flooded map[CounterKey]Counter
 	leaked  map[PortKey]uint64
@@ -252,6 +277,7 @@ func New(cfg Config) *Detector {
 	return &Detector{
 		cfg:     cfg,
 		mem:     newFlowMemory(),
+		senders: senders{},
 		floods:  map[FloodKey]*floodState{},
 		flooded: map[CounterKey]Counter{},
 		leaked:  map[PortKey]uint64{},
@@ -299,7 +325,9 @@ type polledFlood struct {
 func (d *Detector) charge(in Input, first bool) map[FloodKey]*polledFlood {
 	polled := map[FloodKey]*polledFlood{}
 	counted := map[string]bool{}
-	for _, c := range append(Classify(in.Flows, in.Ports), ClassifyStations(in.Flows, in.Ports, in.Stations)...) {
+	d.senders.learn(in.Flows, in.Ports, d.poll)
+	classified := append(Classify(in.Flows, in.Ports), ClassifyStations(in.Flows, in.Ports, in.Stations)...)
+	for _, c := range append(classified, d.singleReceivers(in)...) {
 		f := c.Flow
 		if counted[f.Key] {
 			continue // the same megaflow twice in one dump counts once
@@ -335,7 +363,7 @@ func (d *Detector) charge(in Input, first bool) map[FloodKey]*polledFlood {
 func (d *Detector) chargeVictims(c Classified, dst string, bytes uint64, ports map[string]Port, victims map[string]uint64) {
 	for _, o := range c.Outputs {
 		p, ok := ports[o]
-		if !ok || !p.Endpoint {
+		if !ok || (!p.Endpoint && !p.Tunnel) {
 			continue
 		}
 		if p.MAC != nil && p.MAC.String() == dst {

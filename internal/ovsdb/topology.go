@@ -31,6 +31,11 @@ type Topology struct {
 	// Hostname and SystemID are external_ids:hostname and system-id.
 	Hostname string `json:"hostname,omitempty"`
 	SystemID string `json:"system_id,omitempty"`
+	// OVNRemote and OVNBridge are external_ids:ovn-remote (the OVN
+	// Southbound ovn-controller reads) and ovn-bridge (its integration
+	// bridge, br-int when unset); OVNRemote is empty on a host without OVN.
+	OVNRemote string `json:"ovn_remote,omitempty"`
+	OVNBridge string `json:"ovn_bridge,omitempty"`
 	// Bridges are sorted by name.
 	Bridges []Bridge `json:"bridges"`
 }
@@ -373,6 +378,8 @@ func decodeRoot(r ovsdb.Row) (Topology, []string, error) {
 		CurCfg:     d.int("cur_cfg"),
 		Hostname:   ext["hostname"],
 		SystemID:   ext["system-id"],
+		OVNRemote:  ext["ovn-remote"],
+		OVNBridge:  ext["ovn-bridge"],
 	}
 	refs := d.uuids("bridges")
 	return t, refs, d.err

@@ -60,6 +60,10 @@ type Endpoint struct {
 	IfaceID string `json:"iface_id,omitempty"`
 	VMUUID  string `json:"vm_uuid,omitempty"`
 	MAC     string `json:"mac,omitempty"`
+	// Tunnel is set on a tunnel port: the host at its other end.
+	Tunnel *TunnelEnd `json:"tunnel,omitempty"`
+	// OVN is set on a port bound to an OVN logical switch port.
+	OVN *OVNPort `json:"ovn,omitempty"`
 }
 
 // Victim is a port that receives a flood's copies.
@@ -79,6 +83,8 @@ type Rule struct {
 	Match    string   `json:"match,omitempty"`
 	Path     []string `json:"path,omitempty"`
 	Flow     string   `json:"traced_flow,omitempty"`
+	// Logical is the OVN logical flow the rule was derived from.
+	Logical *LogicalFlow `json:"ovn_logical_flow,omitempty"`
 }
 
 // Flood is one active flood.
@@ -184,13 +190,10 @@ func floods(last *state.Snapshot) []Flood {
 	for _, x := range last.Detect.Ratios {
 		ratios[x.Port] = x.Ratio
 	}
-	endpoint := func(name string) Endpoint {
-		p := ports[name]
-		return Endpoint{Port: name, IfaceID: p.IfaceID, VMUUID: p.VMUUID, MAC: p.AttachedMAC}
-	}
+	endpoint := func(name string) Endpoint { return endpointOf(name, ports[name]) }
 	var out []Flood
 	for _, f := range last.Detect.Active {
-		fl := Flood{Bridge: f.Bridge, InPort: endpoint(f.InPort), VLAN: f.VLAN, DstMAC: f.DstMAC,
+		fl := Flood{Bridge: f.Bridge, InPort: withChild(endpoint(f.InPort), ports[f.InPort], f.VLAN), VLAN: f.VLAN, DstMAC: f.DstMAC,
 			PacketsPerSecond: f.PacketRate, BytesPerSecond: f.ByteRate}
 		if !f.Since.IsZero() {
 			fl.Since = f.Since.UTC().Format(time.RFC3339)
@@ -208,7 +211,7 @@ func floods(last *state.Snapshot) []Flood {
 		}
 		if ref, ok := last.Rules[f.FloodKey]; ok {
 			fl.Rule = &Rule{Table: ref.Table, Priority: ref.Priority, Cookie: label.Cookie(ref.Cookie),
-				Match: ref.Match, Path: ref.Path, Flow: ref.Flow}
+				Match: ref.Match, Path: ref.Path, Flow: ref.Flow, Logical: logicalFlow(ref.Logical)}
 		}
 		fl.Fix = fix(fl)
 		out = append(out, fl)
@@ -266,6 +269,9 @@ func fdbNote(br Bridge) string {
 
 // fix suggests what to change for a flood.
 func fix(f Flood) string {
+	if s, ok := overlayFix(f); ok {
+		return s
+	}
 	neutron := f.InPort.IfaceID != ""
 	if f.Rule != nil && neutron && (f.Rule.Table == 94 || f.Rule.Table == 71 || f.Rule.Table == 72) {
 		return "Neutron OVS firewall driver: egress goes through NORMAL (table " + fmt.Sprint(f.Rule.Table) +
@@ -319,6 +325,7 @@ func (e Endpoint) Who() string {
 	if e.VMUUID != "" {
 		parts = append(parts, "vm "+e.VMUUID)
 	}
+	parts = append(parts, e.overlayWho()...)
 	if len(parts) == 0 {
 		return e.Port
 	}
@@ -388,7 +395,9 @@ func writeFloodTable(w io.Writer, floods []Flood) {
 // writeFloodDetail writes a flood's rule path, victims and fix.
 func writeFloodDetail(w io.Writer, f Flood) {
 	fmt.Fprintf(w, "\nflood %s -> %s on %s VLAN %d\n", f.InPort.Who(), f.DstMAC, f.Bridge, f.VLAN)
-	if f.Rule != nil {
+	if f.Rule != nil && f.Rule.Logical != nil {
+		writeLogicalFlow(w, f.Bridge, f.Rule)
+	} else if f.Rule != nil {
 		why := "no learned MAC for destination"
 		if m, err := net.ParseMAC(f.DstMAC); err == nil && m[0]&1 == 1 {
 			why = "group-bit destination: always flooded"

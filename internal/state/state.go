@@ -19,6 +19,9 @@ const (
 	SourceNetlink  = "netlink"
 	SourceOpenFlow = "openflow"
 	SourceFDB      = "fdb"
+	// SourceOVN reads the OVN Southbound named by external_ids:ovn-remote;
+	// on a host without OVN it has nothing to read and stays up.
+	SourceOVN = "ovn"
 )
 
 // VLANOther is the VLAN of the flood counters that sum an in_port's VLANs
@@ -27,7 +30,7 @@ const (
 const VLANOther = label.OtherVLAN
 
 // Sources lists every source in label order.
-var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow, SourceFDB}
+var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow, SourceFDB, SourceOVN}
 
 // SourceStatus is how reading one source went in the last poll.
 type SourceStatus struct {
@@ -94,6 +97,40 @@ type Port struct {
 	VMUUID      string
 	// Counters is nil when the device was not found.
 	Counters *Counters
+	// Tunnel is set on a tunnel port (type vxlan, geneve, …).
+	Tunnel *Tunnel
+	// OVN is set on a port bound to an OVN logical switch port.
+	OVN *OVNPort
+}
+
+// Tunnel is a tunnel port's endpoints as configured in OVSDB options;
+// "flow" means set per packet by OpenFlow.
+type Tunnel struct {
+	Type              string
+	LocalIP, RemoteIP string
+	// Key is the VNI/key ("flow", a number, "in/out" when they differ).
+	Key string
+}
+
+// OVNPort is what the OVN Southbound says of the logical port a VM port
+// binds (external_ids:iface-id = Port_Binding.logical_port).
+type OVNPort struct {
+	LogicalPort string
+	// Switch is the logical switch's name.
+	Switch string
+	// MACs are the port's MACs from its addresses and port security.
+	MACs []string
+	// Unknown is true when the port's addresses include "unknown": OVN
+	// delivers it every frame whose destination no port owns.
+	Unknown bool
+	// PortSecurity is false when the port has no port_security entries.
+	PortSecurity bool
+	// ParentPort and Tag are set on a trunk sub-port.
+	ParentPort string
+	Tag        int
+	// Children are the trunk sub-ports (containers, Neutron trunk
+	// subports) behind this port, by the VLAN tag their frames carry.
+	Children map[int]string
 }
 
 // Datapath is one datapath's state.
@@ -125,6 +162,24 @@ type RuleRef struct {
 	Path []string
 	// Flow is the flow that was traced.
 	Flow string
+	// Logical is the OVN logical flow behind the rule that sent the frame
+	// to a multicast group, when the bridge is OVN's; nil otherwise.
+	Logical *LogicalFlow
+}
+
+// LogicalFlow is an OVN Southbound logical flow, found by the OpenFlow
+// cookie ovn-controller derived from its UUID.
+type LogicalFlow struct {
+	UUID     string
+	Pipeline string
+	TableID  int
+	Stage    string
+	Priority int
+	Match    string
+	Actions  string
+	// UnknownPorts are the logical switch's ports whose addresses include
+	// "unknown", on every chassis: where OVN sends frames no port owns.
+	UnknownPorts []string
 }
 
 // Snapshot is everything published after one poll.

@@ -45,11 +45,11 @@ Links: <a href="{{.MetricsPath}}">metrics</a>, <a href="/api/report">JSON report
 <table id="floods"><tr><th>Bridge</th><th>In port (source VM)</th><th>VLAN</th><th>Destination MAC</th><th>Rate</th><th>Victims (leak ratio)</th><th>Flooding rule</th><th>Fix</th></tr>
 {{range .Report.Floods}}<tr class="flood">
 <td>{{.Bridge}}</td>
-<td class="in-port">{{.InPort.Port}}{{with .InPort.IfaceID}}<br>port {{.}}{{end}}{{with .InPort.VMUUID}}<br>VM {{.}}{{end}}</td>
+<td class="in-port">{{.InPort.Port}}{{with .InPort.IfaceID}}<br>port {{.}}{{end}}{{with .InPort.VMUUID}}<br>VM {{.}}{{end}}{{with .InPort.Tunnel}}<br>{{.Type}} from {{.RemoteIP}}{{end}}</td>
 <td>{{.VLAN}}</td><td>{{.DstMAC}}</td>
 <td>{{rate .BytesPerSecond}}<br>{{printf "%.0f" .PacketsPerSecond}} pkt/s{{with .Since}}<br>since {{.}}{{end}}</td>
-<td class="victims">{{range .Victims}}<span class="victim">{{.Port}}{{with .VMUUID}} (VM {{.}}){{end}}{{if ge .LeakRatio 0.0}}: {{pct .LeakRatio}}{{end}}</span><br>{{end}}</td>
-<td>{{with .Rule}}table {{.Table}} priority {{.Priority}} cookie {{.Cookie}}{{else}}-{{end}}</td>
+<td class="victims">{{range .Victims}}<span class="victim">{{.Port}}{{with .VMUUID}} (VM {{.}}){{end}}{{with .Tunnel}} ({{.Type}} to {{.RemoteIP}}){{end}}{{with .OVN}} (OVN {{.LogicalPort}}{{if .Unknown}}, addresses unknown{{end}}){{end}}{{if ge .LeakRatio 0.0}}: {{pct .LeakRatio}}{{end}}</span><br>{{end}}</td>
+<td>{{with .Rule}}table {{.Table}} priority {{.Priority}} cookie {{.Cookie}}{{with .Logical}}<br>OVN {{.Stage}}: {{.Match}} → {{.Actions}}{{end}}{{else}}-{{end}}</td>
 <td>{{.Fix}}</td></tr>
 {{end}}</table>
 {{else}}<p id="no-floods">No unknown-unicast flood detected.</p>{{end}}

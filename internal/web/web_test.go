@@ -43,11 +43,12 @@ func TestRoutes(t *testing.T) {
 	store.Publish(&state.Snapshot{
 		Time:    time.Now(),
 		Sources: map[string]state.SourceStatus{state.SourceUnixctl: {Up: true}, state.SourceOVSDB: {Up: false, Err: "permission denied <script>"}},
-		Ports:   []state.Port{{Bridge: "br-int", Name: "tapvm1", VMUUID: "vm-1"}, {Bridge: "br-int", Name: "tapvm2"}},
+		Ports: []state.Port{{Bridge: "br-int", Name: "tapvm1", VMUUID: "vm-1"}, {Bridge: "br-int", Name: "tapvm2"},
+			{Bridge: "br-tun", Name: "vx2", Tunnel: &state.Tunnel{Type: "vxlan", RemoteIP: "172.31.0.2", Key: "flow"}}},
 		Detect: detect.Result{PollSeconds: 1,
 			Flooded: map[detect.CounterKey]detect.Counter{{Bridge: "br-int", InPort: "trunk1", VLAN: state.VLANOther}: {Packets: 3, Bytes: 300}},
 			Active: []detect.Flood{{FloodKey: k, ByteRate: 1e6,
-				Victims: []detect.Victim{{Port: "tapvm2", Bytes: 1e6}}}}},
+				Victims: []detect.Victim{{Port: "tapvm2", Bytes: 1e6}, {Port: "vx2", Bytes: 1e6}}}}},
 	})
 	cases := []struct {
 		path string
@@ -55,7 +56,7 @@ func TestRoutes(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{"/", 200, []string{`class="flooding"`, `<td class="in-port">tapvm1`, `<span class="victim">tapvm2`, "VM vm-1", "permission denied &lt;script&gt;"}, []string{"<script>"}},
+		{"/", 200, []string{`class="flooding"`, `<td class="in-port">tapvm1`, `<span class="victim">tapvm2`, "VM vm-1", `<span class="victim">vx2 (vxlan to 172.31.0.2)`, "permission denied &lt;script&gt;"}, []string{"<script>"}},
 		{"/api/report", 200, []string{`"status": "flooding"`, `"dst_mac": "02:00:00:00:00:64"`}, nil},
 		{"/metrics", 200, []string{`ovs_flood_active{bridge="br-int",dst_mac="02:00:00:00:00:64",in_port="tapvm1",vlan="10"} 1`,
 			`ovs_flood_unknown_unicast_bytes_total{bridge="br-int",in_port="trunk1",vlan="other"} 300`}, nil},

@@ -23,8 +23,8 @@
 #      a throwaway self-signed certificate, a Prometheus serving it accepts the
 #      password documented in its comment and rejects a wrong one.
 #   5. systemd-analyze verify finds nothing to complain about in the unit and
-#      systemd-analyze security --offline=true scores it (alone and with the
-#      netns drop-in) at most 2.0.
+#      systemd-analyze security --offline=true scores it (alone and with each
+#      drop-in: netns, linuxbridge) at most 2.0.
 #   6. If cmd/ovs-flood-exporter exists: scripts/build.sh (make build, whose
 #      binary the image copies) gives a statically linked binary; the
 #      unit sets MemoryHigh, MemoryMax and TasksMax.
@@ -81,6 +81,7 @@ dashboard=deploy/grafana/ovs-flood-exporter.json
 web_config=deploy/web-config.example.yml
 unit=deploy/systemd/ovs-flood-exporter.service
 netns_dropin=deploy/systemd/ovs-flood-exporter-netns.conf
+linuxbridge_dropin=deploy/systemd/ovs-flood-exporter-linuxbridge.conf
 runbook=docs/runbook.md
 max_exposure=2.0
 
@@ -502,8 +503,10 @@ for key in MemoryHigh MemoryMax TasksMax; do
 		fail "$unit has no $key= bound"
 	fi
 done
-# The drop-in's [Service] settings, appended to the unit's [Service] section.
-"$PY" - "$unit" "$netns_dropin" "$tmp/units/ovs-flood-exporter-netns.service" <<'EOF'
+# with_dropin DROPIN OUT: the unit with the drop-in's [Service] settings
+# appended to its [Service] section.
+with_dropin() {
+	"$PY" - "$unit" "$1" "$2" <<'EOF'
 import sys
 unit, dropin, out = sys.argv[1:4]
 extra = []
@@ -518,7 +521,11 @@ text = open(unit).read()
 text = text.replace("\n[Install]", "\n" + "\n".join(extra) + "\n\n[Install]", 1)
 open(out, "w").write(text)
 EOF
+}
+with_dropin "$netns_dropin" "$tmp/units/ovs-flood-exporter-netns.service"
 score "$tmp/units/ovs-flood-exporter-netns.service" "$unit + $netns_dropin"
+with_dropin "$linuxbridge_dropin" "$tmp/units/ovs-flood-exporter-linuxbridge.service"
+score "$tmp/units/ovs-flood-exporter-linuxbridge.service" "$unit + $linuxbridge_dropin"
 
 # ---------------------------------------------------------------- 6. binary
 if [ "$skip_build" = 1 ]; then

@@ -32,8 +32,8 @@ func runCheck(ctx context.Context, cfg agent.Config, src []agent.Source, log *za
 		if first == nil {
 			first = last
 		}
-		if !last.Sources[state.SourceUnixctl].Up {
-			break // nothing to wait for
+		if !last.Sources[state.SourceUnixctl].Up && !last.Sources[state.SourceLinuxBridge].Up {
+			break // nothing to wait for (no OVS, and no Linux bridge read)
 		}
 	}
 	r := report.Build(first, last)

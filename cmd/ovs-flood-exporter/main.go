@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/agent"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/linuxbridge"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/logging"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/report"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/web"
@@ -42,6 +43,7 @@ func run(args []string) int {
 	addAgentFlags(app, &cfg, &srcOpt, &db)
 	memLimit := app.Flag("runtime.memory-limit", "Soft limit for the Go runtime's memory (GC works harder near it; GOMEMLIMIT, if set, wins). Each poll reads a few MB of OVS output that becomes garbage at once: without a limit the heap floats well above what is live.").Default("32MiB").Bytes()
 	app.Flag("netns.walk", "Also read device counters in the network namespaces under /run/netns (Neutron qrouter-/qdhcp-/snat- ports).").Default("false").BoolVar(&srcOpt.WalkNetns)
+	addLinuxBridgeFlags(app, &srcOpt.LinuxBridge)
 	logging.AddFlags(app, &logCfg)
 
 	serve := app.Command("serve", "Serve metrics and the landing page (default).").Default()
@@ -122,4 +124,11 @@ func addAgentFlags(app *kingpin.Application, cfg *agent.Config, srcOpt *agent.So
 	app.Flag("flood.min-pps", "Flooded packets per second below which a poll does not count towards a sustained flood.").Default(strconv.FormatFloat(det.MinPacketRate, 'g', -1, 64)).Float64Var(&det.MinPacketRate)
 	app.Flag("flood.window", "Window for the leak ratio of each VM.").Default(det.Window.String()).DurationVar(&det.Window)
 	app.Flag("flood.trace", "Run ofproto/trace once per new flood to name the OpenFlow rule that floods it (a failed trace is retried later).").Default(strconv.FormatBool(cfg.Trace)).BoolVar(&cfg.Trace)
+}
+
+// addLinuxBridgeFlags registers the linuxbridge source's flags.
+func addLinuxBridgeFlags(app *kingpin.Application, o *agent.LinuxBridgeOptions) {
+	app.Flag("linuxbridge.enabled", "Watch Linux bridges (libvirt, Neutron linuxbridge) for floods with an eBPF counter on their ports (needs CAP_BPF and CAP_NET_ADMIN: the linuxbridge systemd drop-in). auto: bridges with 3 or more ports that OVS does not own, nothing loaded while there are none; true: every bridge OVS does not own; false: off.").Default(o.Enabled).EnumVar(&o.Enabled, agent.LinuxBridgeAuto, agent.LinuxBridgeOn, agent.LinuxBridgeOff)
+	app.Flag("linuxbridge.bridge", "Linux bridge to watch (repeatable; default: chosen by --linuxbridge.enabled).").StringsVar(&o.Bridges)
+	app.Flag("linuxbridge.libvirt-dir", "Directory of libvirt's runtime domain XML, read to name the VMs behind bridge ports.").Default(linuxbridge.DefaultLibvirtDir).StringVar(&o.LibvirtDir)
 }

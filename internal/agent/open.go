@@ -32,13 +32,15 @@ type SourceOptions struct {
 	WalkNetns bool
 	// Loop holds the loop verdict's thresholds (zero: loop.DefaultConfig).
 	Loop loop.Config
+	// LinuxBridge configures the linuxbridge source.
+	LinuxBridge LinuxBridgeOptions
 }
 
 // DefaultSourceOptions returns the defaults behind --ovs.rundir and
 // --ovs.timeout.
 func DefaultSourceOptions() SourceOptions {
 	return SourceOptions{RunDir: "/var/run/openvswitch", Timeout: 2 * time.Second, Deadline: DefaultConfig().Interval,
-		MaxReplyBytes: unixctl.DefaultMaxReplyBytes}
+		MaxReplyBytes: unixctl.DefaultMaxReplyBytes, LinuxBridge: LinuxBridgeOptions{Enabled: LinuxBridgeAuto}}
 }
 
 // DefaultDB is the OVSDB address used when --ovs.db is not given.
@@ -68,11 +70,14 @@ func OpenSources(o SourceOptions) ([]Source, func()) {
 		db, closers = c, append(closers, c.Close)
 	}
 	netns := &NetnsErrors{}
-	var nl netdev.Reader
+	var (
+		nl  netdev.Reader
+		ndr *netdev.NetlinkReader
+	)
 	if r, err := netdev.NewNetlinkReader(netdev.Options{WalkNetns: o.WalkNetns, OnNetnsError: netns.Report}); err != nil {
 		nl = failing{fmt.Errorf("netlink: %w", err)}
 	} else {
-		nl, closers = r, append(closers, r.Close)
+		nl, ndr, closers = r, r, append(closers, r.Close)
 	}
 	sources := []Source{
 		NewOVSDB(db, o.Deadline, o.Timeout),
@@ -82,6 +87,7 @@ func OpenSources(o SourceOptions) ([]Source, func()) {
 		NewFDB(o.Loop, o.Deadline),
 		NewOVN(func(remote string) (ovn.Reader, error) { return ovn.NewClient(remote) }, o.Timeout),
 	}
+	sources, closers = withLinuxBridge(sources, closers, o.LinuxBridge, ndr, o.Deadline)
 	return sources, func() {
 		for _, c := range closers {
 			_ = c()

@@ -181,7 +181,7 @@ ovs_flood_unknown_unicast_packets_total{bridge="br-int",in_port="tapvm1",vlan="1
 `
 
 const fdbExposition = `
-# HELP ovs_fdb_config_aging_seconds Configured other_config:mac-aging-time (OVS default 300 when unset).
+# HELP ovs_fdb_config_aging_seconds Configured other_config:mac-aging-time (OVS default 300 when unset); a Linux bridge's ageing_time.
 # TYPE ovs_fdb_config_aging_seconds gauge
 ovs_fdb_config_aging_seconds{bridge="br-int"} 300
 # HELP ovs_fdb_config_table_size Configured other_config:mac-table-size (OVS default 8192 when unset).
@@ -211,7 +211,7 @@ ovs_fdb_static_entries{bridge="br-int"} 0
 `
 
 const fdbUnreadableExposition = `
-# HELP ovs_fdb_config_aging_seconds Configured other_config:mac-aging-time (OVS default 300 when unset).
+# HELP ovs_fdb_config_aging_seconds Configured other_config:mac-aging-time (OVS default 300 when unset); a Linux bridge's ageing_time.
 # TYPE ovs_fdb_config_aging_seconds gauge
 ovs_fdb_config_aging_seconds{bridge="br-int"} 300
 # HELP ovs_fdb_config_table_size Configured other_config:mac-table-size (OVS default 8192 when unset).

@@ -37,7 +37,7 @@ func (m *exporterMetrics) beforeFirstPoll(ch chan<- prometheus.Metric) {
 }
 
 func (m *exporterMetrics) collect(ch chan<- prometheus.Metric, s *state.Snapshot) {
-	for _, src := range state.Sources {
+	for _, src := range state.SourcesOf(s) {
 		st := s.Sources[src]
 		emitGauge(ch, m.sourceUp, boolGauge(st.Up), src)
 		emitGauge(ch, m.pollDuration, st.Duration.Seconds(), src)

@@ -32,7 +32,7 @@ func newFDBMetrics() *fdbMetrics {
 		evicted:   newDesc("ovs_fdb_evicted_total", "MAC entries evicted because the table was full.", br...),
 		moved:     newDesc("ovs_fdb_moved_total", "MAC entries relearned on another port (MAC moves; a storm of them means an L2 loop).", br...),
 		tableSize: newDesc("ovs_fdb_config_table_size", "Configured other_config:mac-table-size (OVS default 8192 when unset).", br...),
-		agingTime: newDesc("ovs_fdb_config_aging_seconds", "Configured other_config:mac-aging-time (OVS default 300 when unset).", br...),
+		agingTime: newDesc("ovs_fdb_config_aging_seconds", "Configured other_config:mac-aging-time (OVS default 300 when unset); a Linux bridge's ageing_time.", br...),
 	}
 }
 
@@ -42,6 +42,10 @@ func (m *fdbMetrics) describe(ch chan<- *prometheus.Desc) {
 
 func (m *fdbMetrics) collect(ch chan<- prometheus.Metric, s *state.Snapshot) {
 	for _, b := range s.Bridges {
+		if b.DatapathType == linuxBridge {
+			m.collectLinux(ch, b)
+			continue
+		}
 		if f := b.FDB; f != nil {
 			emitGauge(ch, m.entries, float64(f.Entries), b.Name)
 			emitGauge(ch, m.max, float64(f.Max), b.Name)
@@ -60,5 +64,21 @@ func (m *fdbMetrics) collect(ch chan<- prometheus.Metric, s *state.Snapshot) {
 		}
 		emitGauge(ch, m.tableSize, float64(size), b.Name)
 		emitGauge(ch, m.agingTime, float64(aging), b.Name)
+	}
+}
+
+// linuxBridge is the DatapathType the linuxbridge source gives its bridges.
+const linuxBridge = "linuxbridge"
+
+// collectLinux reports a Linux bridge's FDB: the kernel keeps its entries
+// and ageing time but no table size and no learning counters, so those
+// series are absent rather than stuck at zero.
+func (m *fdbMetrics) collectLinux(ch chan<- prometheus.Metric, b state.Bridge) {
+	if f := b.FDB; f != nil {
+		emitGauge(ch, m.entries, float64(f.Entries), b.Name)
+		emitGauge(ch, m.static, float64(f.Static), b.Name)
+	}
+	if b.MACAgingTime > 0 {
+		emitGauge(ch, m.agingTime, float64(b.MACAgingTime), b.Name)
 	}
 }

@@ -115,7 +115,11 @@ type Bridge struct {
 	Over string `json:"churn_over,omitempty"`
 	// Normal lists the NORMAL rules with their packet counts.
 	Normal []NormalRule `json:"normal_rules,omitempty"`
-	Note   string       `json:"note,omitempty"`
+	// Linux is true for a Linux bridge (no NORMAL rules, no learning
+	// counters; LearningOff names its ports that do not learn).
+	Linux       bool     `json:"linux_bridge,omitempty"`
+	LearningOff []string `json:"learning_off,omitempty"`
+	Note        string   `json:"note,omitempty"`
 }
 
 // NormalRule is an OpenFlow rule whose actions include NORMAL.
@@ -142,7 +146,7 @@ func Build(first, last *state.Snapshot) Report {
 		return r
 	}
 	r.Host, r.Time, r.OVSVersion = last.Hostname, last.Time, last.OVSVersion
-	for _, name := range state.Sources {
+	for _, name := range state.SourcesOf(last) {
 		st := last.Sources[name]
 		r.Sources = append(r.Sources, Source{Name: name, Up: st.Up, Error: st.Err})
 	}
@@ -156,7 +160,8 @@ func Build(first, last *state.Snapshot) Report {
 	}
 	r.Bridges = bridges(first, last)
 	switch {
-	case !last.Sources[state.SourceUnixctl].Up:
+	case !last.Sources[state.SourceUnixctl].Up && !last.Sources[state.SourceLinuxBridge].Up:
+		// Without OVS, a host whose Linux bridges were read is diagnosed.
 		r.Status = "unreadable"
 	case len(r.Floods) > 0 || len(r.Loops) > 0:
 		r.Status = "flooding"
@@ -191,6 +196,12 @@ func floods(last *state.Snapshot) []Flood {
 		ratios[x.Port] = x.Ratio
 	}
 	endpoint := func(name string) Endpoint { return endpointOf(name, ports[name]) }
+	linux := map[string]state.Bridge{}
+	for _, b := range last.Bridges {
+		if b.DatapathType == linuxBridge {
+			linux[b.Name] = b
+		}
+	}
 	var out []Flood
 	for _, f := range last.Detect.Active {
 		fl := Flood{Bridge: f.Bridge, InPort: withChild(endpoint(f.InPort), ports[f.InPort], f.VLAN), VLAN: f.VLAN, DstMAC: f.DstMAC,
@@ -214,6 +225,9 @@ func floods(last *state.Snapshot) []Flood {
 				Match: ref.Match, Path: ref.Path, Flow: ref.Flow, Logical: logicalFlow(ref.Logical)}
 		}
 		fl.Fix = fix(fl)
+		if b, ok := linux[f.Bridge]; ok {
+			fl.Fix = linuxFix(fl, b)
+		}
 		out = append(out, fl)
 	}
 	return out
@@ -232,6 +246,19 @@ func bridges(first, last *state.Snapshot) []Bridge {
 	var out []Bridge
 	for _, b := range last.Bridges {
 		br := Bridge{Name: b.Name}
+		if b.DatapathType == linuxBridge {
+			br.Linux, br.LearningOff = true, b.LearningOff
+			if b.FDB != nil {
+				br.FDBEntries = b.FDB.Entries
+			}
+			if len(b.LearningOff) > 0 {
+				br.Note = "Linux bridge; learning off on " + strings.Join(b.LearningOff, ", ")
+			} else {
+				br.Note = "Linux bridge"
+			}
+			out = append(out, br)
+			continue
+		}
 		if f := b.FDB; f != nil {
 			br.FDBEntries, br.FDBMax = f.Entries, f.Max
 			if f.Max > 0 {
@@ -281,6 +308,35 @@ func fix(f Flood) string {
 	return "br " + f.Bridge + " never learns " + f.DstMAC + " on VLAN " + fmt.Sprint(f.VLAN) +
 		": traffic from it must reach this bridge through a NORMAL rule (or add a direct output flow for it). " +
 		"Compare ovs-appctl fdb/show " + f.Bridge + " with ofproto/trace of the return path."
+}
+
+// linuxBridge is the DatapathType of the Linux bridges the linuxbridge
+// source reports.
+const linuxBridge = "linuxbridge"
+
+// linuxFix suggests what to change for a flood on a Linux bridge: the
+// frames coming back from the destination never teach the bridge where it
+// is, because the port they enter by does not learn, or because they come
+// back another way (an asymmetric route), or the entry ages out.
+func linuxFix(f Flood, b state.Bridge) string {
+	uplink, cause := "<uplink>", ""
+	if len(b.LearningOff) > 0 {
+		uplink = b.LearningOff[0]
+		cause = "Learning is off on " + strings.Join(b.LearningOff, ", ") + ": if " + f.DstMAC +
+			" is behind it, turn it on (bridge link set dev " + uplink + " learning on). "
+	}
+	return "Linux bridge " + f.Bridge + " never learns " + f.DstMAC + " on VLAN " + fmt.Sprint(f.VLAN) +
+		", so it floods every frame addressed to it to all its ports. " + cause +
+		"If replies from " + f.DstMAC + " come back by another path (asymmetric routing), they never enter " + f.Bridge +
+		": fix the route, or pin the MAC to the port that leads to it: bridge fdb add " + f.DstMAC + " dev " + uplink +
+		" master static" + vlanArg(f.VLAN) + ". Compare bridge fdb show br " + f.Bridge + "."
+}
+
+func vlanArg(vlan int) string {
+	if vlan > 0 {
+		return " vlan " + fmt.Sprint(vlan)
+	}
+	return ""
 }
 
 // ExitCode is the check command's exit status for r.
@@ -426,6 +482,11 @@ func writeBridgeTable(w io.Writer, bridges []Bridge) {
 		over := b.Over
 		if over == "" {
 			over = "total"
+		}
+		if b.Linux {
+			// The kernel keeps entries only: no size limit, no counters.
+			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t-\t-\t%s\n", b.Name, b.FDBEntries, b.Note)
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%d/%d\t%.1f%%\t%d\t%d\t%d\t%d\t%s\t%s\n", b.Name, b.FDBEntries, b.FDBMax, 100*b.FDBFill,
 			b.Learned, b.Expired, b.Evicted, b.Moved, over, b.Note)

@@ -136,3 +136,37 @@ func TestLeaksAndCookies(t *testing.T) {
 		t.Errorf("victim = %+v, want leak 0.6 at 2500000 B/s", v)
 	}
 }
+
+// TestLinuxBridgeHost: a host without OVS whose Linux bridge floods is
+// diagnosed (not "unreadable"), with the Linux-bridge fix, and its bridge
+// row shows no OVS-only columns.
+func TestLinuxBridgeHost(t *testing.T) {
+	s := snapshot(false, false)
+	s.Sources[state.SourceLinuxBridge] = state.SourceStatus{Up: true}
+	s.Bridges = []state.Bridge{{Name: "br0", DatapathType: linuxBridge, FDB: &state.FDB{Entries: 3}, LearningOff: []string{"uplink"}}}
+	s.Ports = []state.Port{{Bridge: "br0", Name: "vnet1", AttachedMAC: "02:00:00:00:01:01"}, {Bridge: "br0", Name: "vnet2"}}
+	k := detect.FloodKey{Bridge: "br0", InPort: "vnet1", VLAN: 0, DstMAC: "02:00:00:00:01:64"}
+	s.Detect = detect.Result{PollSeconds: 1, Active: []detect.Flood{{FloodKey: k, ByteRate: 2_500_000, PacketRate: 1700,
+		Victims: []detect.Victim{{Port: "vnet2", Bytes: 2_500_000}}}}}
+	r := Build(s, s)
+	if r.Status != "flooding" || r.ExitCode() != ExitFlooding {
+		t.Fatalf("status %s exit %d, want flooding", r.Status, r.ExitCode())
+	}
+	var buf bytes.Buffer
+	if err := r.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"SOURCE DOWN unixctl", "br0     vnet1", "bridge link set dev uplink learning on",
+		"bridge fdb add 02:00:00:00:01:64 dev uplink master static", "Linux bridge; learning off on uplink"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
+	}
+	if strings.Contains(buf.String(), "3/0") {
+		t.Errorf("Linux bridge shown with an OVS table size:\n%s", buf.String())
+	}
+	s.Sources[state.SourceLinuxBridge] = state.SourceStatus{Up: false, Err: "needs CAP_BPF"}
+	if r := Build(s, s); r.Status != "unreadable" {
+		t.Errorf("neither OVS nor Linux bridges readable: status %s", r.Status)
+	}
+}

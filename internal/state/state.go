@@ -22,6 +22,9 @@ const (
 	// SourceOVN reads the OVN Southbound named by external_ids:ovn-remote;
 	// on a host without OVN it has nothing to read and stays up.
 	SourceOVN = "ovn"
+	// SourceLinuxBridge reads Linux bridges (libvirt, Neutron linuxbridge)
+	// and the frames they flood.
+	SourceLinuxBridge = "linuxbridge"
 )
 
 // VLANOther is the VLAN of the flood counters that sum an in_port's VLANs
@@ -29,8 +32,24 @@ const (
 // flood on any of 4,094 VLANs, and each must not become a series.
 const VLANOther = label.OtherVLAN
 
-// Sources lists every source in label order.
+// Sources lists every source that is always wired, in label order.
 var Sources = []string{SourceUnixctl, SourceOVSDB, SourceNetlink, SourceOpenFlow, SourceFDB, SourceOVN}
+
+// OptionalSources are sources that may not be wired (--linuxbridge.enabled
+// =false): they are reported only when a snapshot has their status.
+var OptionalSources = []string{SourceLinuxBridge}
+
+// SourcesOf lists the sources s has a status for, in label order: every
+// one of Sources, then the optional sources that were read.
+func SourcesOf(s *Snapshot) []string {
+	out := append([]string(nil), Sources...)
+	for _, name := range OptionalSources {
+		if _, ok := s.Sources[name]; ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 // SourceStatus is how reading one source went in the last poll.
 type SourceStatus struct {
@@ -73,6 +92,10 @@ type Bridge struct {
 	NormalRules  []Rule
 	MACTableSize int
 	MACAgingTime int
+	// LearningOff lists the ports that do not learn MACs (Linux bridges,
+	// "bridge link set dev X learning off"): the usual cause of their
+	// floods.
+	LearningOff []string
 }
 
 // Counters are a device's own counters (on a tap, Tx is what the VM got).

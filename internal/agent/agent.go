@@ -48,6 +48,10 @@ type Agent struct {
 	// floodedByPort is each in_port's flooded packets so far, to tell
 	// the dump gate which ports flooded in the last poll.
 	floodedByPort map[string]uint64
+	// leakReceivers: the last poll found ports that receive frames for
+	// MACs nobody owns (OVN "unknown" addresses), so the gate dumps on
+	// every poll.
+	leakReceivers bool
 	// lastProgress is when the poll loop last finished a step (UnixNano).
 	lastProgress atomic.Int64
 }
@@ -113,7 +117,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	now := time.Now()
 	snap := &state.Snapshot{Time: now, Sources: map[string]state.SourceStatus{}, Hostname: a.hostname}
 	p := &Poll{Time: now, cfg: &a.cfg, log: a.log, counters: a.counters, names: a.names,
-		sent: a.sent, flooding: a.flooding}
+		sent: a.sent, flooding: a.flooding, leakReceivers: a.leakReceivers}
 	a.readSources(ctx, p, snap)
 	a.joinOVS(p)
 	a.tunnels.resolve(p)
@@ -140,6 +144,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	a.counters.sweep(now)
 	a.sent = p.sentNow
 	a.flooding, a.floodedByPort = followedPorts(res, a.floodedByPort)
+	a.leakReceivers = hasLeakReceivers(p)
 	a.store.Publish(snap)
 	a.progress()
 	return snap

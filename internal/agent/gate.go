@@ -378,6 +378,21 @@ func followedPorts(res detect.Result, before map[string]uint64) ([]string, map[s
 	return out, now
 }
 
+// hasLeakReceivers says whether the poll found ports of this chassis
+// whose OVN addresses include "unknown": OVN delivers frames for MACs no
+// port owns to them alone, a leak with a single receiver.
+func hasLeakReceivers(p *Poll) bool {
+	if p.ovn == nil {
+		return false
+	}
+	for _, pb := range p.ovn.ports {
+		if pb.Unknown {
+			return true
+		}
+	}
+	return false
+}
+
 // anyIn says whether some element of a is in b.
 func anyIn(a, b []string) bool {
 	for _, x := range a {
@@ -393,8 +408,10 @@ func anyIn(a, b []string) bool {
 // with the ports whose flows it covers.
 func (s *unixctlSource) gated(p *Poll, dp ovs.Datapath, stats ovs.DatapathStats) (dumpPlan, map[string][]string) {
 	cfg := p.cfg.Gate
-	if stats.Counters == nil {
-		cfg.Always = true // no per-port counters to gate on
+	if stats.Counters == nil || p.leakReceivers {
+		// No per-port counters to gate on; or ports that take frames for
+		// MACs nobody owns, whose leaks make no copies to count.
+		cfg.Always = true
 	}
 	in := gateInput{dp: dp.Name, now: p.Time, flows: stats.Flows, counters: stats.Counters,
 		ports: allPorts(dp), flooding: p.flooding, maxFlows: p.cfg.MaxFlows,

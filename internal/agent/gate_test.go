@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovn"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
@@ -413,5 +414,21 @@ func TestGateFollowsMACMoves(t *testing.T) {
 	}
 	if got := strings.Join(reasons, ","); got != ",moves,moves," {
 		t.Errorf("reasons %s, want ,moves,moves,", got)
+	}
+}
+
+func TestHasLeakReceivers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    *Poll
+		want bool
+	}{
+		{"no OVN", &Poll{}, false},
+		{"no unknown port", &Poll{ovn: &ovnView{ports: map[string]ovn.PortBinding{"vm1": {LogicalPort: "vm1"}}}}, false},
+		{"an unknown port", &Poll{ovn: &ovnView{ports: map[string]ovn.PortBinding{"vm1": {}, "vm2": {LogicalPort: "vm2", Unknown: true}}}}, true},
+	} {
+		if got := hasLeakReceivers(tc.p); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

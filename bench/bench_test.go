@@ -32,12 +32,14 @@ import (
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/agent"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/unixctl"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
 
-// Netns names of the benchmark hosts ("bn" is this harness's prefix).
-const (
-	benchNetns = "bn1"
-	smallNetns = "bn0"
+// Netns names of the benchmark hosts ("bn" is this harness's prefix),
+// after OVS_FLOOD_LAB_PREFIX so two checkouts can benchmark at once.
+var (
+	benchNetns = labtest.Prefix() + "bn1"
+	smallNetns = labtest.Prefix() + "bn0"
 )
 
 var shared struct {
@@ -224,11 +226,16 @@ func TestBenchSetupSmall(t *testing.T) {
 
 // BenchmarkPoll measures one agent poll with the real sources: CPU
 // (getrusage, all threads) and wall time per poll, and what it costs
-// ovs-vswitchd and ovsdb-server. Before each poll (outside the
-// measurement) one packet is sent down each flooded megaflow, so every
-// poll has flood candidates and also reads fdb/show, the worst case.
+// ovs-vswitchd and ovsdb-server, on average and as the longest single
+// request (vswitchd-max-request-ms). Before each poll (outside the
+// measurement) packets are sent down each flooded megaflow, so every
+// poll has floods to follow and also reads fdb/show, the worst case.
 //
-//   - steady: the poll at the default settings between NORMAL rule dumps.
+//   - calm: a host with no flood (no traffic at all): the dump gate
+//     reads only the cheap signals, and dumps megaflows on its safety
+//     sweep (every 6th poll at the default 5 s interval and 30 s sweep).
+//   - steady: the poll at the default settings between NORMAL rule
+//     dumps, with the floods running.
 //   - normal-rules-dump: the OpenFlow NORMAL rule dump that a poll adds
 //     every --openflow.normal-interval (30 s; stretched so that it costs
 //     vswitchd at most 1%); a poll with it costs steady + this.
@@ -236,6 +243,11 @@ func TestBenchSetupSmall(t *testing.T) {
 //     issues filtered dumps for the busiest ports instead of one full dump.
 func BenchmarkPoll(b *testing.B) {
 	e := benchEnv(b)
+	b.Run("calm", func(b *testing.B) {
+		cfg := agent.DefaultConfig()
+		cfg.NormalRulesInterval = 24 * time.Hour
+		benchCalmPoll(b, e, cfg)
+	})
 	b.Run("steady", func(b *testing.B) {
 		cfg := agent.DefaultConfig()
 		cfg.NormalRulesInterval = 24 * time.Hour // only the first (warm-up) poll dumps
@@ -278,11 +290,18 @@ func benchPoll(b *testing.B, e *Env, cfg agent.Config) {
 	ctx := context.Background()
 	snap := r.settle(b, e)
 	sourcesUp(b, snap)
-	bounded := e.Scale.Megaflows > cfg.MaxFlows
+	// Bounded: over --dpctl.max-flows, or a full dump would not fit the
+	// gate's budget; above ~16k megaflows not even a filtered one does,
+	// and the agent reads none.
+	bounded := snap.Datapaths[0].Bounded
+	if e.Scale.Megaflows > cfg.MaxFlows && !bounded {
+		b.Fatalf("datapath %+v not bounded over --dpctl.max-flows=%d", snap.Datapaths[0], cfg.MaxFlows)
+	}
 	if !bounded && len(snap.Detect.Active) == 0 {
 		b.Fatal("no active flood after warm-up: the floods the setup made are not seen")
 	}
 	r.calls.take()
+	r.calls.longest()
 	m := newMeter(b, e)
 	srcDur := map[string]time.Duration{}
 	b.ReportAllocs()
@@ -301,13 +320,14 @@ func benchPoll(b *testing.B, e *Env, cfg agent.Config) {
 	b.StopTimer()
 	sourcesUp(b, snap)
 	d := snap.Datapaths[0]
-	if d.Bounded != bounded || d.Flows != e.Scale.Megaflows {
+	if d.Flows != e.Scale.Megaflows {
 		b.Fatalf("datapath %+v: want %d flows, bounded=%v", d, e.Scale.Megaflows, bounded)
 	}
 	m.report(b, "poll")
 	for name, dur := range srcDur {
 		b.ReportMetric(m.per(dur), name+"-ms/poll")
 	}
+	reportLongest(b, r)
 	calls := r.calls.take()
 	total := 0
 	for _, n := range calls {
@@ -329,15 +349,62 @@ func benchPoll(b *testing.B, e *Env, cfg agent.Config) {
 		m.n, calls, len(snap.Ports), d.Dumped, len(snap.Detect.Active))
 }
 
+// benchCalmPoll measures polls of a host with no flood and no traffic:
+// what the gated agent costs ovs-vswitchd on average, safety sweeps
+// included (it polls whole sweep periods), and the longest single
+// request.
+func benchCalmPoll(b *testing.B, e *Env, cfg agent.Config) {
+	r := newRig(b, e, cfg)
+	defer r.close()
+	ctx := context.Background()
+	// The first poll reads everything (baselines); then, with no traffic,
+	// no megaflow grows and nothing replicates.
+	sourcesUp(b, r.agent.Poll(ctx))
+	r.calls.take()
+	r.calls.longest()
+	// Whole sweep periods, whatever b.N, so the average includes the
+	// sweeps in their share.
+	period := int((cfg.Gate.SweepInterval + cfg.Interval - 1) / cfg.Interval)
+	period = max(1, min(period, cfg.Detect.FlowMemoryPolls))
+	polls := (b.N + period - 1) / period * period
+	m := newMeter(b, e)
+	var snap *state.Snapshot
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range polls {
+		m.measure(func() { snap = r.agent.Poll(ctx) })
+	}
+	b.StopTimer()
+	sourcesUp(b, snap)
+	if len(snap.Detect.Active) != 0 {
+		b.Errorf("%d active floods on a host with no traffic", len(snap.Detect.Active))
+	}
+	m.report(b, "poll")
+	reportLongest(b, r)
+	calls := r.calls.take()
+	dumps := calls["dpctl/dump-flows"] + calls["dpctl/dump-flows filter="]
+	b.ReportMetric(float64(dumps)/float64(m.n), "dumps/poll")
+	b.Logf("unixctl requests over %d calm polls: %v", m.n, calls)
+}
+
+// reportLongest reports the request that held vswitchd's main thread
+// longest over the measured polls.
+func reportLongest(b *testing.B, r *rig) {
+	name, d := r.calls.longest()
+	b.ReportMetric(ms(d), "vswitchd-max-request-ms")
+	b.Logf("longest request: %s, %.1f ms of vswitchd's main thread", name, ms(d))
+}
+
 // BenchmarkBareUnixctl is the floor: the unixctl requests a steady poll
-// makes (dpif/show, fdb/stats-show, dpctl/show, dpctl/dump-flows -m,
-// fdb/show), sent over one kept connection with no parsing at all.
+// with floods running makes (dpif/show, fdb/stats-show, dpctl/show -s,
+// dpctl/dump-flows --names, fdb/show), sent over one kept connection with
+// no parsing at all.
 // exec is the same five commands as ovs-appctl processes, for scale.
 func BenchmarkBareUnixctl(b *testing.B) {
 	e := benchEnv(b)
 	cmds := [][]string{
-		{"dpif/show"}, {"fdb/stats-show", Bridge}, {"dpctl/show", e.Datapath},
-		{"dpctl/dump-flows", "-m", e.Datapath}, {"fdb/show", Bridge},
+		{"dpif/show"}, {"fdb/stats-show", Bridge}, {"dpctl/show", "-s", e.Datapath},
+		{"dpctl/dump-flows", "--names", e.Datapath}, {"fdb/show", Bridge},
 	}
 	b.Run("kept-connection", func(b *testing.B) {
 		uc := unixctl.New(e.RunDir, unixctl.Options{Timeout: 10 * time.Second})
@@ -370,22 +437,16 @@ func BenchmarkBareUnixctl(b *testing.B) {
 		m.report(b, "round")
 		b.ReportMetric(float64(bytes), "reply-bytes/round")
 	})
-	// Each command alone, and dpctl/dump-flows --names instead of -m
-	// (port names still, but OVS omits wildcarded fields and the UFID:
-	// lines 2.4 times shorter).
-	// And one filtered dump, as the bounded strategy sends one per port
-	// (vswitchd still walks every megaflow).
+	// Each command alone, dpctl/dump-flows -m for comparison (what the
+	// agent sent before the gate: UFIDs and wildcarded fields, lines 2.4
+	// times longer), and one filtered dump, as the bounded strategy sends
+	// one per port (vswitchd still walks every megaflow). BenchmarkSignals
+	// has them all at 5k to 100k megaflows.
 	single := append(append([][]string{}, cmds...),
-		[]string{"dpctl/dump-flows", "--names", e.Datapath},
-		[]string{"dpctl/dump-flows", "-m", e.Datapath, "filter=in_port=" + e.Ports[0].Name})
+		[]string{"dpctl/dump-flows", "-m", e.Datapath},
+		[]string{"dpctl/dump-flows", "--names", e.Datapath, "filter=in_port=" + e.Ports[0].Name})
 	for _, c := range single {
-		name := strings.ReplaceAll(strings.Join(c[:min(len(c), 2)], "_"), "/", "-")
-		switch {
-		case c[0] == "dpctl/dump-flows" && c[1] == "--names":
-			name = "dpctl-dump-flows_--names"
-		case c[0] == "dpctl/dump-flows" && len(c) == 4:
-			name = "dpctl-dump-flows_-m_filter"
-		}
+		name := signalName(c)
 		b.Run(name, func(b *testing.B) {
 			uc := unixctl.New(e.RunDir, unixctl.Options{Timeout: 10 * time.Second})
 			defer uc.Close()
@@ -676,7 +737,9 @@ func measureBinary(b *testing.B, e *Env, interval time.Duration) (map[string]flo
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				_ = e.Flood(ctx, floodBurst)
+				// Packets only: waiting for the datapath to count them
+				// would poll vswitchd on top of the agent.
+				_ = e.receive(ctx, e.floods, floodBurst)
 			}
 		}
 	}()

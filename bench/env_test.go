@@ -109,6 +109,9 @@ type Env struct {
 // Bridge is the benchmark bridge.
 const Bridge = "br-int"
 
+// defaultMACTableSize is OVS's default other_config:mac-table-size.
+const defaultMACTableSize = 8192
+
 // normalCookie marks the table-94 NORMAL rule, as in lab/lab.sh.
 const normalCookie = "0xe4fc1a92d440c578"
 
@@ -338,6 +341,10 @@ func (e *Env) configureBridge(ctx context.Context) error {
 		"--", "add-br", Bridge,
 		"--", "set", "bridge", Bridge, "datapath_type=netdev", "fail_mode=secure",
 		"other_config:mac-aging-time=3600",
+	}
+	if n := e.Scale.FDBEntries(); n > defaultMACTableSize {
+		// Hosts with many MACs raise the table as Neutron does (50000).
+		args = append(args, "other_config:mac-table-size="+strconv.Itoa(max(n, 50000)))
 	}
 	for _, p := range e.Ports {
 		args = append(args, "--", "add-port", Bridge, p.Name, "tag="+strconv.Itoa(p.VLAN),

@@ -140,17 +140,38 @@ func (m *meter) report(b *testing.B, unit string) {
 	b.ReportMetric(m.per(m.db), "ovsdb-ms/"+unit)
 }
 
-// countingVswitchd counts the unixctl requests the agent makes, by method.
+// countingVswitchd counts the unixctl requests the agent makes, by method,
+// and keeps the longest time one request held ovs-vswitchd's main thread
+// (its schedstat run time around the call, so only requests made while
+// no traffic is injected are charged fairly).
 type countingVswitchd struct {
 	ovs.Vswitchd
-	mu    sync.Mutex
-	calls map[string]int
+	vswitchd int // pid; 0: no timing
+	mu       sync.Mutex
+	calls    map[string]int
+	hold     map[string]time.Duration
 }
 
-func (c *countingVswitchd) count(m string) {
-	c.mu.Lock()
-	c.calls[m]++
-	c.mu.Unlock()
+// track counts a request of method m; call the function it returns when
+// the request is done.
+func (c *countingVswitchd) track(m string) func() {
+	var t0 time.Duration
+	if c.vswitchd > 0 {
+		t0 = threadCPU(c.vswitchd, c.vswitchd)
+	}
+	return func() {
+		var held time.Duration
+		if c.vswitchd > 0 {
+			held = threadCPU(c.vswitchd, c.vswitchd) - t0
+		}
+		c.mu.Lock()
+		c.calls[m]++
+		if c.hold == nil {
+			c.hold = map[string]time.Duration{}
+		}
+		c.hold[m] = max(c.hold[m], held)
+		c.mu.Unlock()
+	}
 }
 
 // take returns the counts since the last take and resets them.
@@ -162,40 +183,56 @@ func (c *countingVswitchd) take() map[string]int {
 	return out
 }
 
+// longest returns the request that held vswitchd's main thread longest
+// since the last call, and resets.
+func (c *countingVswitchd) longest() (string, time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var name string
+	var d time.Duration
+	for m, h := range c.hold {
+		if h > d || (h == d && m < name) {
+			name, d = m, h
+		}
+	}
+	c.hold = map[string]time.Duration{}
+	return name, d
+}
+
 func (c *countingVswitchd) Version(ctx context.Context) (string, error) {
-	c.count("version")
+	defer c.track("version")()
 	return c.Vswitchd.Version(ctx)
 }
 func (c *countingVswitchd) DatapathShow(ctx context.Context, dp string) (ovs.DatapathStats, error) {
-	c.count("dpctl/show")
+	defer c.track("dpctl/show")()
 	return c.Vswitchd.DatapathShow(ctx, dp)
 }
 func (c *countingVswitchd) DpifShow(ctx context.Context) ([]ovs.Datapath, error) {
-	c.count("dpif/show")
+	defer c.track("dpif/show")()
 	return c.Vswitchd.DpifShow(ctx)
 }
 func (c *countingVswitchd) FDBShow(ctx context.Context, br string) (ovs.FDBTable, error) {
-	c.count("fdb/show")
+	defer c.track("fdb/show")()
 	return c.Vswitchd.FDBShow(ctx, br)
 }
 func (c *countingVswitchd) FDBStats(ctx context.Context, br string) (ovs.FDBStats, error) {
-	c.count("fdb/stats-show")
+	defer c.track("fdb/stats-show")()
 	return c.Vswitchd.FDBStats(ctx, br)
 }
 func (c *countingVswitchd) DumpFlows(ctx context.Context, dp string) (ovs.Megaflows, error) {
-	c.count("dpctl/dump-flows")
+	defer c.track("dpctl/dump-flows")()
 	return c.Vswitchd.DumpFlows(ctx, dp)
 }
 func (c *countingVswitchd) DumpFlowsFiltered(ctx context.Context, dp, filter string) (ovs.Megaflows, error) {
-	if filter == "" {
-		c.count("dpctl/dump-flows")
-	} else {
-		c.count("dpctl/dump-flows filter=")
+	m := "dpctl/dump-flows"
+	if filter != "" {
+		m = "dpctl/dump-flows filter="
 	}
+	defer c.track(m)()
 	return c.Vswitchd.DumpFlowsFiltered(ctx, dp, filter)
 }
 func (c *countingVswitchd) Trace(ctx context.Context, br, flow string) (ovs.Trace, error) {
-	c.count("ofproto/trace")
+	defer c.track("ofproto/trace")()
 	return c.Vswitchd.Trace(ctx, br, flow)
 }
 
@@ -224,7 +261,8 @@ func newRig(tb testing.TB, e *Env, cfg agent.Config) *rig {
 	}
 	uc := unixctl.New(e.RunDir, unixctl.Options{Timeout: 10 * time.Second})
 	of := openflow.NewPool(e.RunDir, openflow.Options{Timeout: 10 * time.Second})
-	calls := &countingVswitchd{Vswitchd: ovs.NewVswitchd(uc), calls: map[string]int{}}
+	vs, _ := e.Pid("ovs-vswitchd")
+	calls := &countingVswitchd{Vswitchd: ovs.NewVswitchd(uc), vswitchd: vs, calls: map[string]int{}}
 	for i, s := range src {
 		if s.Name() == state.SourceUnixctl {
 			src[i] = agent.NewUnixctl(calls, time.Minute)

@@ -10,8 +10,8 @@
 // Files: source.go is the Source interface and the loop that times each
 // source; unixctl.go, ovsdb.go, openflow.go and netlink.go are the sources;
 // join.go joins what they read into bridges and ports; the agent's memory
-// between polls is in topology.go, bounded.go (which ports a bounded dump
-// reads), accumulator.go (monotonic counters), interner.go, traces.go and
+// between polls is in topology.go, gate.go (whether a poll dumps megaflows,
+// and which), accumulator.go (monotonic counters), interner.go, traces.go and
 // series.go (retirement and the VLAN cap of flood series).
 package agent
 
@@ -45,6 +45,13 @@ type Agent struct {
 	// sent and flooding are the hints the next poll's sources get.
 	sent     map[string]uint64
 	flooding []string
+	// floodedByPort is each in_port's flooded packets so far, to tell
+	// the dump gate which ports flooded in the last poll.
+	floodedByPort map[string]uint64
+	// leakReceivers: the last poll found ports that receive frames for
+	// MACs nobody owns (OVN "unknown" addresses), so the gate dumps on
+	// every poll.
+	leakReceivers bool
 	// lastProgress is when the poll loop last finished a step (UnixNano).
 	lastProgress atomic.Int64
 }
@@ -110,7 +117,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	now := time.Now()
 	snap := &state.Snapshot{Time: now, Sources: map[string]state.SourceStatus{}, Hostname: a.hostname}
 	p := &Poll{Time: now, cfg: &a.cfg, log: a.log, counters: a.counters, names: a.names,
-		sent: a.sent, flooding: a.flooding}
+		sent: a.sent, flooding: a.flooding, leakReceivers: a.leakReceivers}
 	a.readSources(ctx, p, snap)
 	a.joinOVS(p)
 	a.tunnels.resolve(p)
@@ -135,7 +142,9 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	snap.Bridges = p.bridges
 	snap.L2 = p.l2
 	a.counters.sweep(now)
-	a.sent, a.flooding = p.sentNow, floodingPorts(res.Active)
+	a.sent = p.sentNow
+	a.flooding, a.floodedByPort = followedPorts(res, a.floodedByPort)
+	a.leakReceivers = hasLeakReceivers(p)
 	a.store.Publish(snap)
 	a.progress()
 	return snap

@@ -109,7 +109,7 @@ func TestPollFindsTheCapturedFlood(t *testing.T) {
 	var s *state.Snapshot
 	const perPoll = 1_250_000
 	for i := uint64(1); i <= 5; i++ {
-		v.SetReply("dpctl/dump-flows -m netdev@ovs-netdev", floodDump(t, i*1000, i*perPoll))
+		v.SetReply("dpctl/dump-flows --names netdev@ovs-netdev", floodDump(t, i*1000, i*perPoll))
 		nd.Add("tapvm2", netdev.Counters{TxBytes: perPoll, TxPackets: 1000})
 		nd.Add("tapvm3", netdev.Counters{TxBytes: perPoll, TxPackets: 1000})
 		s = a.Poll(context.Background())
@@ -167,7 +167,7 @@ func TestPollSurvivesFailingSources(t *testing.T) {
 			}
 		}},
 		{"garbage flow dump", func(r *readers) {
-			r.unixctl.SetReply("dpctl/dump-flows -m netdev@ovs-netdev", "\x00\x01 this is not a dump\n")
+			r.unixctl.SetReply("dpctl/dump-flows --names netdev@ovs-netdev", "\x00\x01 this is not a dump\n")
 		}, []string{state.SourceUnixctl}, nil},
 		{"OVSDB down", func(r *readers) {
 			r.ovsdb = failing{errors.New("socket missing")}
@@ -217,9 +217,9 @@ func TestBoundedStrategyAboveMaxFlows(t *testing.T) {
 	cfg.BoundedPorts = 2
 	filtered := floodDump(t, 10, 1000)
 	for _, p := range []string{"br-int", "tapvm1", "tapvm2", "tapvm3", "tapvm4", "tapvm5", "uplink"} {
-		v.SetReply("dpctl/dump-flows -m netdev@ovs-netdev filter=in_port="+p, filtered)
+		v.SetReply("dpctl/dump-flows --names netdev@ovs-netdev filter=in_port="+p, filtered)
 	}
-	v.SetErr("dpctl/dump-flows -m netdev@ovs-netdev", errors.New("an unbounded dump must not be issued"))
+	v.SetErr("dpctl/dump-flows --names netdev@ovs-netdev", errors.New("an unbounded dump must not be issued"))
 	a := New(cfg, r.sources(), nil, &state.Store{})
 	s := a.Poll(context.Background())
 	if !s.Sources[state.SourceUnixctl].Up {

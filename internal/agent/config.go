@@ -35,6 +35,8 @@ type Config struct {
 	MaxVLANsPerPort int
 	// Detect tunes the flood detector.
 	Detect detect.Config
+	// Gate tunes when megaflows are dumped (gate.go).
+	Gate GateConfig
 }
 
 // DefaultConfig returns the defaults behind the flags. It is the one
@@ -50,6 +52,7 @@ func DefaultConfig() Config {
 		RetireAfter:         10 * time.Minute,
 		MaxVLANsPerPort:     16,
 		Detect:              detect.DefaultConfig(),
+		Gate:                DefaultGateConfig(),
 	}
 }
 
@@ -63,6 +66,7 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.TopologyRefresh, def.TopologyRefresh)
 	orDefault(&c.RetireAfter, def.RetireAfter)
 	orDefault(&c.MaxVLANsPerPort, def.MaxVLANsPerPort)
+	c.Gate = c.Gate.withDefaults()
 	return c
 }
 

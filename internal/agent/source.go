@@ -75,7 +75,10 @@ type Poll struct {
 	// Hints from the previous poll, for sources that choose what to read.
 	sent     map[string]uint64 // bytes each port's VM sent in the last poll
 	sentNow  map[string]uint64 // the same for this poll, filled by the join
-	flooding []string          // in_ports of the active floods
+	flooding []string          // in_ports of the active floods, and of floods counted last poll
+	// leakReceivers: ports that take frames for MACs nobody owns exist
+	// (OVN "unknown"): such leaks make no copies for the dump gate to see.
+	leakReceivers bool
 
 	// What each source read, under the source's name; nil when that
 	// source is down this poll.

@@ -96,8 +96,8 @@ func TestFailedReadKeepsFloodCountersExact(t *testing.T) {
 		key  string // the command that fails in the third poll
 	}{
 		{"dpif/show", "dpif/show"},
-		{"dpctl/show", "dpctl/show netdev@ovs-netdev"},
-		{"dpctl/dump-flows", "dpctl/dump-flows -m netdev@ovs-netdev"},
+		{"dpctl/show", "dpctl/show -s netdev@ovs-netdev"},
+		{"dpctl/dump-flows", "dpctl/dump-flows --names netdev@ovs-netdev"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,7 +106,7 @@ func TestFailedReadKeepsFloodCountersExact(t *testing.T) {
 			a := New(DefaultConfig(), r.sources(), nil, &state.Store{})
 			var s *state.Snapshot
 			for i := uint64(1); i <= 4; i++ {
-				v.SetReply("dpctl/dump-flows -m netdev@ovs-netdev", floodDump(t, i*1000, i*perPoll))
+				v.SetReply("dpctl/dump-flows --names netdev@ovs-netdev", floodDump(t, i*1000, i*perPoll))
 				if i == 3 {
 					v.SetErr(tc.key, errors.New("vswitchd busy"))
 				}

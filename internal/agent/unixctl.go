@@ -16,22 +16,23 @@ import (
 )
 
 // unixctlSource reads ovs-vswitchd over its unixctl socket: datapaths and
-// their ports (dpif/show), FDB statistics per bridge, datapath counters
-// and megaflows. The megaflow dump is bounded: above MaxFlows only a few
-// ports' flows are dumped per poll (see boundedScheduler).
+// their ports (dpif/show), FDB statistics per bridge, datapath and
+// per-port counters, and megaflows. Megaflows are dumped only when the
+// counters say a flood may exist, and never in a request expected to
+// hold vswitchd longer than the budget (see dumpGate).
 type unixctlSource struct {
 	v         ovs.Vswitchd
 	deadline  time.Duration
 	version   string
-	bounded   boundedScheduler
-	overLimit map[string]bool // datapaths over MaxFlows last poll, to log the switch once
+	gate      *dumpGate
+	overLimit map[string]bool // datapaths not dumped whole last poll, to log the switch once
 	truncated map[string]bool // datapaths whose last dump was over the parse cap
 }
 
 // NewUnixctl returns the "unixctl" source reading ovs-vswitchd through v;
 // deadline bounds a whole read (its requests are bounded by the client).
 func NewUnixctl(v ovs.Vswitchd, deadline time.Duration) Source {
-	return &unixctlSource{v: v, deadline: deadline, overLimit: map[string]bool{}, truncated: map[string]bool{}}
+	return &unixctlSource{v: v, deadline: deadline, gate: newDumpGate(), overLimit: map[string]bool{}, truncated: map[string]bool{}}
 }
 
 func (s *unixctlSource) Name() string           { return state.SourceUnixctl }
@@ -123,10 +124,9 @@ func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Da
 	return errs
 }
 
-// readDatapath reads the flow count first and dumps megaflows only when
-// that is cheap enough; above MaxFlows it dumps only the flows entering
-// through a few ports (a filtered dump) so ovs-vswitchd never formats a
-// huge dump for us. Ports are marked observed only once their flows are in.
+// readDatapath reads the datapath's counters, then dumps the megaflows
+// the gate lets it (none, all, or those of a few ports). Ports are marked
+// observed only once their flows are in.
 func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapath, observed map[string]bool) (state.Datapath, []detect.Flow, bool, error) {
 	stats, err := s.v.DatapathShow(ctx, dp.Name)
 	if err != nil {
@@ -134,19 +134,9 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 	}
 	d := state.Datapath{Name: dp.Name, Flows: stats.Flows,
 		Hit: p.counter("dp/hit/"+dp.Name, stats.Hit), Missed: p.counter("dp/missed/"+dp.Name, stats.Missed)}
-	ports := map[string][]string{"": allPorts(dp)} // filter -> ports it covers
-	if stats.Flows > p.cfg.MaxFlows {
-		d.Bounded, ports = true, map[string][]string{}
-		for _, name := range s.bounded.pick(dp, p.cfg.BoundedPorts, p.flooding, p.sent) {
-			ports["in_port="+name] = []string{name}
-		}
-		if !s.overLimit[dp.Name] {
-			p.log.Warn("datapath has more megaflows than --dpctl.max-flows: dumping only the busiest ports' flows",
-				zap.String("datapath", dp.Name), zap.Int("flows", stats.Flows), zap.Int("limit", p.cfg.MaxFlows),
-				zap.Int("ports_per_poll", p.cfg.BoundedPorts))
-		}
-	}
-	s.overLimit[dp.Name] = d.Bounded
+	plan, ports := s.gated(p, dp, stats)
+	d.Bounded = plan.bounded
+	s.logBounded(p, dp, stats, plan)
 	var flows []detect.Flow
 	for _, filter := range sortedKeys(ports) {
 		mf, err := s.v.DumpFlowsFiltered(ctx, dp.Name, filter)
@@ -164,7 +154,8 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 		}
 		s.noteDropped(p, &d, mf)
 	}
-	return d, flows, !d.Bounded && d.Dropped == 0, nil
+	s.gate.observe(dp.Name, plan, flows, p.cfg.Detect.MinPacketRate, p.Time, p.flooding)
+	return d, flows, plan.mode == dumpFull && d.Dropped == 0, nil
 }
 
 func allPorts(dp ovs.Datapath) []string {

@@ -22,8 +22,8 @@ import (
 
 // Flow is what one megaflow carried over one poll interval.
 type Flow struct {
-	// Key identifies the megaflow across dumps (its UFID, with the
-	// datapath when there are several).
+	// Key identifies the megaflow across dumps (its UFID or its match,
+	// with the datapath when there are several).
 	Key string
 	// Bridge is the bridge of InPort ("" when unknown).
 	Bridge string
@@ -180,14 +180,17 @@ func delta(prev, cur uint64) uint64 {
 }
 
 // Flows returns what each megaflow of cur carried since the previous call,
-// with its bridge from ports. Megaflows without a UFID are skipped (the
-// dump must be read with -m).
+// with its bridge from ports. A megaflow is keyed by its UFID (dumps with
+// -m) or else by its match (dumps without -m, as the agent reads them).
 func (c *Counter) Flows(cur ovs.Megaflows, ports Ports) []Flow {
 	flows := make([]Flow, 0, len(cur.Flows))
 	for i := range cur.Flows {
 		m := &cur.Flows[i]
 		f := FlowOf(m, ports.Bridge(m.InPort), m.Packets, m.Bytes)
 		f.Key = m.UFID
+		if f.Key == "" {
+			f.Key = m.Key
+		}
 		flows = append(flows, f)
 	}
 	return c.Deltas(flows, true)

@@ -172,6 +172,9 @@ type DatapathStats struct {
 	Ports []DatapathPort
 	// Skipped counts lines that were not understood.
 	Skipped int
+	// Counters are the per-port packet counters by port name, from
+	// dpctl/show -s (see ParsePortCounters); nil when the reply has none.
+	Counters map[string]PortCounters
 }
 
 // DatapathPort is one port of a datapath in dpctl/show.

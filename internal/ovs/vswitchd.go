@@ -18,7 +18,8 @@ type Vswitchd interface {
 	// Version returns the Open vSwitch version ("3.1.0").
 	Version(ctx context.Context) (string, error)
 	// DatapathShow returns the counters, flow count and ports of one
-	// datapath (dpctl/show <dp>).
+	// datapath with each port's packet counters (dpctl/show -s <dp>:
+	// about 2.5 ms of vswitchd's main thread for 500 ports).
 	DatapathShow(ctx context.Context, dp string) (DatapathStats, error)
 	// DpifShow returns every datapath with its bridges and their ports,
 	// mapping OpenFlow to datapath port numbers (dpif/show).
@@ -29,7 +30,9 @@ type Vswitchd interface {
 	// (fdb/stats-show).
 	FDBStats(ctx context.Context, bridge string) (FDBStats, error)
 	// DumpFlows returns the megaflows of one datapath
-	// (dpctl/dump-flows -m <dp>). The datapath is always named: a bare
+	// (dpctl/dump-flows --names <dp>: without -m, which doubles what
+	// vswitchd spends formatting and adds only the UFID and wildcarded
+	// fields, so megaflows are keyed by their match). The datapath is always named: a bare
 	// dump logs "failed to enumerate system datapaths" in
 	// ovs-vswitchd.log on every call on hosts without the kernel module.
 	// Check DatapathShow's Flows first: a dump of 100k flows stalls
@@ -60,7 +63,7 @@ func (v vswitchd) Version(ctx context.Context) (string, error) {
 }
 
 func (v vswitchd) DatapathShow(ctx context.Context, dp string) (DatapathStats, error) {
-	out, err := v.c.Call(ctx, "dpctl/show", dp)
+	out, err := v.c.Call(ctx, "dpctl/show", "-s", dp)
 	if err != nil {
 		return DatapathStats{}, err
 	}
@@ -70,6 +73,11 @@ func (v vswitchd) DatapathShow(ctx context.Context, dp string) (DatapathStats, e
 	}
 	for _, d := range dps {
 		if d.Name == dp {
+			if len(dps) == 1 {
+				// Without counters (an older reply shape) the caller
+				// cannot gate its dumps and reads every megaflow.
+				d.Counters, _ = ParsePortCounters(out)
+			}
 			return d, nil
 		}
 	}
@@ -105,7 +113,7 @@ func (v vswitchd) FDBStats(ctx context.Context, bridge string) (FDBStats, error)
 }
 
 func (v vswitchd) DumpFlows(ctx context.Context, dp string) (Megaflows, error) {
-	out, err := v.c.Call(ctx, "dpctl/dump-flows", "-m", dp)
+	out, err := v.c.Call(ctx, "dpctl/dump-flows", "--names", dp)
 	if err != nil {
 		return Megaflows{}, err
 	}
@@ -116,7 +124,7 @@ func (v vswitchd) DumpFlowsFiltered(ctx context.Context, dp, filter string) (Meg
 	if filter == "" {
 		return v.DumpFlows(ctx, dp)
 	}
-	out, err := v.c.Call(ctx, "dpctl/dump-flows", "-m", dp, "filter="+filter)
+	out, err := v.c.Call(ctx, "dpctl/dump-flows", "--names", dp, "filter="+filter)
 	if err != nil {
 		return Megaflows{}, err
 	}

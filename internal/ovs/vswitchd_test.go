@@ -19,7 +19,7 @@ func (r replies) Call(_ context.Context, method string, params ...string) (strin
 }
 
 func TestDatapathShowWrongDP(t *testing.T) {
-	f := replies{"dpctl/show system@ovs-system": capture(t, "dpctl-show.txt")}
+	f := replies{"dpctl/show -s system@ovs-system": capture(t, "dpctl-show.txt")}
 	_, err := NewVswitchd(f).DatapathShow(context.Background(), "system@ovs-system")
 	if err == nil || !strings.Contains(err.Error(), "reply is about netdev@ovs-netdev") {
 		t.Fatalf("err = %v", err)

@@ -20,7 +20,7 @@ import (
 //
 // Replies and Errs are keyed by the command line as ovs-appctl would take
 // it: the method and its parameters joined by spaces, e.g.
-// "fdb/show br-int" or "dpctl/dump-flows -m netdev@ovs-netdev". Fill them
+// "fdb/show br-int" or "dpctl/dump-flows --names netdev@ovs-netdev". Fill them
 // before use, or use SetReply and SetErr while calls may be running.
 type Fake struct {
 	mu      sync.Mutex
@@ -132,12 +132,12 @@ func (f *Fake) Trace(ctx context.Context, bridge, flow string) (ovs.Trace, error
 // fakeDirFiles maps the command lines NewFakeFromDir answers to capture
 // file names.
 var fakeDirFiles = map[string]string{
-	"version":                               "version.txt",
-	"dpctl/show netdev@ovs-netdev":          "dpctl-show.txt",
-	"dpif/show":                             "dpif-show.txt",
-	"fdb/show br-int":                       "fdb-show.txt",
-	"fdb/stats-show br-int":                 "fdb-stats-show.txt",
-	"dpctl/dump-flows -m netdev@ovs-netdev": "dpctl-dump-flows-m.seed000-flood.txt",
+	"version":                         "version.txt",
+	"dpctl/show -s netdev@ovs-netdev": "dpctl-show.txt",
+	"dpif/show":                       "dpif-show.txt",
+	"fdb/show br-int":                 "fdb-show.txt",
+	"fdb/stats-show br-int":           "fdb-stats-show.txt",
+	"dpctl/dump-flows --names netdev@ovs-netdev": "dpctl-dump-flows-m.seed000-flood.txt",
 }
 
 // NewFakeFromDir returns a Fake answering from the captures in dir

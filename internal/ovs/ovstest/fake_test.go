@@ -43,8 +43,8 @@ func TestFakeFromDir(t *testing.T) {
 	if err != nil || len(flows.Flows) != 2 || len(flows.Flows[0].Outputs) != 4 || !flows.Flows[0].IsUnicastDst() {
 		t.Errorf("DumpFlows = %+v, %v", flows, err)
 	}
-	want := []string{"version", "dpctl/show netdev@ovs-netdev", "dpif/show", "fdb/show br-int",
-		"fdb/stats-show br-int", "dpctl/dump-flows -m netdev@ovs-netdev"}
+	want := []string{"version", "dpctl/show -s netdev@ovs-netdev", "dpif/show", "fdb/show br-int",
+		"fdb/stats-show br-int", "dpctl/dump-flows --names netdev@ovs-netdev"}
 	if !reflect.DeepEqual(f.Calls, want) {
 		t.Errorf("Calls = %q, want %q", f.Calls, want)
 	}

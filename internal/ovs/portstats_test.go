@@ -1,0 +1,117 @@
+package ovs
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestParsePortCounters(t *testing.T) {
+	tests := []struct {
+		name    string
+		capture string
+		want    map[string]PortCounters // a subset of the ports
+		ports   int
+	}{
+		{
+			name: "lab flood (netdev datapath, veths and taps)", capture: "dpctl-show-s.txt", ports: 13,
+			want: map[string]PortCounters{
+				"tapvm1":         {Number: 2, RxPackets: 3270, TxPackets: 22},
+				"br-int":         {Number: 1, TxDropped: 3270}, // the flood copy to the down LOCAL port
+				"phys0":          {Number: 11, RxPackets: 9, TxPackets: 6540},
+				"vxlan_sys_4789": {Number: 9},
+			},
+		},
+		{
+			name: "dummy datapath prints ? for what it does not count", capture: "dpctl-show-s.dummy.txt", ports: 5,
+			want: map[string]PortCounters{
+				"ovs-netdev":     {Number: 0},
+				"tapbe0001b8-01": {Number: 1, RxPackets: 9165, TxPackets: 80},
+				"tapbe0001a8-01": {Number: 4, RxPackets: 16, TxPackets: 9224},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParsePortCounters(capture(t, tt.capture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tt.ports {
+				t.Errorf("%d ports, want %d: %+v", len(got), tt.ports, got)
+			}
+			for name, w := range tt.want {
+				if got[name] != w {
+					t.Errorf("%s: %+v, want %+v", name, got[name], w)
+				}
+			}
+		})
+	}
+}
+
+func TestParsePortCountersErrors(t *testing.T) {
+	tests := []struct {
+		name, text, wantErr string
+	}{
+		{"without -s", capture(t, "dpctl-show.txt"), "was -s given"},
+		{"two datapaths", "a@b:\n  flows: 0\nc@d:\n  flows: 0\n", "want one datapath"},
+		{"garbage counter", "a@b:\n  port 1: p\n    RX packets:x errors:0\n    TX packets:0\n", "bad counter"},
+		{"bad port number", "a@b:\n  port x: p\n", "bad port line"},
+		{"not dpctl/show", "hello\n", "no datapath"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParsePortCounters(tt.text)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// replyCaller answers every call with one reply and records the request.
+type replyCaller struct {
+	reply string
+	got   []string
+}
+
+func (c *replyCaller) Call(_ context.Context, method string, params ...string) (string, error) {
+	c.got = append([]string{method}, params...)
+	return c.reply, nil
+}
+
+func TestReadPortCounters(t *testing.T) {
+	c := &replyCaller{reply: capture(t, "dpctl-show-s.txt")}
+	st, pc, err := ReadPortCounters(context.Background(), c, "netdev@ovs-netdev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.got, " ") != "dpctl/show -s netdev@ovs-netdev" {
+		t.Errorf("sent %q", c.got)
+	}
+	if st.Flows != 2 || pc["tapvm2"].Outputs() != 3270 {
+		t.Errorf("stats %+v, tapvm2 %+v", st, pc["tapvm2"])
+	}
+	if _, _, err := ReadPortCounters(context.Background(), c, "system@ovs-system"); err == nil {
+		t.Error("a reply about another datapath was accepted")
+	}
+}
+
+func FuzzParsePortCounters(f *testing.F) {
+	addCaptures(f, "dpctl-show")
+	f.Fuzz(func(t *testing.T, text string) {
+		pc, err := ParsePortCounters(text)
+		if err != nil {
+			return
+		}
+		for name, c := range pc {
+			if !strings.Contains(text, "port "+strconv.FormatUint(uint64(c.Number), 10)+": "+name) {
+				t.Fatalf("port %s %+v not in text", name, c)
+			}
+			if c.RxPackets > 0 && !strings.Contains(text, "RX packets:"+strconv.FormatUint(c.RxPackets, 10)) {
+				t.Fatalf("port %s: RX %d not in text", name, c.RxPackets)
+			}
+		}
+	})
+}

@@ -87,6 +87,10 @@ type dumpPlan struct {
 	// one (too many megaflows for --dpctl.max-flows or the budget),
 	// whether or not this poll dumps.
 	bounded bool
+	// blind is true when not even one filtered dump fits the budget: the
+	// agent reads no megaflow of this datapath, so it detects no new flood
+	// there (whether or not this poll would have dumped).
+	blind bool
 }
 
 // dumpGate decides, per datapath and poll, whether the agent dumps
@@ -186,6 +190,8 @@ func (g *dumpGate) plan(cfg GateConfig, in gateInput) dumpPlan {
 	budget := float64(cfg.Budget)
 	full := in.flows <= in.maxFlows && float64(in.flows)*float64(fullCostPerFlow) <= budget
 	p.bounded = !full
+	one := float64(in.flows) * float64(filteredCostPerFlow)
+	p.blind = !full && (one > budget || len(in.ports) == 0)
 	if p.reason == "" {
 		st.skipped++
 		return p
@@ -195,8 +201,7 @@ func (g *dumpGate) plan(cfg GateConfig, in gateInput) dumpPlan {
 		p.mode = dumpFull
 		return p
 	}
-	one := float64(in.flows) * float64(filteredCostPerFlow)
-	if one > budget || len(in.ports) == 0 {
+	if p.blind {
 		p.mode = dumpNone
 		return p
 	}

@@ -237,6 +237,10 @@ func TestGateBudget(t *testing.T) {
 			if calm.mode != dumpSkip || calm.bounded != (tc.want != dumpFull) {
 				t.Errorf("calm poll: mode %v bounded %v, want a skip, bounded %v", calm.mode, calm.bounded, tc.want != dumpFull)
 			}
+			// Blind (no dump fits at all) is said on busy and calm polls alike.
+			if wantBlind := tc.want == dumpNone; p.blind != wantBlind || calm.blind != wantBlind {
+				t.Errorf("blind %v (calm poll %v), want %v", p.blind, calm.blind, wantBlind)
+			}
 		})
 	}
 }

@@ -135,7 +135,7 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 	d := state.Datapath{Name: dp.Name, Flows: stats.Flows,
 		Hit: p.counter("dp/hit/"+dp.Name, stats.Hit), Missed: p.counter("dp/missed/"+dp.Name, stats.Missed)}
 	plan, ports := s.gated(p, dp, stats)
-	d.Bounded = plan.bounded
+	d.Bounded, d.Blind = plan.bounded, plan.blind
 	s.logBounded(p, dp, stats, plan)
 	var flows []detect.Flow
 	for _, filter := range sortedKeys(ports) {

@@ -101,7 +101,9 @@ func TestDomains(t *testing.T) {
 		}), fdbUnreadableExposition},
 		{"openflow: tables without rules are dropped, first of equal NORMAL rules wins", newOpenFlowMetrics(), labSnapshot(), openFlowExposition},
 		{"port", newPortMetrics(), labSnapshot(), portExposition},
-		{"datapath", newDatapathMetrics(), edit(func(s *state.Snapshot) { s.Datapaths[0].Bounded, s.Datapaths[0].Dropped = true, 7 }), datapathExposition},
+		{"datapath", newDatapathMetrics(), edit(func(s *state.Snapshot) {
+			s.Datapaths[0].Bounded, s.Datapaths[0].Blind, s.Datapaths[0].Dropped = true, true, 7
+		}), datapathExposition},
 		{"exporter", newExporterMetrics(), labSnapshot(), exporterExposition},
 		{"tunnel", newTunnelMetrics(), edit(func(s *state.Snapshot) {
 			// the tunnel ports of lab/overlay.sh's hv1
@@ -285,7 +287,10 @@ ovs_datapath_lookups_hit_total{datapath="netdev@ovs-netdev"} 22339
 # HELP ovs_datapath_lookups_missed_total Datapath packets that missed and went to ovs-vswitchd (upcalls).
 # TYPE ovs_datapath_lookups_missed_total counter
 ovs_datapath_lookups_missed_total{datapath="netdev@ovs-netdev"} 4
-# HELP ovs_flood_exporter_megaflow_dump_bounded 1 when the datapath has more megaflows than --dpctl.max-flows and the agent reads it with its bounded strategy.
+# HELP ovs_flood_exporter_megaflow_dump_blind 1 when the datapath has so many megaflows that not even one port's filtered dump fits --dpctl.max-flows/--dpctl.dump-budget: the agent reads no megaflow there and detects no new flood until the count falls (or the budget is raised).
+# TYPE ovs_flood_exporter_megaflow_dump_blind gauge
+ovs_flood_exporter_megaflow_dump_blind{datapath="netdev@ovs-netdev"} 1
+# HELP ovs_flood_exporter_megaflow_dump_bounded 1 when a full megaflow dump of the datapath would exceed --dpctl.max-flows or --dpctl.dump-budget, so the agent reads only a few ports' megaflows per poll (or none: see ovs_flood_exporter_megaflow_dump_blind).
 # TYPE ovs_flood_exporter_megaflow_dump_bounded gauge
 ovs_flood_exporter_megaflow_dump_bounded{datapath="netdev@ovs-netdev"} 1
 # HELP ovs_flood_exporter_megaflows_dropped Megaflows of the last dump beyond the agent's parse cap (flooded unicast megaflows are kept first); the ports they enter by are not observed in that poll.

@@ -165,6 +165,10 @@ type Datapath struct {
 	// Bounded is true when the flow count was above the dump limit and
 	// the megaflow dump used the bounded strategy.
 	Bounded bool
+	// Blind is true when the datapath has so many megaflows that not even
+	// one filtered dump fits the dump budget: no megaflow is read, so no
+	// new flood can be detected on it.
+	Blind bool
 	// Dumped is the number of megaflows read this poll.
 	Dumped int
 	// Dropped is the number of megaflows the dump held beyond the parse

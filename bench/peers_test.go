@@ -1,3 +1,9 @@
+//go:build peers
+
+// The peer comparison runs only from scripts/bench-peers.sh (go test -tags
+// peers): it needs the peers' source trees and takes minutes, and a test that
+// skips would fail CI, where every test must run.
+
 package bench
 
 import (

@@ -82,7 +82,7 @@ trap 'exit 130' INT TERM
 
 echo "== build ovs-flood-exporter and the harness"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/ovs-flood-exporter" ./cmd/ovs-flood-exporter
-go test -c -o "$OUT/bench.test" ./bench
+go test -tags peers -c -o "$OUT/bench.test" ./bench
 export OVS_FLOOD_PEER_OURS=$OUT/ovs-flood-exporter
 
 # build_peer VAR SRCVAR PKG NAME: build a peer from the tree named by

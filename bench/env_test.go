@@ -42,7 +42,7 @@ type Scale struct {
 
 // FullScale is the target host: 500 ports, 4,000 FDB entries, 5,000
 // megaflows (50 flooded) and 20,000 OpenFlow rules (the rule count the
-// peer exporters were measured at in DESIGN §5).
+// peer exporters are measured at, see scripts/bench-peers.sh).
 var FullScale = Scale{Ports: 500, VLANs: 50, MACsPerPort: 8, Megaflows: 5000, Flooded: 50, Rules: 20000}
 
 // SmallScale is the CI-sized host of TestBenchSetupSmall.

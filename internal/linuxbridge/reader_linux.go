@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -223,7 +222,8 @@ func NewDeviceReaderIn(ns string) (*netdev.NetlinkReader, error) {
 
 // inNetns runs f on a thread switched into the namespace mounted at
 // /run/netns/<ns> ("" runs f right here), for the calls that resolve
-// ifindexes in the caller's namespace (attaching eBPF links).
+// ifindexes in the caller's namespace (attaching eBPF links); netdev.AtNetns
+// does the switching.
 func inNetns(ns string, f func() error) error {
 	if ns == "" {
 		return f()
@@ -233,29 +233,5 @@ func inNetns(ns string, f func() error) error {
 		return fmt.Errorf("netns %s: %w", ns, err)
 	}
 	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns %s: %w", ns, err)
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err != nil {
-			// Stay locked: the runtime drops the thread when we return.
-			errc <- errors.Join(ferr, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	return netdev.AtNetns(target, f)
 }

@@ -59,7 +59,7 @@ func dial() (*conn, error) {
 // whichever thread uses it afterwards.
 func dialAt(ns netns.NsHandle) (*conn, error) {
 	var c *conn
-	err := atNetns(ns, func() (err error) {
+	err := AtNetns(ns, func() (err error) {
 		c, err = dial()
 		return err
 	})
@@ -74,14 +74,14 @@ func dialAt(ns netns.NsHandle) (*conn, error) {
 // tests can make it fail the way it does without CAP_SYS_ADMIN.
 var setns = netns.Set
 
-// atNetns runs f on a new goroutine locked to its OS thread and switched
+// AtNetns runs f on a new goroutine locked to its OS thread and switched
 // into ns, so the caller's thread never changes namespace. When the thread
 // already is in ns (the agent's own namespace), f runs without setns(2),
 // which needs CAP_SYS_ADMIN even for the namespace one is in: an agent
 // without capabilities still reads its own devices. If the thread cannot
 // be switched back, it stays locked: the runtime then destroys it when the
 // goroutine ends instead of reusing it in the wrong namespace.
-func atNetns(ns netns.NsHandle, f func() error) error {
+func AtNetns(ns netns.NsHandle, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()

@@ -69,14 +69,14 @@ func ipBatch(tb testing.TB, ns string, lines []string) {
 }
 
 // inNetns runs f on a locked OS thread switched into the named namespace
-// (see atNetns: the caller's thread is never switched).
+// (see AtNetns: the caller's thread is never switched).
 func inNetns(name string, f func() error) error {
 	h, err := netns.GetFromName(name)
 	if err != nil {
 		return fmt.Errorf("netns %s: %w", name, err)
 	}
 	defer h.Close()
-	return atNetns(h, f)
+	return AtNetns(h, f)
 }
 
 // devicesIn returns the devices of the one namespace ns ("" for the

@@ -351,7 +351,7 @@ type indexCounters struct {
 
 func openNs(name string, h netns.NsHandle, id nsID) (*nsReader, error) {
 	var n *nsReader
-	err := atNetns(h, func() error {
+	err := AtNetns(h, func() error {
 		c, err := dial()
 		if err != nil {
 			return err

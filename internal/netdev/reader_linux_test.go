@@ -617,7 +617,7 @@ func TestNetnsAbandonedDump(t *testing.T) {
 	}
 }
 
-// TestNetnsAtNetns checks that atNetns runs f in the target namespace,
+// TestNetnsAtNetns checks that AtNetns runs f in the target namespace,
 // leaves the caller's thread alone and reports failures.
 func TestNetnsAtNetns(t *testing.T) {
 	needRoot(t)
@@ -638,7 +638,7 @@ func TestNetnsAtNetns(t *testing.T) {
 
 	var inside bool
 	boom := errors.New("boom")
-	err = atNetns(target, func() error {
+	err = AtNetns(target, func() error {
 		cur, err := netns.Get()
 		if err != nil {
 			return err
@@ -659,7 +659,7 @@ func TestNetnsAtNetns(t *testing.T) {
 		cur.Close()
 	}
 	called := false
-	if err := atNetns(netns.None(), func() error { called = true; return nil }); err == nil || called {
+	if err := AtNetns(netns.None(), func() error { called = true; return nil }); err == nil || called {
 		t.Errorf("entering a closed handle: err %v, f called %v", err, called)
 	}
 }

@@ -1,7 +1,11 @@
 package ovs
 
 import (
+	"compress/gzip"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -89,6 +93,58 @@ func BenchmarkParseFDBShow(b *testing.B) {
 		t, err := ParseFDBShow(text)
 		if err != nil || len(t.Entries) != 2000 {
 			b.Fatal(len(t.Entries), err)
+		}
+	}
+}
+
+// benchDump is the reply to "dpctl/dump-flows --names netdev@ovs-netdev"
+// captured on the benchmark host (bench/): 500 ports, 5,000 megaflows,
+// 4,950 of them unicast between learned MACs (one output each) and 50
+// flooded to the other ports of their VLAN and LOCAL.
+func benchDump(tb testing.TB) string {
+	tb.Helper()
+	f, err := os.Open(filepath.Join(capDir, "bench-5k.dpctl-dump-flows.txt.gz"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestBenchDump(t *testing.T) {
+	m, err := ParseDumpFlows(benchDump(t))
+	if err != nil || m.Skipped != 0 || len(m.Flows) != 5000 {
+		t.Fatalf("%d flows, %d skipped, %v", len(m.Flows), m.Skipped, err)
+	}
+	flooded := 0
+	for _, f := range m.Flows {
+		if f.IsUnicastDst() && len(f.Outputs) > 1 {
+			flooded++
+		}
+	}
+	if flooded != 50 {
+		t.Errorf("%d flooded megaflows, want 50", flooded)
+	}
+}
+
+// BenchmarkParseDumpFlowsBench5k parses the benchmark host's 5,000-flow
+// dump, as the agent does every poll while floods run.
+func BenchmarkParseDumpFlowsBench5k(b *testing.B) {
+	text := benchDump(b)
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := ParseDumpFlows(text)
+		if err != nil || len(m.Flows) != 5000 {
+			b.Fatal(len(m.Flows), err)
 		}
 	}
 }

@@ -178,7 +178,9 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 	if maxFlows <= 0 {
 		maxFlows = DefaultMaxFlows
 	}
-	n := min(strings.Count(text, " packets:"), len(text)/minFlowLine, maxFlows) + 1
+	// Lines are counted with one vectorized pass; a text of many short
+	// lines is bounded by minFlowLine.
+	n := min(strings.Count(text, "\n")+1, len(text)/minFlowLine, maxFlows) + 1
 	m := Megaflows{Flows: make([]Megaflow, 0, n)}
 	p := flowParser{
 		macs: make([]byte, 0, 12*n),
@@ -429,6 +431,15 @@ func parenContent(s string) (inner, after string, ok bool) {
 	return "", "", false
 }
 
+// flatParen is parenContent, faster for the usual s whose first ')' is
+// the matching one (nothing nested: recirc_id(0), eth(src=…,dst=…)).
+func flatParen(s string) (inner, after string, ok bool) {
+	if c := strings.IndexByte(s, ')'); c > 0 && strings.IndexByte(s[1:c], '(') < 0 {
+		return s[1:c], s[c+1:], true
+	}
+	return parenContent(s)
+}
+
 // nextItem splits s at the first comma outside parentheses.
 func nextItem(s string) (item, rest string) {
 	depth := 0
@@ -476,6 +487,115 @@ func callArgs(item string) (name, args string, paren bool) {
 
 func (p *flowParser) parseKey(f *Megaflow) bool {
 	f.VLAN = -1
+	key, ok := p.parseKeyHead(f)
+	if !ok {
+		*f = Megaflow{UFID: f.UFID, Key: f.Key, Packets: f.Packets, Bytes: f.Bytes, Used: f.Used, Actions: f.Actions, VLAN: -1}
+		key, ok = p.searchKeyHead(f)
+		if !ok {
+			return false
+		}
+	}
+	if vlan, _, ok := keyField(key, "vlan("); ok {
+		if v, ok := argValue(vlan, "vid"); ok {
+			v, mask, masked := strings.Cut(v, "/")
+			if n, ok := parseNum(v); ok && n < 4096 && (!masked || mask == "0xfff") {
+				f.VLAN = int(n)
+			}
+		}
+	}
+	return true
+}
+
+// keyHead names the fields of a key parseKeyHead reads, in the order OVS
+// prints them.
+const (
+	headTunnel = 1 + iota
+	headRecirc
+	headInPort
+	headEth
+)
+
+// parseKeyHead reads tunnel(...), recirc_id(...), in_port(...) and
+// eth(...) walking the key's top-level items from the start, which is how
+// OVS prints them (a few short items come first: "recirc_id(0),
+// in_port(tap1),packet_type(ns=0,id=0),eth(...)"), instead of searching
+// the key for each. It returns the rest of the key after the last of
+// recirc_id, in_port and eth found. ok is false when they are not in that
+// order, each at most once, or an item is not name(...): searchKeyHead
+// then reads the key, so keys as OVS prints them read alike either way.
+func (p *flowParser) parseKeyHead(f *Megaflow) (rest string, ok bool) {
+	key, rest := f.Key, f.Key
+	last := 0
+	for key != "" {
+		open := strings.IndexByte(key, '(')
+		if open < 0 || strings.IndexByte(key[:open], ',') >= 0 {
+			return "", false // a bare item: not the usual layout
+		}
+		inner, after, ok := flatParen(key[open:])
+		if !ok || (after != "" && after[0] != ',') {
+			return "", false
+		}
+		field := 0
+		switch key[:open] {
+		case "tunnel":
+			field = headTunnel
+		case "recirc_id":
+			field = headRecirc
+		case "in_port":
+			field = headInPort
+		case "eth":
+			field = headEth
+		}
+		if field != 0 {
+			if field <= last || !p.keyHeadField(f, field, inner) {
+				return "", false
+			}
+			last = field
+			if field != headTunnel {
+				rest = after
+			}
+			if field == headEth {
+				break
+			}
+		}
+		key = strings.TrimPrefix(after, ",")
+	}
+	return rest, true
+}
+
+// keyHeadField stores one field found by parseKeyHead.
+func (p *flowParser) keyHeadField(f *Megaflow, field int, v string) bool {
+	switch field {
+	case headTunnel:
+		f.Tunnel = parseTunnelKey(v)
+	case headRecirc:
+		n, ok := parseNum(v)
+		if !ok || n > 1<<32-1 {
+			return false
+		}
+		f.RecircID = uint32(n)
+	case headInPort:
+		f.InPort = v
+	case headEth:
+		p.ethField(f, v)
+	}
+	return true
+}
+
+// ethField stores the src and dst of the inside of a key's eth(...).
+func (p *flowParser) ethField(f *Megaflow, eth string) {
+	src, dst, hasSrc, hasDst := ethArgs(eth)
+	if hasSrc {
+		f.EthSrc, _ = p.maskedMAC(src)
+	}
+	if hasDst {
+		f.EthDst, f.EthDstMasked = p.maskedMAC(dst)
+	}
+}
+
+// searchKeyHead is parseKeyHead for keys in another layout: it searches
+// each field where the previous one ended.
+func (p *flowParser) searchKeyHead(f *Megaflow) (rest string, ok bool) {
 	key := f.Key
 	// OVS prints key fields in a fixed order (tunnel, recirc_id, in_port,
 	// eth, then eth_type/vlan); each search starts where the previous
@@ -483,7 +603,7 @@ func (p *flowParser) parseKey(f *Megaflow) bool {
 	if v, end, ok := keyField(key, "recirc_id("); ok {
 		n, ok := parseNum(v)
 		if !ok || n > 1<<32-1 {
-			return false
+			return "", false
 		}
 		f.RecircID = uint32(n)
 		// The tunnel comes before recirc_id: search only there.
@@ -499,24 +619,10 @@ func (p *flowParser) parseKey(f *Megaflow) bool {
 		key = key[end:]
 	}
 	if eth, end, ok := keyField(key, "eth("); ok {
-		src, dst, hasSrc, hasDst := ethArgs(eth)
-		if hasSrc {
-			f.EthSrc, _ = p.maskedMAC(src)
-		}
-		if hasDst {
-			f.EthDst, f.EthDstMasked = p.maskedMAC(dst)
-		}
+		p.ethField(f, eth)
 		key = key[end:]
 	}
-	if vlan, _, ok := keyField(key, "vlan("); ok {
-		if v, ok := argValue(vlan, "vid"); ok {
-			v, mask, masked := strings.Cut(v, "/")
-			if n, ok := parseNum(v); ok && n < 4096 && (!masked || mask == "0xfff") {
-				f.VLAN = int(n)
-			}
-		}
-	}
-	return true
+	return key, true
 }
 
 // parseTunnelKey reads the inside of a key's tunnel(...) (see TunnelKey).
@@ -588,7 +694,10 @@ func macFieldLen(s string) int {
 // field is not matched at all (nil); any other mask but all ones makes
 // the match partial.
 func (p *flowParser) maskedMAC(v string) (mac net.HardwareAddr, partial bool) {
-	addr, mask, hasMask := strings.Cut(v, "/")
+	addr, mask, hasMask := v, "", false
+	if len(v) != 17 { // not a bare MAC: look for a mask
+		addr, mask, hasMask = strings.Cut(v, "/")
+	}
 	if hasMask {
 		switch mask {
 		case "00:00:00:00:00:00":

@@ -773,3 +773,39 @@ func TestParseStepHeader(t *testing.T) {
 		}
 	}
 }
+
+// The walk over a key's leading items and the search for each field read
+// every key OVS printed in the captures alike.
+func TestKeyHeadWalkMatchesSearch(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(capDir, "*dump-flows*"))
+	if err != nil || len(files) == 0 {
+		t.Fatal(files, err)
+	}
+	keys := 0
+	for _, name := range files {
+		text, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(text), "\n") {
+			if _, rest, ok := strings.Cut(line, "ufid:"); ok {
+				_, line, _ = strings.Cut(rest, ", ")
+			}
+			key, _, ok := strings.Cut(line, ", packets:")
+			if !ok {
+				continue
+			}
+			var p flowParser
+			walked, searched := Megaflow{Key: key, VLAN: -1}, Megaflow{Key: key, VLAN: -1}
+			r1, ok1 := p.parseKeyHead(&walked)
+			r2, ok2 := p.searchKeyHead(&searched)
+			if !ok1 || !ok2 || r1 != r2 || !reflect.DeepEqual(walked, searched) {
+				t.Fatalf("%s: key %q\nwalked   %v %q %+v\nsearched %v %q %+v", name, key, ok1, r1, walked, ok2, r2, searched)
+			}
+			keys++
+		}
+	}
+	if keys < 100 {
+		t.Fatalf("only %d keys in the captures", keys)
+	}
+}

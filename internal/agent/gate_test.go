@@ -48,6 +48,15 @@ func dumpedFlows(t *testing.T, name string) []detect.Flow {
 	return out
 }
 
+// testFlowIDs names the megaflows of every test alike across calls.
+var testFlowIDs = newFlowIDs()
+
+// toDetectFlow converts one megaflow as the unixctl source does.
+func toDetectFlow(dp string, m ovs.Megaflow, names interner) detect.Flow {
+	s := unixctlSource{ids: testFlowIDs}
+	return s.appendFlows(nil, dp, []ovs.Megaflow{m}, names)[0]
+}
+
 // synthetic builds counters: name -> {received, sent}.
 func synthetic(c map[string][2]uint64) map[string]ovs.PortCounters {
 	out := map[string]ovs.PortCounters{}

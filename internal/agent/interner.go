@@ -8,6 +8,9 @@ import "strings"
 type interner map[string]string
 
 func (in interner) get(s string) string {
+	if s == "" { // most outputs name no tunnel
+		return ""
+	}
 	if v, ok := in[s]; ok {
 		return v
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"time"
 
@@ -32,8 +33,11 @@ type fdbSource struct {
 	broadcast map[[2]string]*loop.PortCounts
 	moves     map[[2]string]uint64
 	skipped   uint64
-	logged    map[string]string // bridge -> last read error logged
-	noLocal   map[string]bool   // bridges logged as having no LOCAL MAC
+	// Buffers of the poll's megaflows and their deltas, reused across
+	// polls (thousands of flows each).
+	flowBuf, deltaBuf []loop.Flow
+	logged            map[string]string // bridge -> last read error logged
+	noLocal           map[string]bool   // bridges logged as having no LOCAL MAC
 }
 
 // NewFDB returns the "fdb" source with the loop verdict's thresholds cfg;
@@ -57,7 +61,9 @@ func (s *fdbSource) Read(ctx context.Context, p *Poll) error {
 	for name, dp := range u.ports {
 		ports.Add(u.portBr[name], name, dp.OFPort)
 	}
-	flows := s.counter.Deltas(s.loopFlows(p, u.portBr), p.dumped)
+	s.flowBuf = s.loopFlows(s.flowBuf, p, u.portBr)
+	s.deltaBuf = s.counter.AppendDeltas(reuse(s.deltaBuf), s.flowBuf, p.dumped)
+	flows := s.deltaBuf
 	interval := p.Time.Sub(s.last)
 	first := s.last.IsZero()
 	s.last = p.Time
@@ -111,8 +117,8 @@ func (s *fdbSource) Read(ctx context.Context, p *Poll) error {
 // output ports are copied only for group-bit destinations, the only flows
 // whose copies the checks look at (a MAC flood makes tens of thousands of
 // unicast megaflows).
-func (s *fdbSource) loopFlows(p *Poll, portBr map[string]string) []loop.Flow {
-	out := make([]loop.Flow, 0, len(p.flows))
+func (s *fdbSource) loopFlows(buf []loop.Flow, p *Poll, portBr map[string]string) []loop.Flow {
+	out := slices.Grow(reuse(buf), len(p.flows))
 	for i := range p.flows {
 		f := &p.flows[i]
 		lf := loop.Flow{Key: f.Key, Bridge: portBr[f.InPort], InPort: f.InPort, Src: f.Src, Dst: f.Dst,
@@ -126,6 +132,13 @@ func (s *fdbSource) loopFlows(p *Poll, portBr map[string]string) []loop.Flow {
 		out = append(out, lf)
 	}
 	return out
+}
+
+// reuse empties buf for another poll, dropping what its flows referred
+// to (the previous dump's keys and MACs).
+func reuse(buf []loop.Flow) []loop.Flow {
+	clear(buf)
+	return buf[:0]
 }
 
 // macs returns the ports' attached MACs and each bridge's own MAC (its

@@ -2,8 +2,11 @@ package agent
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"sort"
 	"time"
 
@@ -22,6 +25,7 @@ import (
 // hold vswitchd longer than the budget (see dumpGate).
 type unixctlSource struct {
 	v         ovs.Vswitchd
+	ids       flowIDs
 	deadline  time.Duration
 	version   string
 	gate      *dumpGate
@@ -32,7 +36,7 @@ type unixctlSource struct {
 // NewUnixctl returns the "unixctl" source reading ovs-vswitchd through v;
 // deadline bounds a whole read (its requests are bounded by the client).
 func NewUnixctl(v ovs.Vswitchd, deadline time.Duration) Source {
-	return &unixctlSource{v: v, deadline: deadline, gate: newDumpGate(), overLimit: map[string]bool{}, truncated: map[string]bool{}}
+	return &unixctlSource{v: v, ids: newFlowIDs(), deadline: deadline, gate: newDumpGate(), overLimit: map[string]bool{}, truncated: map[string]bool{}}
 }
 
 func (s *unixctlSource) Name() string           { return state.SourceUnixctl }
@@ -107,7 +111,7 @@ func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Da
 	complete := true
 	observed := map[string]bool{}
 	for _, dp := range dps {
-		d, flows, whole, err := s.readDatapath(ctx, p, dp, observed)
+		d, whole, err := s.readDatapath(ctx, p, dp, observed)
 		if err != nil {
 			errs = append(errs, err)
 			complete = false
@@ -115,7 +119,6 @@ func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Da
 		}
 		complete = complete && whole
 		p.datapaths = append(p.datapaths, d)
-		p.flows = append(p.flows, flows...)
 	}
 	p.dumped = complete
 	if !complete {
@@ -125,28 +128,28 @@ func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Da
 }
 
 // readDatapath reads the datapath's counters, then dumps the megaflows
-// the gate lets it (none, all, or those of a few ports). Ports are marked
-// observed only once their flows are in.
-func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapath, observed map[string]bool) (state.Datapath, []detect.Flow, bool, error) {
+// the gate lets it (none, all, or those of a few ports) into p.flows.
+// Ports are marked observed only once their flows are in.
+func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapath, observed map[string]bool) (state.Datapath, bool, error) {
 	stats, err := s.v.DatapathShow(ctx, dp.Name)
 	if err != nil {
-		return state.Datapath{}, nil, false, fmt.Errorf("dpctl/show %s: %w", dp.Name, err)
+		return state.Datapath{}, false, fmt.Errorf("dpctl/show %s: %w", dp.Name, err)
 	}
 	d := state.Datapath{Name: dp.Name, Flows: stats.Flows,
 		Hit: p.counter("dp/hit/"+dp.Name, stats.Hit), Missed: p.counter("dp/missed/"+dp.Name, stats.Missed)}
 	plan, ports := s.gated(p, dp, stats)
 	d.Bounded, d.Blind = plan.bounded, plan.blind
 	s.logBounded(p, dp, stats, plan)
-	var flows []detect.Flow
+	start := len(p.flows)
 	for _, filter := range sortedKeys(ports) {
 		mf, err := s.v.DumpFlowsFiltered(ctx, dp.Name, filter)
 		if err != nil {
-			return d, nil, false, fmt.Errorf("dpctl/dump-flows %s: %w", dp.Name, err)
+			clear(p.flows[start:])
+			p.flows = p.flows[:start]
+			return d, false, fmt.Errorf("dpctl/dump-flows %s: %w", dp.Name, err)
 		}
 		d.Dumped += len(mf.Flows)
-		for _, m := range mf.Flows {
-			flows = append(flows, toDetectFlow(dp.Name, m, p.names))
-		}
+		p.flows = s.appendFlows(p.flows, dp.Name, mf.Flows, p.names)
 		for _, name := range ports[filter] {
 			if mf.Dropped[name] == 0 {
 				observed[name] = true
@@ -154,8 +157,8 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 		}
 		s.noteDropped(p, &d, mf)
 	}
-	s.gate.observe(dp.Name, plan, flows, p.cfg.Detect.MinPacketRate, p.Time, p.flooding)
-	return d, flows, plan.mode == dumpFull && d.Dropped == 0, nil
+	s.gate.observe(dp.Name, plan, p.flows[start:], p.cfg.Detect.MinPacketRate, p.Time, p.flooding)
+	return d, plan.mode == dumpFull && d.Dropped == 0, nil
 }
 
 func allPorts(dp ovs.Datapath) []string {
@@ -168,27 +171,75 @@ func allPorts(dp ovs.Datapath) []string {
 	return out
 }
 
-// toDetectFlow converts a parsed megaflow, copying every string it keeps
-// out of the reply (names through the interner, the key by concatenation).
-func toDetectFlow(dp string, m ovs.Megaflow, names interner) detect.Flow {
+// appendFlows converts a dump's megaflows and appends them to dst. Every
+// string it keeps is copied out of the reply (names through the interner,
+// keys as compact identities), and all the flows' keys and outputs are
+// carved from one allocation each: a dump is thousands of megaflows per
+// poll.
+func (s *unixctlSource) appendFlows(dst []detect.Flow, dp string, ms []ovs.Megaflow, names interner) []detect.Flow {
+	nOut := 0
+	for i := range ms {
+		nOut += len(ms[i].Outputs)
+	}
+	outs := make([]detect.Output, 0, nOut)
+	ids := make([]byte, 0, flowIDLen*len(ms))
+	for i := range ms {
+		ids = s.ids.append(ids, dp, &ms[i])
+	}
+	keys := string(ids)
+	dst = slices.Grow(dst, len(ms))
+	for i := range ms {
+		m := &ms[i]
+		f := detect.Flow{Key: keys[i*flowIDLen : (i+1)*flowIDLen], InPort: names.get(m.InPort), Src: m.EthSrc, Dst: m.EthDst,
+			Packets: m.Packets, Bytes: m.Bytes, VLAN: m.VLAN}
+		if m.EthDstMasked {
+			f.Dst = nil // a masked destination is not one unicast MAC
+		}
+		if t := m.Tunnel; t != nil {
+			f.TunnelSrc, f.TunnelDst, f.TunnelID = names.get(t.Src), names.get(t.Dst), t.ID
+		}
+		first := len(outs)
+		for _, o := range m.Outputs {
+			outs = append(outs, detect.Output{Port: names.get(o.Port), VLAN: o.VLAN, Tunnel: names.get(o.TunnelDst),
+				TunnelID: o.TunnelID, TunnelDev: names.get(o.TunnelPort)})
+		}
+		f.Outputs = outs[first:len(outs):len(outs)]
+		dst = append(dst, f)
+	}
+	return dst
+}
+
+// flowIDLen is the length of a megaflow's identity (detect.Flow.Key).
+const flowIDLen = 16
+
+// flowIDs names megaflows across polls by a 128-bit keyed hash of their
+// datapath and UFID (or match, in a dump without UFIDs), instead of the
+// match text itself: a key is a few hundred bytes that the detector's
+// and the loop checks' maps would hash several times per poll, and copy
+// out of the reply. The seeds are random per process, so no input can be
+// crafted to collide; by chance, two of even a million megaflows share an
+// identity with odds below 1 in 10^26.
+type flowIDs struct{ seeds [2]maphash.Seed }
+
+func newFlowIDs() flowIDs {
+	return flowIDs{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+}
+
+// append appends m's identity on datapath dp to b.
+func (ids flowIDs) append(b []byte, dp string, m *ovs.Megaflow) []byte {
 	key := m.UFID
 	if key == "" {
 		key = m.Key
 	}
-	f := detect.Flow{Key: dp + "/" + key, InPort: names.get(m.InPort), Src: m.EthSrc, Dst: m.EthDst,
-		Packets: m.Packets, Bytes: m.Bytes, Outputs: make([]detect.Output, 0, len(m.Outputs))}
-	if m.EthDstMasked {
-		f.Dst = nil // a masked destination is not one unicast MAC
+	var h maphash.Hash
+	for _, seed := range ids.seeds {
+		h.SetSeed(seed)
+		h.WriteString(dp)
+		h.WriteByte('/')
+		h.WriteString(key)
+		b = binary.LittleEndian.AppendUint64(b, h.Sum64())
 	}
-	f.VLAN = m.VLAN
-	if t := m.Tunnel; t != nil {
-		f.TunnelSrc, f.TunnelDst, f.TunnelID = names.get(t.Src), names.get(t.Dst), t.ID
-	}
-	for _, o := range m.Outputs {
-		f.Outputs = append(f.Outputs, detect.Output{Port: names.get(o.Port), VLAN: o.VLAN, Tunnel: names.get(o.TunnelDst),
-			TunnelID: o.TunnelID, TunnelDev: names.get(o.TunnelPort)})
-	}
-	return f
+	return b
 }
 
 // noteDropped records the megaflows a dump held beyond the parse cap and

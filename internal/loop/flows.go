@@ -137,11 +137,16 @@ type flowCounts struct {
 // flood creates megaflows faster than they are dumped. The memory is
 // updated in place: a dump of 20,000 megaflows allocates no new map.
 func (c *Counter) Deltas(cur []Flow, complete bool) []Flow {
+	return c.AppendDeltas(make([]Flow, 0, len(cur)), cur, complete)
+}
+
+// AppendDeltas is Deltas appending to out, so that a caller can reuse one
+// buffer across polls; out must not overlap cur.
+func (c *Counter) AppendDeltas(out, cur []Flow, complete bool) []Flow {
 	c.poll++
 	if c.last == nil {
 		c.last = make(map[string]flowCounts, len(cur))
 	}
-	out := make([]Flow, 0, len(cur))
 	for _, f := range cur {
 		if f.Key == "" {
 			continue

@@ -327,7 +327,7 @@ func (d *Detector) charge(in Input, first bool) map[FloodKey]*polledFlood {
 	counted := map[string]bool{}
 	d.senders.learn(in.Flows, in.Ports, d.poll)
 	classified := append(Classify(in.Flows, in.Ports), ClassifyStations(in.Flows, in.Ports, in.Stations)...)
-	for _, c := range append(classified, d.singleReceivers(in)...) {
+	for _, c := range append(classified, d.singleReceivers(in, first)...) {
 		f := c.Flow
 		if counted[f.Key] {
 			continue // the same megaflow twice in one dump counts once

@@ -94,12 +94,17 @@ func (s senders) owns(p Port, mac net.HardwareAddr) (owned, known bool) {
 
 // singleReceivers returns the megaflows that deliver a unicast frame to
 // exactly one endpoint port that does not own the destination, which no
-// FDB has learned there.
-func (d *Detector) singleReceivers(in Input) []Classified {
+// FDB has learned there. Megaflows that carried nothing since the last
+// poll are left out before the ownership and FDB checks: charge would
+// add nothing for them, and on a busy host they are most of the dump.
+func (d *Detector) singleReceivers(in Input, first bool) []Classified {
 	var out []Classified
 	for _, f := range in.Flows {
 		// cheap tests first: this runs over every megaflow of every poll
 		if len(f.Outputs) != 1 || !IsUnicast(f.Dst) {
+			continue
+		}
+		if p, b := d.mem.delta(f, first); p == 0 && b == 0 {
 			continue
 		}
 		o := f.Outputs[0]

@@ -29,7 +29,7 @@ func BenchmarkSingleReceivers(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		d.poll++
 		d.senders.learn(in.Flows, in.Ports, d.poll)
-		if got := d.singleReceivers(in); len(got) != 0 {
+		if got := d.singleReceivers(in, false); len(got) != 0 {
 			b.Fatalf("%d leaks among owned deliveries", len(got))
 		}
 	}

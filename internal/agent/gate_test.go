@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"compress/gzip"
 	"context"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -443,5 +445,53 @@ func TestHasLeakReceivers(t *testing.T) {
 		if got := hasLeakReceivers(tc.p); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A megaflow keeps its identity from poll to poll, and no two megaflows
+// of the captured dumps (nor the same match on two datapaths) share one.
+func TestFlowIDs(t *testing.T) {
+	s := unixctlSource{ids: newFlowIDs()}
+	mf := func(name string) []ovs.Megaflow {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var r io.Reader = f
+		if strings.HasSuffix(name, ".gz") {
+			if r, err = gzip.NewReader(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ovs.ParseDumpFlows(string(b))
+		if err != nil || len(m.Flows) == 0 {
+			t.Fatal(len(m.Flows), err)
+		}
+		return m.Flows
+	}
+	flows := append(mf(gateCaptures+"dpctl-dump-flows-names.flood.txt"),
+		mf("../ovs/testdata/ovs-3.1/bench-5k.dpctl-dump-flows.txt.gz")...)
+	a := s.appendFlows(nil, "netdev@ovs-netdev", flows, interner{})
+	again := s.appendFlows(nil, "netdev@ovs-netdev", flows, interner{})
+	other := s.appendFlows(nil, "system@ovs-system", flows, interner{})
+	seen := map[string]bool{}
+	for i := range a {
+		if len(a[i].Key) != flowIDLen || a[i].Key != again[i].Key {
+			t.Fatalf("flow %d: identity %x, then %x", i, a[i].Key, again[i].Key)
+		}
+		if seen[a[i].Key] || seen[other[i].Key] || a[i].Key == other[i].Key {
+			t.Fatalf("flow %d (%s): identity shared", i, flows[i].Key)
+		}
+		seen[a[i].Key], seen[other[i].Key] = true, true
+	}
+	withUFID := flows[0]
+	withUFID.UFID = "3cf89955-7a92-4d8c-a35f-3cdf3b61fb10"
+	if got := s.appendFlows(nil, "netdev@ovs-netdev", []ovs.Megaflow{withUFID}, interner{}); got[0].Key == a[0].Key {
+		t.Error("the UFID, when printed, does not name the megaflow")
 	}
 }

@@ -183,8 +183,9 @@ func (s *unixctlSource) appendFlows(dst []detect.Flow, dp string, ms []ovs.Megaf
 	}
 	outs := make([]detect.Output, 0, nOut)
 	ids := make([]byte, 0, flowIDLen*len(ms))
+	dpHash := s.ids.datapath(dp)
 	for i := range ms {
-		ids = s.ids.append(ids, dp, &ms[i])
+		ids = s.ids.append(ids, dpHash, &ms[i])
 	}
 	keys := string(ids)
 	dst = slices.Grow(dst, len(ms))
@@ -225,21 +226,27 @@ func newFlowIDs() flowIDs {
 	return flowIDs{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 }
 
-// append appends m's identity on datapath dp to b.
-func (ids flowIDs) append(b []byte, dp string, m *ovs.Megaflow) []byte {
+// append appends the identity of m to b; dp is the datapath's own hash
+// (ids.datapath), which tells apart the same match on two datapaths.
+func (ids flowIDs) append(b []byte, dp [2]uint64, m *ovs.Megaflow) []byte {
 	key := m.UFID
 	if key == "" {
 		key = m.Key
 	}
-	var h maphash.Hash
-	for _, seed := range ids.seeds {
-		h.SetSeed(seed)
-		h.WriteString(dp)
-		h.WriteByte('/')
-		h.WriteString(key)
-		b = binary.LittleEndian.AppendUint64(b, h.Sum64())
+	for i, seed := range ids.seeds {
+		b = binary.LittleEndian.AppendUint64(b, maphash.String(seed, key)^dp[i])
 	}
 	return b
+}
+
+// datapath returns the hashes that datapath dp mixes into its flows'
+// identities.
+func (ids flowIDs) datapath(dp string) [2]uint64 {
+	var h [2]uint64
+	for i, seed := range ids.seeds {
+		h[i] = maphash.String(seed, "datapath "+dp)
+	}
+	return h
 }
 
 // noteDropped records the megaflows a dump held beyond the parse cap and

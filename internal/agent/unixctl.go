@@ -24,11 +24,14 @@ import (
 // counters say a flood may exist, and never in a request expected to
 // hold vswitchd longer than the budget (see dumpGate).
 type unixctlSource struct {
-	v         ovs.Vswitchd
-	ids       flowIDs
-	deadline  time.Duration
-	version   string
-	gate      *dumpGate
+	v        ovs.Vswitchd
+	ids      flowIDs
+	deadline time.Duration
+	version  string
+	gate     *dumpGate
+	// flows is the backing array of the last poll's megaflows, reused by
+	// the next poll: nothing keeps a poll's flows past it.
+	flows     []detect.Flow
 	overLimit map[string]bool // datapaths not dumped whole last poll, to log the switch once
 	truncated map[string]bool // datapaths whose last dump was over the parse cap
 }
@@ -110,6 +113,11 @@ func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Da
 	var errs []error
 	complete := true
 	observed := map[string]bool{}
+	if p.flows == nil {
+		clear(s.flows) // drop the last poll's references to its dumps
+		p.flows = s.flows[:0]
+		defer func() { s.flows = p.flows }()
+	}
 	for _, dp := range dps {
 		d, whole, err := s.readDatapath(ctx, p, dp, observed)
 		if err != nil {

@@ -164,6 +164,7 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 			}
 		}
 		s.noteDropped(p, &d, mf)
+		mf.Release() // everything kept was copied out
 	}
 	s.gate.observe(dp.Name, plan, p.flows[start:], p.cfg.Detect.MinPacketRate, p.Time, p.flooding)
 	return d, plan.mode == dumpFull && d.Dropped == 0, nil

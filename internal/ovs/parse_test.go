@@ -809,3 +809,25 @@ func TestKeyHeadWalkMatchesSearch(t *testing.T) {
 		t.Fatalf("only %d keys in the captures", keys)
 	}
 }
+
+// A parse that reuses a released dump's memory reads the same flows as
+// one that does not, and Release leaves nothing behind.
+func TestDumpFlowsRelease(t *testing.T) {
+	text := capture(t, "dpctl-dump-flows.seed000-flood.txt")
+	want, err := ParseDumpFlows(text)
+	if err != nil || len(want.Flows) == 0 {
+		t.Fatal(len(want.Flows), err)
+	}
+	for range 3 {
+		m, err := ParseDumpFlows(text)
+		if err != nil || !reflect.DeepEqual(m, want) {
+			t.Fatalf("after a release: %+v, %v\nwant %+v", m, err, want)
+		}
+		kept := m.Flows[:1]
+		m.Release()
+		if m.Flows != nil || kept[0].Key != "" {
+			t.Fatalf("released dump still holds %d flows (%q)", len(m.Flows), kept[0].Key)
+		}
+		m.Release() // twice is harmless
+	}
+}

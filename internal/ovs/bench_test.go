@@ -2,6 +2,7 @@ package ovs
 
 import (
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -145,6 +146,35 @@ func BenchmarkParseDumpFlowsBench5k(b *testing.B) {
 		m, err := ParseDumpFlows(text)
 		if err != nil || len(m.Flows) != 5000 {
 			b.Fatal(len(m.Flows), err)
+		}
+	}
+}
+
+// staticCaller answers every call with one text.
+type staticCaller string
+
+func (c staticCaller) Call(context.Context, string, ...string) (string, error) { return string(c), nil }
+
+// BenchmarkDatapathShow reads the counters of the benchmark host's 500
+// ports (dpctl/show -s), as every poll does.
+func BenchmarkDatapathShow(b *testing.B) {
+	// The capture's header, then 500 ports printed like its second one.
+	lines := strings.Split(capture(b, "dpctl-show-s.dummy.txt"), "\n")
+	var sb strings.Builder
+	sb.WriteString(strings.Join(lines[:8], "\n") + "\n")
+	for i := 1; i <= 500; i++ {
+		fmt.Fprintf(&sb, "  port %d: tapbe%06x-01 (dummy)\n", i, i)
+		for _, l := range lines[9:13] {
+			sb.WriteString(l + "\n")
+		}
+	}
+	v := NewVswitchd(staticCaller(sb.String()))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := v.DatapathShow(ctx, "netdev@ovs-netdev")
+		if err != nil || len(d.Counters) != 501 {
+			b.Fatal(len(d.Counters), err)
 		}
 	}
 }

@@ -46,6 +46,12 @@ func ParsePortCounters(text string) (map[string]PortCounters, error) {
 	if err != nil {
 		return nil, err
 	}
+	return portCounters(text, dps)
+}
+
+// portCounters is ParsePortCounters for a text already read by
+// ParseDpctlShow into dps.
+func portCounters(text string, dps []DatapathStats) (map[string]PortCounters, error) {
 	if len(dps) != 1 {
 		return nil, fmt.Errorf("dpctl/show -s: want one datapath in the reply, got %d", len(dps))
 	}
@@ -81,18 +87,18 @@ func ParsePortCounters(text string) (map[string]PortCounters, error) {
 			}
 			name, cur, seen = pname, PortCounters{Number: uint32(n)}, 0
 		case ind >= 4 && name != "" && strings.HasPrefix(t, "RX packets:"):
-			f, err := counterFields(t)
+			c, err := counterFields(t)
 			if err != nil {
 				return nil, fmt.Errorf("dpctl/show -s: port %s: %w", name, err)
 			}
-			cur.RxPackets = f["packets"]
+			cur.RxPackets = c.packets
 			seen++
 		case ind >= 4 && name != "" && strings.HasPrefix(t, "TX packets:"):
-			f, err := counterFields(t)
+			c, err := counterFields(t)
 			if err != nil {
 				return nil, fmt.Errorf("dpctl/show -s: port %s: %w", name, err)
 			}
-			cur.TxPackets, cur.TxDropped = f["packets"], f["dropped"]
+			cur.TxPackets, cur.TxDropped = c.packets, c.dropped
 			seen++
 		}
 	}
@@ -102,25 +108,52 @@ func ParsePortCounters(text string) (map[string]PortCounters, error) {
 	return out, nil
 }
 
-// counterFields reads "TX packets:22 errors:0 dropped:0 aborted:? ..." into
-// a map, "?" as 0.
-func counterFields(t string) (map[string]uint64, error) {
-	f := map[string]uint64{}
-	for _, kv := range strings.Fields(t)[1:] {
+// lineCounters are the counters of one RX or TX line that the agent uses.
+type lineCounters struct{ packets, dropped uint64 }
+
+// counterFields reads "TX packets:22 errors:0 dropped:0 aborted:? ...",
+// "?" as 0. Every counter must be "name:number" or "name:?". It runs for
+// two lines of every port of every poll: it allocates nothing.
+func counterFields(t string) (lineCounters, error) {
+	var c lineCounters
+	for i, rest := 0, t; ; i++ {
+		var kv string
+		if kv, rest = nextField(rest); kv == "" {
+			break
+		}
+		if i == 0 {
+			continue // "RX", "TX"
+		}
 		k, v, ok := strings.Cut(kv, ":")
 		if !ok {
-			return nil, fmt.Errorf("bad counter %q in %q", kv, t)
+			return lineCounters{}, fmt.Errorf("bad counter %q in %q", kv, t)
 		}
 		if v == "?" {
 			continue
 		}
 		n, ok := parseDec(v)
 		if !ok {
-			return nil, fmt.Errorf("bad counter %q in %q", kv, t)
+			return lineCounters{}, fmt.Errorf("bad counter %q in %q", kv, t)
 		}
-		f[k] = n
+		switch k {
+		case "packets":
+			c.packets = n
+		case "dropped":
+			c.dropped = n
+		}
 	}
-	return f, nil
+	return c, nil
+}
+
+// nextField splits s at its first run of spaces and tabs, as
+// strings.Fields does, without a slice: field is "" when s is blank.
+func nextField(s string) (field, rest string) {
+	s = strings.TrimLeft(s, " \t")
+	i := strings.IndexAny(s, " \t")
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], s[i:]
 }
 
 // ReadPortCounters reads one datapath's per-port counters over c
@@ -135,7 +168,7 @@ func ReadPortCounters(ctx context.Context, c Caller, dp string) (DatapathStats, 
 	if err != nil {
 		return DatapathStats{}, nil, err
 	}
-	pc, err := ParsePortCounters(out)
+	pc, err := portCounters(out, dps)
 	if err != nil {
 		return DatapathStats{}, nil, err
 	}

@@ -76,7 +76,7 @@ func (v vswitchd) DatapathShow(ctx context.Context, dp string) (DatapathStats, e
 			if len(dps) == 1 {
 				// Without counters (an older reply shape) the caller
 				// cannot gate its dumps and reads every megaflow.
-				d.Counters, _ = ParsePortCounters(out)
+				d.Counters, _ = portCounters(out, dps)
 			}
 			return d, nil
 		}

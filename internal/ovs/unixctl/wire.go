@@ -2,6 +2,7 @@ package unixctl
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -391,7 +392,7 @@ func (p *parser) str() (string, bool) {
 	ascii := true
 	for p.i < len(p.b) {
 		// Skip the bytes that need no attention (nearly all of them).
-		b, i := p.b, p.i
+		b, i := p.b, skipPlain(p.b, p.i)
 		for i < len(b) && !strSpecial[b[i]] {
 			i++
 		}
@@ -448,6 +449,30 @@ var strSpecial = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// Masks for skipPlain's word-at-a-time test.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// skipPlain returns the index of the first 8-byte word at or after i of b
+// that may hold a byte strSpecial marks (a quote, a backslash, a control
+// byte, a non-ASCII byte), testing a word at a time: a flow dump is a
+// megabyte of plain text with one escape ("\n") per line. The caller scans
+// from there byte by byte.
+func skipPlain(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		if w&highs != 0 || hasZero(w^('"'*ones)) || hasZero(w^('\\'*ones)) || (w-0x20*ones)&^w&highs != 0 {
+			return i // (w-0x20*ones)&^w&highs: a byte below 0x20, when none is 0x80 or above
+		}
+	}
+	return i
+}
+
+// hasZero reports whether a byte of w is zero.
+func hasZero(w uint64) bool { return (w-ones)&^w&highs != 0 }
 
 // escape decodes the escape sequence at p.i (a backslash) into sb.
 func (p *parser) escape(sb *strings.Builder) bool {

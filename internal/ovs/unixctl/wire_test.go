@@ -173,3 +173,21 @@ func bigReply() []byte {
 	b, _ := json.Marshal(map[string]any{"id": 1, "result": strings.Repeat(line, 5000), "error": nil})
 	return b
 }
+
+// skipPlain never skips a byte the string scan must stop at, wherever it
+// lies in a word.
+func TestSkipPlain(t *testing.T) {
+	for c := range 256 {
+		for at := range 24 {
+			b := []byte(strings.Repeat("a", 24))
+			b[at] = byte(c)
+			got := skipPlain(b, 0)
+			if strSpecial[c] && got > at {
+				t.Fatalf("byte %#x at %d skipped (stopped at %d)", c, at, got)
+			}
+			if !strSpecial[c] && got != 24 {
+				t.Fatalf("plain byte %#x at %d: stopped at %d", c, at, got)
+			}
+		}
+	}
+}

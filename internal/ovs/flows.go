@@ -515,7 +515,10 @@ func callArgs(item string) (name, args string, paren bool) {
 
 func (p *flowParser) parseKey(f *Megaflow) bool {
 	f.VLAN = -1
-	key, ok := p.parseKeyHead(f)
+	key, ok := p.commonKeyHead(f)
+	if !ok {
+		key, ok = p.parseKeyHead(f)
+	}
 	if !ok {
 		*f = Megaflow{UFID: f.UFID, Key: f.Key, Packets: f.Packets, Bytes: f.Bytes, Used: f.Used, Actions: f.Actions, VLAN: -1}
 		key, ok = p.searchKeyHead(f)
@@ -589,6 +592,41 @@ func (p *flowParser) parseKeyHead(f *Megaflow) (rest string, ok bool) {
 		key = strings.TrimPrefix(after, ",")
 	}
 	return rest, true
+}
+
+// commonKeyHead reads the head of the layout nearly every key of a dump
+// without -m has, with a few prefix tests:
+//
+//	recirc_id(<n>),in_port(<port>),packet_type(ns=0,id=0),eth(src=<mac>,dst=<mac>),…
+//
+// (packet_type optional). It returns what follows eth(...); ok is false,
+// with f untouched, for any other layout, which parseKeyHead then reads
+// (to the same fields when this one succeeds).
+func (p *flowParser) commonKeyHead(f *Megaflow) (rest string, ok bool) {
+	key, ok := strings.CutPrefix(f.Key, "recirc_id(")
+	i := strings.IndexByte(key, ')')
+	if !ok || i < 0 {
+		return "", false
+	}
+	n, ok := parseNum(key[:i])
+	if !ok || n > 1<<32-1 {
+		return "", false
+	}
+	key, ok = strings.CutPrefix(key[i+1:], ",in_port(")
+	i = strings.IndexByte(key, ')')
+	if !ok || i < 0 || strings.IndexByte(key[:i], '(') >= 0 {
+		return "", false
+	}
+	inPort := key[:i]
+	key = strings.TrimPrefix(key[i+1:], ",packet_type(ns=0,id=0)")
+	key, ok = strings.CutPrefix(key, ",eth(")
+	i = strings.IndexByte(key, ')')
+	if !ok || i < 0 || strings.IndexByte(key[:i], '(') >= 0 || (i+1 < len(key) && key[i+1] != ',') {
+		return "", false
+	}
+	f.RecircID, f.InPort = uint32(n), inPort
+	p.ethField(f, key[:i])
+	return key[i+1:], true
 }
 
 // keyHeadField stores one field found by parseKeyHead.

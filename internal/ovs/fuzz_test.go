@@ -3,6 +3,7 @@ package ovs
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -219,6 +220,34 @@ func FuzzParseVersion(f *testing.F) {
 		}
 		if v == "" || strings.ContainsAny(v, " \t\n") || !strings.Contains(text, "(Open vSwitch) "+v) {
 			t.Fatalf("version %q from %q", v, text)
+		}
+	})
+}
+
+// FuzzKeyHead checks that the shortcut for the common key layout reads
+// what the general walk reads, whenever it takes a key.
+func FuzzKeyHead(f *testing.F) {
+	for _, k := range []string{
+		"recirc_id(0),in_port(tap1),packet_type(ns=0,id=0),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:64),eth_type(0x0800),ipv4(frag=no)",
+		"recirc_id(0x1),in_port(2),eth(dst=02:00:00:00:00:05/ff:ff:ff:ff:ff:00),eth_type(0x8100),vlan(vid=10,pcp=0)",
+		"recirc_id(0),in_port(a(b)),eth(src=x)",
+		"tunnel(tun_id=0x64,src=192.0.2.2,dst=192.0.2.1),recirc_id(0),in_port(vxlan_sys_4789),eth()",
+	} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		var p flowParser
+		common, walked := Megaflow{Key: key, VLAN: -1}, Megaflow{Key: key, VLAN: -1}
+		r1, ok := p.commonKeyHead(&common)
+		if !ok {
+			if !reflect.DeepEqual(common, Megaflow{Key: key, VLAN: -1}) {
+				t.Fatalf("key %q refused but changed: %+v", key, common)
+			}
+			return
+		}
+		r2, ok2 := p.parseKeyHead(&walked)
+		if !ok2 || r1 != r2 || !reflect.DeepEqual(common, walked) {
+			t.Fatalf("key %q\ncommon %q %+v\nwalked %v %q %+v", key, r1, common, ok2, r2, walked)
 		}
 	})
 }

@@ -781,13 +781,17 @@ func TestKeyHeadWalkMatchesSearch(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatal(files, err)
 	}
-	keys := 0
+	keys, commons := 0, 0
+	texts := map[string]string{"the benchmark dump": benchDump(t)}
 	for _, name := range files {
 		text, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, line := range strings.Split(string(text), "\n") {
+		texts[name] = string(text)
+	}
+	for name, text := range texts {
+		for _, line := range strings.Split(text, "\n") {
 			if _, rest, ok := strings.Cut(line, "ufid:"); ok {
 				_, line, _ = strings.Cut(rest, ", ")
 			}
@@ -802,11 +806,18 @@ func TestKeyHeadWalkMatchesSearch(t *testing.T) {
 			if !ok1 || !ok2 || r1 != r2 || !reflect.DeepEqual(walked, searched) {
 				t.Fatalf("%s: key %q\nwalked   %v %q %+v\nsearched %v %q %+v", name, key, ok1, r1, walked, ok2, r2, searched)
 			}
+			common := Megaflow{Key: key, VLAN: -1}
+			if r3, ok3 := p.commonKeyHead(&common); ok3 {
+				if r3 != r1 || !reflect.DeepEqual(common, walked) {
+					t.Fatalf("%s: key %q\ncommon %q %+v\nwalked %q %+v", name, key, r3, common, r1, walked)
+				}
+				commons++
+			}
 			keys++
 		}
 	}
-	if keys < 100 {
-		t.Fatalf("only %d keys in the captures", keys)
+	if keys < 5000 || commons < 5000 {
+		t.Fatalf("only %d keys in the captures, %d of the common layout", keys, commons)
 	}
 }
 

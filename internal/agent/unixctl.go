@@ -31,7 +31,9 @@ type unixctlSource struct {
 	gate     *dumpGate
 	// flows is the backing array of the last poll's megaflows, reused by
 	// the next poll: nothing keeps a poll's flows past it.
-	flows     []detect.Flow
+	flows []detect.Flow
+	// outs is the same for the flows' outputs.
+	outs      []detect.Output
 	overLimit map[string]bool // datapaths not dumped whole last poll, to log the switch once
 	truncated map[string]bool // datapaths whose last dump was over the parse cap
 }
@@ -118,6 +120,8 @@ func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Da
 		p.flows = s.flows[:0]
 		defer func() { s.flows = p.flows }()
 	}
+	clear(s.outs)
+	s.outs = s.outs[:0]
 	for _, dp := range dps {
 		d, whole, err := s.readDatapath(ctx, p, dp, observed)
 		if err != nil {
@@ -182,15 +186,18 @@ func allPorts(dp ovs.Datapath) []string {
 
 // appendFlows converts a dump's megaflows and appends them to dst. Every
 // string it keeps is copied out of the reply (names through the interner,
-// keys as compact identities), and all the flows' keys and outputs are
-// carved from one allocation each: a dump is thousands of megaflows per
-// poll.
+// keys as compact identities), all the flows' keys are carved from one
+// allocation, and their outputs from an array the source reuses from
+// poll to poll: a dump is thousands of megaflows per poll.
 func (s *unixctlSource) appendFlows(dst []detect.Flow, dp string, ms []ovs.Megaflow, names interner) []detect.Flow {
 	nOut := 0
 	for i := range ms {
 		nOut += len(ms[i].Outputs)
 	}
-	outs := make([]detect.Output, 0, nOut)
+	// Appended to, never overwritten, within a poll: the flows of earlier
+	// dumps keep theirs.
+	outs := slices.Grow(s.outs, nOut)
+	defer func() { s.outs = outs }()
 	ids := make([]byte, 0, flowIDLen*len(ms))
 	dpHash := s.ids.datapath(dp)
 	for i := range ms {

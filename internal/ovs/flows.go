@@ -112,6 +112,8 @@ type Megaflows struct {
 	// so that a port whose flows crowd out the others is still reported.
 	// nil when nothing was dropped.
 	Dropped map[string]int
+
+	outs []Output // the array the last flows' Outputs are carved from, for Release
 }
 
 // DefaultMaxFlows is how many megaflows a parsed dump keeps by default:
@@ -185,7 +187,7 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 	m := Megaflows{Flows: reusedFlows(n)}
 	p := flowParser{
 		macs: make([]byte, 0, 12*n),
-		outs: make([]Output, 0, 2*n), // most flows have one output
+		outs: reusedOutputs(2 * n), // most flows have one output
 	}
 	evictable := make([]int32, 0, n) // kept flows a flood candidate may replace
 	headers := 0
@@ -228,6 +230,7 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 	if len(m.Flows) == 0 && headers == 0 && m.Skipped > 0 {
 		return Megaflows{}, fmt.Errorf("dpctl/dump-flows: no flows in reply (%d lines not understood)", m.Skipped)
 	}
+	m.outs = p.outs
 	return m, nil
 }
 
@@ -235,18 +238,35 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 // emptied), for the next parse: a dump of 5,000 flows is a megabyte.
 var releasedFlows sync.Pool
 
-// Release hands m's Flows back for a later parse to reuse, and empties
-// m. Call it once nothing refers to the flows any more (their strings
-// point into the reply, their MACs and outputs into memory of their own,
-// which Release leaves alone); not calling it is fine.
+// releasedOutputs holds the output arrays of released dumps (*[]Output,
+// emptied).
+var releasedOutputs sync.Pool
+
+// Release hands m's Flows and their Outputs back for a later parse to
+// reuse, and empties m. Call it once nothing refers to the flows or
+// their outputs any more (their MACs live in memory of their own, which
+// Release leaves alone); not calling it is fine.
 func (m *Megaflows) Release() {
-	if cap(m.Flows) == 0 {
-		return
+	if cap(m.outs) > 0 {
+		outs := m.outs[:0]
+		clear(m.outs) // the reply their strings point into can go
+		releasedOutputs.Put(&outs)
 	}
-	flows := m.Flows[:0]
-	clear(m.Flows) // the reply and slabs they point to can go
-	m.Flows = nil
-	releasedFlows.Put(&flows)
+	if cap(m.Flows) > 0 {
+		flows := m.Flows[:0]
+		clear(m.Flows)
+		releasedFlows.Put(&flows)
+	}
+	m.Flows, m.outs = nil, nil
+}
+
+// reusedOutputs returns an empty output array for about n outputs, a
+// released one when it is close enough in size.
+func reusedOutputs(n int) []Output {
+	if p, ok := releasedOutputs.Get().(*[]Output); ok && cap(*p) >= n/2 && cap(*p) <= 2*n {
+		return (*p)[:0]
+	}
+	return make([]Output, 0, n)
 }
 
 // reusedFlows returns an empty Flows array for n flows, a released one

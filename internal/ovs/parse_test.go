@@ -834,10 +834,10 @@ func TestDumpFlowsRelease(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(m, want) {
 			t.Fatalf("after a release: %+v, %v\nwant %+v", m, err, want)
 		}
-		kept := m.Flows[:1]
+		kept, keptOut := m.Flows[:1], m.Flows[0].Outputs
 		m.Release()
-		if m.Flows != nil || kept[0].Key != "" {
-			t.Fatalf("released dump still holds %d flows (%q)", len(m.Flows), kept[0].Key)
+		if m.Flows != nil || kept[0].Key != "" || len(keptOut) == 0 || keptOut[0].Port != "" {
+			t.Fatalf("released dump still holds %d flows (%q, %+v)", len(m.Flows), kept[0].Key, keptOut)
 		}
 		m.Release() // twice is harmless
 	}

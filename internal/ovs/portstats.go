@@ -148,12 +148,15 @@ func counterFields(t string) (lineCounters, error) {
 // nextField splits s at its first run of spaces and tabs, as
 // strings.Fields does, without a slice: field is "" when s is blank.
 func nextField(s string) (field, rest string) {
-	s = strings.TrimLeft(s, " \t")
-	i := strings.IndexAny(s, " \t")
-	if i < 0 {
-		return s, ""
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
 	}
-	return s[:i], s[i:]
+	j := i
+	for j < len(s) && s[j] != ' ' && s[j] != '\t' {
+		j++
+	}
+	return s[i:j], s[j:]
 }
 
 // ReadPortCounters reads one datapath's per-port counters over c

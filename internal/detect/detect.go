@@ -64,8 +64,9 @@ type Output struct {
 
 // Flow is one datapath megaflow as read from dpctl/dump-flows.
 type Flow struct {
-	// Key identifies the megaflow across polls: datapath plus UFID (or the
-	// match text when OVS printed no UFID).
+	// Key identifies the megaflow across polls: any string naming its
+	// datapath and UFID (or match text, when OVS printed no UFID) alike
+	// in every poll; the agent uses a 16-byte hash of them.
 	Key     string
 	InPort  string
 	Src     net.HardwareAddr

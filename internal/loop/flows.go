@@ -23,7 +23,8 @@ import (
 // Flow is what one megaflow carried over one poll interval.
 type Flow struct {
 	// Key identifies the megaflow across dumps (its UFID or its match,
-	// with the datapath when there are several).
+	// with the datapath when there are several, or the agent's hash of
+	// them).
 	Key string
 	// Bridge is the bridge of InPort ("" when unknown).
 	Bridge string

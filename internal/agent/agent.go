@@ -39,9 +39,12 @@ type Agent struct {
 	counters *accumulator
 	names    interner
 	traces   *traceCache
-	series   *seriesKeeper
-	tunnels  tunnelResolver
-	hostname string
+	// fdbTables are the MAC tables read for the detector, reused while
+	// a bridge's FDB statistics do not change.
+	fdbTables *fdbCache
+	series    *seriesKeeper
+	tunnels   tunnelResolver
+	hostname  string
 	// sent and flooding are the hints the next poll's sources get.
 	sent     map[string]uint64
 	flooding []string
@@ -66,14 +69,15 @@ func New(cfg Config, sources []Source, log *zap.Logger, store *state.Store) *Age
 	host, _ := os.Hostname()
 	a := &Agent{
 		cfg: cfg, sources: sources, log: log, store: store,
-		det:      detect.New(cfg.Detect),
-		status:   statusLog{log: log, last: map[string]string{}},
-		counters: newAccumulator(cfg.RetireAfter),
-		names:    interner{},
-		traces:   newTraceCache(cfg.Interval),
-		series:   newSeriesKeeper(cfg.RetireAfter, cfg.MaxVLANsPerPort),
-		hostname: host,
-		sent:     map[string]uint64{},
+		det:       detect.New(cfg.Detect),
+		status:    statusLog{log: log, last: map[string]string{}},
+		counters:  newAccumulator(cfg.RetireAfter),
+		names:     interner{},
+		traces:    newTraceCache(cfg.Interval),
+		fdbTables: newFDBCache(),
+		series:    newSeriesKeeper(cfg.RetireAfter, cfg.MaxVLANsPerPort),
+		hostname:  host,
+		sent:      map[string]uint64{},
 	}
 	a.progress()
 	return a
@@ -168,7 +172,11 @@ func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
 		in.Observed = p.observed
 	}
 	if p.vswitchd != nil {
-		in.FDB = newLazyFDB(ctx, p.vswitchd)
+		var stats map[string]*state.FDB
+		if p.unixctl != nil {
+			stats = p.unixctl.fdbStats
+		}
+		in.FDB = newLazyFDB(ctx, p.vswitchd, stats, a.fdbTables)
 	}
 	if p.l2 != nil && len(p.l2.Stations) > 0 {
 		in.Stations = make(map[string]string, len(p.l2.Stations))

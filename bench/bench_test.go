@@ -342,8 +342,12 @@ func benchPoll(b *testing.B, e *Env, cfg agent.Config) {
 	if want := map[bool]float64{false: 0, true: 1}[bounded]; gauge != want {
 		b.Errorf("ovs_flood_exporter_megaflow_dump_bounded = %v, want %v", gauge, want)
 	}
-	if !bounded && calls["fdb/show"] != m.n {
-		b.Errorf("fdb/show read %d times in %d polls, want every poll (flood candidates each time)", calls["fdb/show"], m.n)
+	// The detector asks about the floods' destinations every poll; the
+	// MAC table is read again only when the bridge's FDB statistics
+	// moved, and at least every 12 polls.
+	b.ReportMetric(float64(calls["fdb/show"])/float64(m.n), "fdb-show/poll")
+	if calls["fdb/show"] > m.n {
+		b.Errorf("fdb/show read %d times in %d polls, want at most once a poll", calls["fdb/show"], m.n)
 	}
 	b.Logf("unixctl requests over %d polls: %v; snapshot: %d ports, %d megaflows read, %d active floods",
 		m.n, calls, len(snap.Ports), d.Dumped, len(snap.Detect.Active))

@@ -5,9 +5,9 @@
 //
 // The metric families are built straight from a snapshot as protobuf
 // families (client_model), once per snapshot, and shared by every scrape
-// of it: going through prometheus.Collector and a Registry, ~5,000 const
-// metrics at 500 ports cost ~6-9 ms of CPU and 86,000 allocations per
-// build, building the families directly ~0.5 ms and a few dozen.
+// of it: at 500 ports, ~4,700 const metrics through prometheus.Collector
+// and a Registry cost ~6-7 ms of CPU and 86,000 allocations per build;
+// the families built directly ~1 ms and ~400 allocations.
 //
 // Metrics are grouped by domain, one file each: floods, FDB, OpenFlow,
 // ports and interfaces, datapaths, and the exporter's own health. Each

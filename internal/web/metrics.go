@@ -65,6 +65,7 @@ type rendering struct {
 	done   atomic.Bool
 	prev   *rendering // until rendered: whose segments to reuse
 
+	// mfs are the families encoded, segs their encodings, index by index.
 	mfs  []*dto.MetricFamily
 	segs []*segment
 	// crc and size are of the whole text, for the gzip trailer.
@@ -119,7 +120,7 @@ func (r *rendering) render(log *slog.Logger) {
 	enc := expfmt.NewEncoder(&buf, r.format)
 	for _, mf := range mfs {
 		if i, ok := prev[mf.GetName()]; ok && sameMetrics(prevMFs[i], mf) {
-			r.segs = append(r.segs, prevSegs[i])
+			r.mfs, r.segs = append(r.mfs, mf), append(r.segs, prevSegs[i])
 			continue
 		}
 		buf.Reset()
@@ -127,13 +128,12 @@ func (r *rendering) render(log *slog.Logger) {
 			log.Error("encoding OVS metrics", "family", mf.GetName(), "err", err)
 			continue
 		}
-		r.segs = append(r.segs, &segment{text: bytes.Clone(buf.Bytes())})
+		r.mfs, r.segs = append(r.mfs, mf), append(r.segs, &segment{text: bytes.Clone(buf.Bytes())})
 	}
 	for _, s := range r.segs {
 		r.crc = crc32.Update(r.crc, crc32.IEEETable, s.text)
 		r.size += len(s.text)
 	}
-	r.mfs = mfs
 	r.done.Store(true)
 }
 

@@ -110,7 +110,7 @@ func countDir(path string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	names, err := d.Readdirnames(-1)
 	// One of them is d itself, opened for the count.
 	return len(names) - 1, err

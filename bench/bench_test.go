@@ -14,8 +14,10 @@ package bench
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,9 +32,11 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/agent"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/collector"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/unixctl"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/web"
 )
 
 // Netns names of the benchmark hosts ("bn" is this harness's prefix),
@@ -497,11 +501,14 @@ func BenchmarkBareUnixctl(b *testing.B) {
 
 // BenchmarkScrape measures one /metrics scrape through the agent's own
 // HTTP handler (web.Handler) against the snapshot of a steady poll with
-// active floods, plain text and gzip (as Prometheus asks).
+// active floods: text, text with gzip, and OpenMetrics with gzip (what
+// Prometheus negotiates).
 //
-//   - cold: a new snapshot was published since the last scrape, so the
-//     OVS metrics are rendered again (one Prometheus scraping every 15 s
-//     while the agent polls every 5 s: every scrape is cold).
+//   - cold: the first scrape after a new poll (flood traffic, then a poll
+//     outside the measurement), so the OVS metrics are built and rendered
+//     again, keeping only the families that did not change (one
+//     Prometheus scraping every 15 s while the agent polls every 5 s:
+//     every scrape is cold).
 //   - cached: the same snapshot again (several Prometheus servers, or
 //     scrapes more frequent than polls): only the live process metrics
 //     are gathered.
@@ -527,10 +534,14 @@ func BenchmarkScrape(b *testing.B) {
 	if f := os.Getenv("OVS_FLOOD_BENCH_SAVE_SCRAPE"); f != "" {
 		_ = os.WriteFile(f, []byte(text), 0o644)
 	}
+	kinds := []struct {
+		name, accept string
+		gzip         bool
+	}{{"text", "", false}, {"gzip", "", true}, {"openmetrics", acceptPrometheus, true}}
 	for _, cold := range []bool{true, false} {
-		for _, gz := range []bool{false, true} {
-			name := map[bool]string{true: "cold", false: "cached"}[cold] + "/" + map[bool]string{false: "text", true: "gzip"}[gz]
-			b.Run(name, func(b *testing.B) {
+		for _, k := range kinds {
+			b.Run(map[bool]string{true: "cold", false: "cached"}[cold]+"/"+k.name, func(b *testing.B) {
+				scrapeAs(b, h, k.accept, k.gzip) // the cached runs start rendered
 				m := newMeter(b, e)
 				var size int
 				b.ReportAllocs()
@@ -538,10 +549,10 @@ func BenchmarkScrape(b *testing.B) {
 				for range b.N {
 					if cold {
 						b.StopTimer()
-						republish(r.store)
+						r.warm(b, e, 1)
 						b.StartTimer()
 					}
-					m.measure(func() { size = scrape(b, h, gz).Body.Len() })
+					m.measure(func() { size = scrapeAs(b, h, k.accept, k.gzip).Body.Len() })
 				}
 				b.StopTimer()
 				b.ReportMetric(m.per(m.self), "cpu-ms/scrape")
@@ -553,54 +564,73 @@ func BenchmarkScrape(b *testing.B) {
 	}
 }
 
-// BenchmarkScrapeParts splits a cold scrape's rendering of the OVS
-// metrics: gather (the collector's Collect building ~4,700 const metrics,
-// the registry's consistency checks and sorting) and encode (writing the
-// gathered families as text).
+// BenchmarkScrapeParts splits the work of a scrape of a new snapshot when
+// nothing can be kept from the last one: gather (building the OVS metric
+// families from the snapshot), encode (writing them as text), gzip
+// (compressing that text) and live (gathering and encoding the process
+// metrics, done at every scrape).
 func BenchmarkScrapeParts(b *testing.B) {
 	e := benchEnv(b)
 	r := newRig(b, e, agent.DefaultConfig())
 	defer r.close()
 	sourcesUp(b, r.settle(b, e))
-	reg, _ := registries(r.store)
-	b.Run("gather", func(b *testing.B) {
-		m := newMeter(b, e)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			m.measure(func() {
-				if _, err := reg.Gather(); err != nil {
-					b.Fatal(err)
-				}
-			})
+	c := collector.New(r.store)
+	part := func(name string, f func(), report func(b *testing.B)) {
+		b.Run(name, func(b *testing.B) {
+			m := newMeter(b, e)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				m.measure(f)
+			}
+			b.StopTimer()
+			b.ReportMetric(m.per(m.self), "cpu-ms/scrape")
+			if report != nil {
+				report(b)
+			}
+		})
+	}
+	part("gather", func() {
+		s := *r.store.Load() // a new snapshot to the collector
+		r.store.Publish(&s)
+		if _, err := c.Gather(); err != nil {
+			b.Fatal(err)
 		}
-		b.StopTimer()
-		b.ReportMetric(m.per(m.self), "cpu-ms/scrape")
-	})
-	b.Run("encode", func(b *testing.B) {
-		mfs, err := reg.Gather()
+	}, nil)
+	mfs, err := c.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var text bytes.Buffer
+	part("encode", func() {
+		text.Reset()
+		enc := expfmt.NewEncoder(&text, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, mf := range mfs {
+			if err := enc.Encode(mf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}, func(b *testing.B) { b.ReportMetric(float64(text.Len()), "bytes/scrape") })
+	var zipped bytes.Buffer
+	part("gzip", func() {
+		zipped.Reset()
+		zw, _ := gzip.NewWriterLevel(&zipped, gzip.BestSpeed)
+		_, _ = zw.Write(text.Bytes())
+		_ = zw.Close()
+	}, func(b *testing.B) { b.ReportMetric(float64(zipped.Len()), "bytes/scrape") })
+	live := web.LiveRegistry()
+	part("live", func() {
+		mfs, err := live.Gather()
 		if err != nil {
 			b.Fatal(err)
 		}
-		var buf bytes.Buffer
-		m := newMeter(b, e)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			m.measure(func() {
-				buf.Reset()
-				enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-				for _, mf := range mfs {
-					if err := enc.Encode(mf); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+		enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, mf := range mfs {
+			if err := enc.Encode(mf); err != nil {
+				b.Fatal(err)
+			}
 		}
-		b.StopTimer()
-		b.ReportMetric(m.per(m.self), "cpu-ms/scrape")
-		b.ReportMetric(float64(buf.Len()), "bytes/scrape")
-	})
+	}, nil)
 }
 
 // BenchmarkFootprint reports this test process's memory after 100 polls

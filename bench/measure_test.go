@@ -17,13 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"go.uber.org/zap"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/agent"
-	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/collector"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/openflow"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
@@ -318,39 +314,29 @@ func sourcesUp(tb testing.TB, snap *state.Snapshot) {
 	}
 }
 
-// registries are web.Serve's: the collector's (rendered once per
-// snapshot) and the live one (version, Go and process collectors,
-// gathered on every scrape).
-func registries(store *state.Store) (reg, live *prometheus.Registry) {
-	reg = prometheus.NewRegistry()
-	reg.MustRegister(collector.New(store))
-	live = prometheus.NewRegistry()
-	live.MustRegister(
-		versioncollector.NewCollector("ovs_flood_exporter"),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	return reg, live
-}
-
-// handler is the agent's HTTP handler (web.Handler) over store.
+// handler is the agent's HTTP handler (web.Handler) over store, with the
+// live metrics web.Serve gathers at every scrape.
 func handler(store *state.Store) http.Handler {
-	reg, live := registries(store)
-	return web.Handler(store, reg, live, web.Options{
+	return web.Handler(store, web.LiveRegistry(), web.Options{
 		Logger: zap.NewNop(), SlogLogger: slog.New(slog.DiscardHandler), MetricsPath: "/metrics", MaxRequests: 10})
 }
 
-// republish publishes a copy of the latest snapshot: to the exporter it is
-// a new poll's (its metrics are rendered again), with the same content.
-func republish(store *state.Store) {
-	s := *store.Load()
-	store.Publish(&s)
+// acceptPrometheus is the Accept header of Prometheus 3's default scrape
+// protocols: it negotiates OpenMetrics.
+const acceptPrometheus = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+
+// scrape GETs /metrics from h with no Accept header (the text format);
+// gzip asks for a compressed body, as Prometheus does.
+func scrape(tb testing.TB, h http.Handler, gzip bool) *httptest.ResponseRecorder {
+	return scrapeAs(tb, h, "", gzip)
 }
 
-// scrape GETs /metrics from h; gzip asks for a compressed body, as
-// Prometheus does.
-func scrape(tb testing.TB, h http.Handler, gzip bool) *httptest.ResponseRecorder {
+// scrapeAs is scrape with an Accept header.
+func scrapeAs(tb testing.TB, h http.Handler, accept string, gzip bool) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	if gzip {
 		req.Header.Set("Accept-Encoding", "gzip")
 	}

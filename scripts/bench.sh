@@ -187,9 +187,12 @@ row "floor: bare unixctl round, ovs-vswitchd CPU" "$(metric BenchmarkBareUnixctl
 row "floor: same 5 commands by exec ovs-appctl, CPU" "$(sum "$(metric BenchmarkBareUnixctl/exec-ovs-appctl cpu-ms/round)" "$(metric BenchmarkBareUnixctl/exec-ovs-appctl children-cpu-ms/round)")" info 0 ms
 row "scrape: CPU, new snapshot since last scrape (text)" "$(metric BenchmarkScrape/cold/text cpu-ms/scrape)" "<=" 5 ms
 row "scrape: CPU, new snapshot since last scrape (gzip)" "$(metric BenchmarkScrape/cold/gzip cpu-ms/scrape)" "<=" 5 ms
+row "scrape: CPU, new snapshot (OpenMetrics+gzip: Prometheus)" "$(metric BenchmarkScrape/cold/openmetrics cpu-ms/scrape)" "<=" 5 ms
 row "scrape: CPU, same snapshot again (gzip)" "$(metric BenchmarkScrape/cached/gzip cpu-ms/scrape)" "<=" 5 ms
-row "scrape: of which gathering the OVS metrics" "$(metric BenchmarkScrapeParts/gather cpu-ms/scrape)" info 0 ms
-row "scrape: of which encoding them (text)" "$(metric BenchmarkScrapeParts/encode cpu-ms/scrape)" info 0 ms
+row "scrape: of which, nothing reused: building OVS families" "$(metric BenchmarkScrapeParts/gather cpu-ms/scrape)" info 0 ms
+row "scrape: of which, nothing reused: encoding them (text)" "$(metric BenchmarkScrapeParts/encode cpu-ms/scrape)" info 0 ms
+row "scrape: of which, nothing reused: gzip" "$(metric BenchmarkScrapeParts/gzip cpu-ms/scrape)" info 0 ms
+row "scrape: of which, process metrics (every scrape)" "$(metric BenchmarkScrapeParts/live cpu-ms/scrape)" info 0 ms
 row "scrape: body size (text)" "$(awk -v v="$(metric BenchmarkScrape/cold/text bytes/scrape)" 'BEGIN { if (v != "") printf "%.0f", v / 1024 }')" info 0 KiB
 for iv in ${INTERVALS//,/ }; do
   b=BenchmarkBinary/poll-$iv

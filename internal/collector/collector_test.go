@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
@@ -55,10 +56,12 @@ func labSnapshot() *state.Snapshot {
 		},
 		Datapaths: []state.Datapath{{Name: "netdev@ovs-netdev", Flows: 2, Hit: 22339, Missed: 4, Dumped: 2}},
 		Detect: detect.Result{
-			Flooded:         map[detect.CounterKey]detect.Counter{{Bridge: "br-int", InPort: "tapvm1", VLAN: 10}: {Packets: 16680, Bytes: 20699362}},
-			Leaked:          map[detect.PortKey]uint64{{Bridge: "br-int", Port: "tapvm2"}: 20699362},
-			Active:          []detect.Flood{{FloodKey: fk, PacketRate: 2085, ByteRate: 2587420, Victims: []detect.Victim{{Port: "tapvm2", Bytes: 12937100}}}},
-			Ratios:          []detect.Ratio{{PortKey: detect.PortKey{Bridge: "br-int", Port: "tapvm2"}, Ratio: 0.998}},
+			Flooded: map[detect.CounterKey]detect.Counter{{Bridge: "br-int", InPort: "tapvm1", VLAN: 10}: {Packets: 16680, Bytes: 20699362}},
+			Leaked:  map[detect.PortKey]uint64{{Bridge: "br-int", Port: "tapvm2"}: 20699362},
+			Active:  []detect.Flood{{FloodKey: fk, PacketRate: 2085, ByteRate: 2587420, Victims: []detect.Victim{{Port: "tapvm2", Bytes: 12937100}}}},
+			Ratios: []detect.Ratio{{PortKey: detect.PortKey{Bridge: "br-int", Port: "tapvm2"}, Ratio: 0.998, Leaked: 12937100, Received: 12962975},
+				// an idle VM that got copies before the window: no ratio
+				{PortKey: detect.PortKey{Bridge: "br-int", Port: "uplink"}}},
 			PollSeconds:     5,
 			FlowsRemembered: 2,
 		},
@@ -66,15 +69,18 @@ func labSnapshot() *state.Snapshot {
 	}
 }
 
-// snapshotCollector collects one domain from a fixed snapshot, so each
-// domain is compared alone (and checked against its Describe).
-type snapshotCollector struct {
+// domainGatherer builds one domain's families from a fixed snapshot, so
+// each domain is compared alone.
+type domainGatherer struct {
 	d domain
 	s *state.Snapshot
 }
 
-func (c snapshotCollector) Describe(ch chan<- *prometheus.Desc) { c.d.describe(ch) }
-func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) { c.d.collect(ch, c.s) }
+func (g domainGatherer) Gather() ([]*dto.MetricFamily, error) {
+	b := newBuilder(sizes{})
+	g.d.build(b, g.s)
+	return b.finish()
+}
 
 // edit returns the lab snapshot changed by f.
 func edit(f func(s *state.Snapshot)) *state.Snapshot {
@@ -117,7 +123,7 @@ func TestDomains(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := testutil.CollectAndCompare(snapshotCollector{tc.d, tc.snap}, strings.NewReader(tc.want)); err != nil {
+			if err := testutil.GatherAndCompare(domainGatherer{tc.d, tc.snap}, strings.NewReader(tc.want)); err != nil {
 				t.Error(err)
 			}
 		})
@@ -135,7 +141,7 @@ const floodExposition = `
 # HELP ovs_flood_active 1 while a sustained unknown-unicast flood to dst_mac is detected; absent otherwise. At most --flood.max-reported series per bridge, worst first. Detection runs on the agent's own poll cadence (--poll.interval), not at scrape time.
 # TYPE ovs_flood_active gauge
 ovs_flood_active{bridge="br-int",dst_mac="02:00:00:00:00:64",in_port="tapvm1",vlan="10"} 1
-# HELP ovs_flood_leak_ratio Share (0-1) of what the device behind this endpoint port delivered to its VM over the detection window that was copies of other hosts' flooded unicast.
+# HELP ovs_flood_leak_ratio Share (0-1) of what the device behind this endpoint port delivered to its VM over the detection window that was copies of other hosts' flooded unicast; absent for a port that never received a copy, or that received nothing in the window.
 # TYPE ovs_flood_leak_ratio gauge
 ovs_flood_leak_ratio{bridge="br-int",port="tapvm2"} 0.998
 # HELP ovs_flood_leaked_bytes_total Bytes delivered to this endpoint port (a VM), or sent through this tunnel port to its remote host, as copies of flooded frames addressed to some other MAC.
@@ -238,7 +244,7 @@ ovs_openflow_table_lookups_total{bridge="br-int",table="94"} 16680
 # TYPE ovs_openflow_table_matches_total counter
 ovs_openflow_table_matches_total{bridge="br-int",table="0"} 16694
 ovs_openflow_table_matches_total{bridge="br-int",table="94"} 16680
-# HELP ovs_openflow_table_rules Active rules in this OpenFlow table.
+# HELP ovs_openflow_table_rules Active rules in this OpenFlow table; tables without rules have no ovs_openflow_table_* series.
 # TYPE ovs_openflow_table_rules gauge
 ovs_openflow_table_rules{bridge="br-int",table="0"} 2
 ovs_openflow_table_rules{bridge="br-int",table="94"} 1
@@ -345,23 +351,32 @@ ovs_flood_exporter_source_up{source="unixctl"} 0
 
 // TestGolden renders the whole exposition for the lab snapshot and compares
 // it with testdata/metrics.golden, which CI also runs through
-// "promtool check metrics".
+// "promtool check metrics". The families served (Gather) and the same
+// collector in a pedantic registry, which checks every metric against its
+// Desc, must render the same bytes.
 func TestGolden(t *testing.T) {
 	store := &state.Store{}
 	store.Publish(labSnapshot())
+	c := New(store)
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(New(store))
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
+	reg.MustRegister(c)
+	var out [2]bytes.Buffer
+	for i, g := range []prometheus.Gatherer{c, reg} {
+		mfs, err := g.Gather()
+		if err != nil {
 			t.Fatal(err)
 		}
+		enc := expfmt.NewEncoder(&out[i], expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, mf := range mfs {
+			if err := enc.Encode(mf); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
+	if !bytes.Equal(out[0].Bytes(), out[1].Bytes()) {
+		t.Errorf("served families differ from the registry's gathering:\n%s\n---\n%s", out[0].String(), out[1].String())
+	}
+	buf := out[0]
 	const golden = "testdata/metrics.golden"
 	if *update {
 		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {

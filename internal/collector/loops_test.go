@@ -54,11 +54,11 @@ ovs_loop_active{bridge="br-ex",port="ex-int2"} 1
 `
 
 func TestLoopMetrics(t *testing.T) {
-	if err := testutil.CollectAndCompare(snapshotCollector{newLoopMetrics(), loopSnapshot()}, strings.NewReader(loopExposition)); err != nil {
+	if err := testutil.GatherAndCompare(domainGatherer{newLoopMetrics(), loopSnapshot()}, strings.NewReader(loopExposition)); err != nil {
 		t.Error(err)
 	}
 	// Without the fdb source's report nothing is emitted (not even zeros).
-	if n := testutil.CollectAndCount(snapshotCollector{newLoopMetrics(), labSnapshot()}); n != 0 {
-		t.Errorf("no report: %d metrics", n)
+	if mfs, err := (domainGatherer{newLoopMetrics(), labSnapshot()}).Gather(); err != nil || len(mfs) != 0 {
+		t.Errorf("no report: %d families, %v", len(mfs), err)
 	}
 }

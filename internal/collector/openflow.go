@@ -1,10 +1,6 @@
 package collector
 
 import (
-	"strconv"
-
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/label"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
@@ -12,60 +8,62 @@ import (
 // openFlowMetrics are the bridges' OpenFlow table statistics and the
 // counters of the rules whose actions include NORMAL.
 type openFlowMetrics struct {
-	lookups, matches, rules    *prometheus.Desc
-	normalPackets, normalBytes *prometheus.Desc
+	lookups, matches, rules    *spec
+	normalPackets, normalBytes *spec
 }
 
 func newOpenFlowMetrics() *openFlowMetrics {
 	tbl := []string{"bridge", "table"}
 	rule := []string{"bridge", "table", "priority", "cookie"}
 	return &openFlowMetrics{
-		lookups: newDesc("ovs_openflow_table_lookups_total", "Packets looked up in this OpenFlow table.", tbl...),
-		matches: newDesc("ovs_openflow_table_matches_total", "Packets that matched a rule in this OpenFlow table.", tbl...),
-		rules:   newDesc("ovs_openflow_table_rules", "Active rules in this OpenFlow table.", tbl...),
-		normalPackets: newDesc("ovs_openflow_normal_rule_packets_total",
+		lookups: counter("ovs_openflow_table_lookups_total", "Packets looked up in this OpenFlow table.", tbl...),
+		matches: counter("ovs_openflow_table_matches_total", "Packets that matched a rule in this OpenFlow table.", tbl...),
+		rules:   gauge("ovs_openflow_table_rules", "Active rules in this OpenFlow table; tables without rules have no ovs_openflow_table_* series.", tbl...),
+		normalPackets: counter("ovs_openflow_normal_rule_packets_total",
 			"Packets that hit an OpenFlow rule whose actions include NORMAL (MAC learning switch).", rule...),
-		normalBytes: newDesc("ovs_openflow_normal_rule_bytes_total",
+		normalBytes: counter("ovs_openflow_normal_rule_bytes_total",
 			"Bytes that hit an OpenFlow rule whose actions include NORMAL.", rule...),
 	}
 }
 
-func (m *openFlowMetrics) describe(ch chan<- *prometheus.Desc) {
-	describeAll(ch, m.lookups, m.matches, m.rules, m.normalPackets, m.normalBytes)
+func (m *openFlowMetrics) specs() []*spec {
+	return []*spec{m.lookups, m.matches, m.rules, m.normalPackets, m.normalBytes}
 }
 
-func (m *openFlowMetrics) collect(ch chan<- prometheus.Metric, s *state.Snapshot) {
-	for _, b := range s.Bridges {
-		for _, t := range b.Tables {
+func (m *openFlowMetrics) build(b *builder, s *state.Snapshot) {
+	lookups, matches, rules := b.family(m.lookups), b.family(m.matches), b.family(m.rules)
+	normalPackets, normalBytes := b.family(m.normalPackets), b.family(m.normalBytes)
+	for _, br := range s.Bridges {
+		for _, t := range br.Tables {
 			if t.Rules == 0 {
 				continue // OVS reports 255 tables; a pipeline uses a few
 			}
-			id := strconv.Itoa(int(t.ID))
-			emitCounter(ch, m.lookups, t.Lookups, b.Name, id)
-			emitCounter(ch, m.matches, t.Matches, b.Name, id)
-			emitGauge(ch, m.rules, float64(t.Rules), b.Name, id)
+			l := b.labels(m.lookups, br.Name, itoa(int(t.ID)))
+			lookups.add(float64(t.Lookups), l)
+			matches.add(float64(t.Matches), l)
+			rules.add(float64(t.Rules), l)
 		}
-		m.collectNormal(ch, b)
+		m.buildNormal(b, br, normalPackets, normalBytes)
 	}
 }
 
-// collectNormal emits one series per table, priority and cookie; rules that
+// buildNormal adds one series per table, priority and cookie; rules that
 // differ only by match share those labels, and the first one is reported.
-func (m *openFlowMetrics) collectNormal(ch chan<- prometheus.Metric, b state.Bridge) {
+func (m *openFlowMetrics) buildNormal(b *builder, br state.Bridge, packets, bytes *family) {
 	type ruleID struct {
 		table    uint8
 		priority uint16
 		cookie   uint64
 	}
 	seen := map[ruleID]bool{}
-	for _, r := range b.NormalRules {
+	for _, r := range br.NormalRules {
 		id := ruleID{r.Table, r.Priority, r.Cookie}
 		if seen[id] {
 			continue
 		}
 		seen[id] = true
-		l := []string{b.Name, strconv.Itoa(int(r.Table)), strconv.Itoa(int(r.Priority)), label.Cookie(r.Cookie)}
-		emitCounter(ch, m.normalPackets, r.Packets, l...)
-		emitCounter(ch, m.normalBytes, r.Bytes, l...)
+		l := b.labels(m.normalPackets, br.Name, itoa(int(r.Table)), itoa(int(r.Priority)), label.Cookie(r.Cookie))
+		packets.add(float64(r.Packets), l)
+		bytes.add(float64(r.Bytes), l)
 	}
 }

@@ -123,17 +123,21 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-func newServer(store *state.Store, o Options) *http.Server {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector.New(store))
+// LiveRegistry returns the registry of the metrics gathered at every
+// scrape: build info, the Go runtime's and the process's.
+func LiveRegistry() *prometheus.Registry {
 	live := prometheus.NewRegistry()
 	live.MustRegister(
 		versioncollector.NewCollector("ovs_flood_exporter"),
 		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newProcessCollector(),
 	)
+	return live
+}
+
+func newServer(store *state.Store, o Options) *http.Server {
 	return &http.Server{
-		Handler:           Handler(store, reg, live, o),
+		Handler:           Handler(store, LiveRegistry(), o),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -178,16 +182,17 @@ func serve(srv *http.Server, listeners []net.Listener, o Options) error {
 }
 
 // Handler returns the HTTP routes: metrics, landing page, JSON report,
-// health, and (only when enabled) pprof. reg holds the OVS collector (its
-// rendering is cached per snapshot); live holds the process metrics,
-// gathered at every scrape.
-func Handler(store *state.Store, reg, live *prometheus.Registry, o Options) http.Handler {
+// health, and (only when enabled) pprof. The OVS metrics of the store's
+// snapshots are rendered once per snapshot; live (LiveRegistry) is
+// gathered at every scrape and must not hold families of the same names.
+func Handler(store *state.Store, live prometheus.Gatherer, o Options) http.Handler {
+	o = o.withDefaults()
 	mux := http.NewServeMux()
 	path := o.MetricsPath
 	if path == "" {
 		path = "/metrics"
 	}
-	mux.Handle(path, metricsHandler(&renderCache{store: store, reg: reg}, live, o.MaxRequests, o.SlogLogger))
+	mux.Handle(path, metricsHandler(newRenderCache(collector.New(store), o.SlogLogger), live, o.MaxRequests, o.SlogLogger))
 	mux.HandleFunc("/api/report", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		s := store.Load()

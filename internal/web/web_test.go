@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/collector"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
@@ -27,10 +26,8 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 
 func TestRoutes(t *testing.T) {
 	store := &state.Store{}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector.New(store))
 	opts := Options{Logger: zap.NewNop(), SlogLogger: slog.New(slog.DiscardHandler)}
-	h := Handler(store, reg, prometheus.NewRegistry(), opts)
+	h := Handler(store, prometheus.NewRegistry(), opts)
 
 	if code, _ := get(t, h, "/-/ready"); code != http.StatusServiceUnavailable {
 		t.Errorf("ready before the first poll: %d", code)
@@ -84,7 +81,7 @@ func TestRoutes(t *testing.T) {
 		})
 	}
 	opts.Pprof = true
-	if code, _ := get(t, Handler(store, reg, prometheus.NewRegistry(), opts), "/debug/pprof/"); code != 200 {
+	if code, _ := get(t, Handler(store, prometheus.NewRegistry(), opts), "/debug/pprof/"); code != 200 {
 		t.Errorf("pprof enabled: %d", code)
 	}
 }

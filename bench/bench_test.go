@@ -159,7 +159,9 @@ func TestBenchSetupSmall(t *testing.T) {
 	sourcesUp(t, snap)
 
 	calls := r.calls.take()
-	want := map[string]int{"dpif/show": 1, "fdb/stats-show": 1, "dpctl/show": 1, "dpctl/dump-flows": 1, "fdb/show": 1}
+	// fdb/show is not among them: the MAC table read in an earlier poll
+	// still holds, since the FDB statistics did not move.
+	want := map[string]int{"dpif/show": 1, "fdb/stats-show": 1, "dpctl/show": 1, "dpctl/dump-flows": 1}
 	if fmt.Sprint(calls) != fmt.Sprint(want) {
 		t.Errorf("steady poll issued %v, want %v", calls, want)
 	}

@@ -375,8 +375,19 @@ func nsClient(ns string) *http.Client {
 }
 
 // get fetches url and returns its (decoded) body.
-func get(c *http.Client, url string) (string, error) {
-	resp, err := c.Get(url)
+func get(c *http.Client, url string) (string, error) { return getAs(c, url, "") }
+
+// getAs is get with an Accept header (none when accept is empty); the
+// client asks for gzip and inflates the body, as Prometheus does.
+func getAs(c *http.Client, url, accept string) (string, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return "", err
 	}

@@ -81,16 +81,19 @@ func (r *NetlinkReader) Read(ctx context.Context) (Topology, error) {
 	if r.sock == nil {
 		return Topology{}, errors.New("linuxbridge: reader closed")
 	}
-	all, err := r.devices.Devices(ctx)
-	if err != nil {
-		return Topology{}, fmt.Errorf("linuxbridge: devices: %w", err)
-	}
-	devs := ownDevices(all)
 	links, err := r.links()
 	if err != nil {
 		return Topology{}, err
 	}
-	topo := assemble(links, devs)
+	if len(links) == 0 {
+		// No Linux bridge (the common OVS host): skip the device dump.
+		return Topology{}, nil
+	}
+	all, err := r.devices.Devices(ctx)
+	if err != nil {
+		return Topology{}, fmt.Errorf("linuxbridge: devices: %w", err)
+	}
+	topo := assemble(links, ownDevices(all))
 	for i := range topo.Bridges {
 		if err := ctx.Err(); err != nil {
 			return Topology{}, err

@@ -48,7 +48,11 @@ func (a *Agent) joinOVS(p *Poll) {
 		}
 		p.bridges = append(p.bridges, b)
 	}
-	p.ports = append(p.ports, a.ovsPorts(p)...)
+	if ports := a.ovsPorts(p); p.ports == nil {
+		p.ports = ports // the usual case: no copy
+	} else {
+		p.ports = append(p.ports, ports...)
+	}
 	p.sentNow = make(map[string]uint64, len(p.ports))
 	counters := make([]state.Counters, len(p.ports)) // one block, not one per port
 	for i := range p.ports {

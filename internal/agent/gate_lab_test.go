@@ -59,8 +59,8 @@ func gatedLabAgent(t *testing.T, l *labtest.Lab, cfg Config) (*Agent, *dumpCount
 }
 
 // With the dump gated on the per-port counters, the seed-000 flood is
-// still reported within 2 polls of its first flooded packets (with
-// --flood.sustain-polls=2) and cleared within 3 polls of its last; an
+// still reported within 2 polls of its first flooded packets and cleared
+// within 3 polls of its last, at the default settings; an
 // ungated agent polling at the same instants is the reference for when
 // the flood's packets start and stop. Before the flood, the gated agent
 // reads megaflows only on its safety sweep.
@@ -68,7 +68,6 @@ func TestLabGatedDumpDetectsAndClearsInTime(t *testing.T) {
 	skipShort(t)
 	l := labtest.Up(t, "gt1")
 	cfg := DefaultConfig()
-	cfg.Detect.SustainPolls, cfg.Detect.ClearPolls = 2, 2
 	gated, dumps := gatedLabAgent(t, l, cfg)
 	ref := cfg
 	ref.Gate.Always = true

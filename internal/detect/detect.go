@@ -143,7 +143,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults behind the agent's flags.
 func DefaultConfig() Config {
-	return Config{SustainPolls: 3, ClearPolls: 2, MinPacketRate: 10, MaxReported: 10, Window: time.Minute,
+	return Config{SustainPolls: 2, ClearPolls: 2, MinPacketRate: 10, MaxReported: 10, Window: time.Minute,
 		FlowMemoryPolls: 12}
 }
 

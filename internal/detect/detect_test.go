@@ -86,11 +86,15 @@ func TestSustainedFloodIsFoundAndAttributed(t *testing.T) {
 	if !res[0].Baseline || len(res[0].Flooded) != 0 {
 		t.Fatalf("first poll must only set the baseline, got %+v", res[0].Flooded)
 	}
-	// Sustained after 3 flooded polls (polls 1..3), not before.
-	for i := 1; i <= 2; i++ {
+	// Sustained after SustainPolls flooded polls (polls 1..2), not before.
+	sustain := DefaultConfig().SustainPolls
+	for i := 1; i < sustain; i++ {
 		if len(res[i].Active) != 0 {
 			t.Fatalf("poll %d: active too early: %+v", i, res[i].Active)
 		}
+	}
+	if len(res[sustain].Active) != 1 {
+		t.Fatalf("poll %d: want the flood active after %d flooded polls, got %+v", sustain, sustain, res[sustain].Active)
 	}
 	last := res[len(res)-1]
 	if len(last.Active) != 1 {

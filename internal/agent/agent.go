@@ -17,6 +17,7 @@ package agent
 
 import (
 	"context"
+	"net"
 	"os"
 	"sort"
 	"sync/atomic"
@@ -55,6 +56,8 @@ type Agent struct {
 	// MACs nobody owns (OVN "unknown" addresses), so the gate dumps on
 	// every poll.
 	leakReceivers bool
+	// macs caches parsed attached MACs across polls (bounded).
+	macs map[string]net.HardwareAddr
 	// lastProgress is when the poll loop last finished a step (UnixNano).
 	lastProgress atomic.Int64
 }
@@ -78,6 +81,7 @@ func New(cfg Config, sources []Source, log *zap.Logger, store *state.Store) *Age
 		series:    newSeriesKeeper(cfg.RetireAfter, cfg.MaxVLANsPerPort),
 		hostname:  host,
 		sent:      map[string]uint64{},
+		macs:      map[string]net.HardwareAddr{},
 	}
 	a.progress()
 	return a
@@ -157,10 +161,10 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 // detectInput turns the poll into the detector's input.
 func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
 	in := detect.Input{Time: p.Time, Ports: make(map[string]detect.Port, len(p.ports)),
-		Received: map[string]uint64{}, Flows: p.flows, Complete: p.dumped}
+		Received: make(map[string]uint64, len(p.ports)), Flows: p.flows, Complete: p.dumped}
 	for _, port := range p.ports {
 		in.Ports[port.Name] = detect.Port{Bridge: port.Bridge, Name: port.Name, VLAN: port.VLAN,
-			Endpoint: isEndpoint(port), MAC: parseMAC(port.AttachedMAC), Tunnel: port.Tunnel != nil}
+			Endpoint: isEndpoint(port), MAC: a.mac(port.AttachedMAC), Tunnel: port.Tunnel != nil}
 		if port.OVN != nil {
 			in.Ports[port.Name] = withMACs(in.Ports[port.Name], port.OVN.MACs)
 		}
@@ -186,6 +190,28 @@ func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
 	}
 	return in
 }
+
+// mac returns s parsed (nil when empty or invalid), from a cache kept
+// across polls: attached MACs rarely change, and a poll would otherwise
+// parse one per port.
+func (a *Agent) mac(s string) net.HardwareAddr {
+	if s == "" {
+		return nil
+	}
+	if m, ok := a.macs[s]; ok {
+		return m
+	}
+	if len(a.macs) >= maxCachedMACs {
+		clear(a.macs)
+	}
+	m := parseMAC(s)
+	a.macs[s] = m
+	return m
+}
+
+// maxCachedMACs bounds the MAC cache (a host with more ports parses some
+// MACs again each poll).
+const maxCachedMACs = 1 << 14
 
 // floodingPorts lists the in_ports of the active floods, sorted.
 func floodingPorts(active []detect.Flood) []string {

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"net"
+	"slices"
+	"strings"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
@@ -46,21 +48,31 @@ func (a *Agent) joinOVS(p *Poll) {
 		}
 		p.bridges = append(p.bridges, b)
 	}
-	p.ports = append(p.ports, a.ovsPorts(p)...)
-	p.sentNow = map[string]uint64{}
+	if ports := a.ovsPorts(p); p.ports == nil {
+		p.ports = ports // the usual case: no copy
+	} else {
+		p.ports = append(p.ports, ports...)
+	}
+	p.sentNow = make(map[string]uint64, len(p.ports))
+	counters := make([]state.Counters, len(p.ports)) // one block, not one per port
 	for i := range p.ports {
-		addCounters(p, &p.ports[i])
+		addCounters(p, &p.ports[i], &counters[i])
 	}
 }
 
 // ovsPorts lists OVS's ports with their identity, by name: from OVSDB,
 // plus the ports vswitchd has that OVSDB did not tell about (OVSDB down).
 func (a *Agent) ovsPorts(p *Poll) []state.Port {
-	byName := map[string]state.Port{}
+	var out []state.Port
+	seen := map[string]bool{}
 	if p.ovsdb != nil {
 		for _, b := range p.ovsdb.Bridges {
 			if !p.cfg.wanted(b.Name) {
 				continue
+			}
+			if out == nil {
+				out = make([]state.Port, 0, len(b.Ports)*len(p.ovsdb.Bridges))
+				seen = make(map[string]bool, cap(out))
 			}
 			for _, port := range b.Ports {
 				sp := state.Port{Bridge: b.Name, Name: port.Name, OFPort: -1, VLAN: port.Tag}
@@ -69,38 +81,55 @@ func (a *Agent) ovsPorts(p *Poll) []state.Port {
 					sp.OFPort, sp.Type = i.OFPort, i.Type
 					sp.IfaceID, sp.AttachedMAC, sp.VMUUID = i.IfaceID, i.AttachedMAC, i.VMUUID
 				}
-				byName[port.Name] = sp
+				out, seen = appendPort(out, seen, sp)
 			}
 		}
 	}
 	if v := p.unixctl; v != nil {
 		for name, dp := range v.ports {
-			if _, ok := byName[name]; !ok {
-				byName[p.intern(name)] = state.Port{Bridge: p.intern(v.portBr[name]), Name: p.intern(name),
-					OFPort: int(dp.OFPort), VLAN: -1, Type: p.intern(dp.Type)}
+			if !seen[name] {
+				out, seen = appendPort(out, seen, state.Port{Bridge: p.intern(v.portBr[name]), Name: p.intern(name),
+					OFPort: int(dp.OFPort), VLAN: -1, Type: p.intern(dp.Type)})
 			}
 		}
 	}
-	names := sortedKeys(byName)
+	slices.SortFunc(out, func(x, y state.Port) int { return strings.Compare(x.Name, y.Name) })
 	var vmDev map[string]string
 	if p.netlink != nil {
+		names := make([]string, len(out))
+		for i := range out {
+			names[i] = out[i].Name
+		}
 		vmDev = netdev.ResolveVMDevices(p.netlink, names) // indexes devices once, not once per port
 	}
-	out := make([]state.Port, 0, len(byName))
-	for _, name := range names {
-		port := byName[name]
-		port.Device = name
+	for i := range out {
+		out[i].Device = out[i].Name
 		if vmDev != nil {
-			port.Device = vmDev[name]
+			out[i].Device = vmDev[out[i].Name]
 		}
-		out = append(out, port)
 	}
 	return out
 }
 
+// appendPort adds port, or replaces the port of that name listed before
+// (a name is unique on a host; the last listing wins).
+func appendPort(out []state.Port, seen map[string]bool, port state.Port) ([]state.Port, map[string]bool) {
+	if seen[port.Name] {
+		for i := range out {
+			if out[i].Name == port.Name {
+				out[i] = port
+			}
+		}
+		return out, seen
+	}
+	seen[port.Name] = true
+	return append(out, port), seen
+}
+
 // addCounters attaches the counters of port's VM-facing device, made
-// monotonic, and notes what the VM sent this poll (for the bounded dump).
-func addCounters(p *Poll, port *state.Port) {
+// monotonic, in slot, and notes what the VM sent this poll (for the
+// bounded dump).
+func addCounters(p *Poll, port *state.Port, slot *state.Counters) {
 	if p.netlink == nil || port.Counters != nil {
 		return
 	}
@@ -108,13 +137,10 @@ func addCounters(p *Poll, port *state.Port) {
 	if !ok {
 		return
 	}
-	c := d.Counters
-	k := "dev/" + port.Bridge + "/" + port.Name + "/"
-	rxBytes, sent := p.counters.add(k+"rxb", c.RxBytes, p.Time)
-	port.Counters = &state.Counters{
-		RxBytes: rxBytes, RxPackets: p.counter(k+"rxp", c.RxPackets), RxDropped: p.counter(k+"rxd", c.RxDropped),
-		TxBytes: p.counter(k+"txb", c.TxBytes), TxPackets: p.counter(k+"txp", c.TxPackets), TxDropped: p.counter(k+"txd", c.TxDropped),
-	}
+	g := p.counters.group(groupKey{kind: "dev", bridge: port.Bridge, name: port.Name}, p.Time)
+	var sent uint64
+	*slot, sent = g.counters(d.Counters)
+	port.Counters = slot
 	p.sentNow[port.Name] = sent
 }
 

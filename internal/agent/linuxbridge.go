@@ -151,12 +151,8 @@ func lbPort(p *Poll, bridge string, port linuxbridge.Port, vm linuxbridge.VM, t 
 	case vm.NeutronPortPrefix != "" || leadsToVM(port):
 		sp.AttachedMAC = learnedMAC(port, t)
 	}
-	c := port.Counters
-	k := "lb/" + bridge + "/" + port.Name + "/"
-	sp.Counters = &state.Counters{
-		RxBytes: p.counter(k+"rxb", c.RxBytes), RxPackets: p.counter(k+"rxp", c.RxPackets), RxDropped: p.counter(k+"rxd", c.RxDropped),
-		TxBytes: p.counter(k+"txb", c.TxBytes), TxPackets: p.counter(k+"txp", c.TxPackets), TxDropped: p.counter(k+"txd", c.TxDropped),
-	}
+	c, _ := p.counters.group(groupKey{kind: "lb", bridge: bridge, name: port.Name}, p.Time).counters(port.Counters)
+	sp.Counters = &c
 	return sp
 }
 

@@ -45,6 +45,41 @@ func TestAccumulator(t *testing.T) {
 	}
 }
 
+func TestAccumulatorGroup(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	c := newAccumulator(10 * time.Minute)
+	k := groupKey{kind: "dev", bridge: "br-int", name: "tap1"}
+	steps := []struct {
+		cur, total, delta uint64
+	}{
+		{100, 100, 0}, // first sight: the upstream value, nothing new yet
+		{150, 150, 50},
+		{30, 180, 30}, // upstream reset: all 30 are new
+		{30, 180, 0},
+	}
+	for i, s := range steps {
+		g := c.group(k, t0.Add(time.Duration(i)*time.Second))
+		total, delta := g.add(2, s.cur)
+		if total != s.total || delta != s.delta {
+			t.Errorf("step %d: add(%d) = %d, %d; want %d, %d", i, s.cur, total, delta, s.total, s.delta)
+		}
+		if other, _ := g.add(0, 7); other != 7 {
+			t.Errorf("step %d: a steady sibling counter reads %d, want 7", i, other)
+		}
+	}
+	if c.groups[groupKey{kind: "lb", bridge: "br-int", name: "tap1"}] != nil {
+		t.Error("keys of another kind share the group")
+	}
+	c.sweep(t0.Add(10*time.Minute + 3*time.Second))
+	if c.groups[k] == nil {
+		t.Fatal("group forgotten before the retirement delay")
+	}
+	c.sweep(t0.Add(10*time.Minute + 3*time.Second + time.Millisecond))
+	if c.groups[k] != nil {
+		t.Error("group of a gone port kept past the retirement delay")
+	}
+}
+
 // traceVswitchd counts traces and fails until told otherwise.
 func traceFake(t *testing.T) (*ovstest.Fake, string) {
 	t.Helper()

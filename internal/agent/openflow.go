@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/openflow"
@@ -62,9 +61,10 @@ func (s *openflowSource) Read(ctx context.Context, p *Poll) error {
 		}
 		tables := make([]state.Table, 0, len(ts))
 		for _, t := range ts {
-			k := "of/" + br + "/" + strconv.Itoa(int(t.TableID)) + "/"
-			tables = append(tables, state.Table{ID: t.TableID, Rules: t.ActiveCount,
-				Lookups: p.counter(k+"lookups", t.LookupCount), Matches: p.counter(k+"matches", t.MatchedCount)})
+			g := p.counters.group(groupKey{kind: "of", bridge: br, id: int(t.TableID)}, p.Time)
+			lookups, _ := g.add(0, t.LookupCount)
+			matches, _ := g.add(1, t.MatchedCount)
+			tables = append(tables, state.Table{ID: t.TableID, Rules: t.ActiveCount, Lookups: lookups, Matches: matches})
 		}
 		v.tables[br] = tables
 		if err := s.readNormal(ctx, p, br); err != nil {

@@ -27,6 +27,10 @@ func checkCapture(t *testing.T, l *bridgeLab, r *NetlinkReader, devs *netdev.Net
 	if err != nil || len(topo.Bridges) != 1 {
 		t.Fatalf("read: %+v %v", topo.Bridges, err)
 	}
+	// lab/linuxbridge.sh sets ageing_time 30000 (centiseconds) on br0.
+	if got := topo.Bridges[0].AgeingSeconds; got != 300 {
+		t.Errorf("br0 ageing %d s, want the lab's 300 s", got)
+	}
 	var links, fdb [][]byte
 	if err := r.dump(func() *nl.NetlinkRequest {
 		req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)

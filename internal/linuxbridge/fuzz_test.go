@@ -42,3 +42,16 @@ func FuzzParseDomainXML(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseBridgeInfo(f *testing.F) {
+	for _, name := range []string{"br0", "br1", "d0"} {
+		f.Add(infoMessage(f, name))
+	}
+	f.Add(vlanBridge())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		info, err := parseBridgeInfo(b)
+		if err == nil && info.AgeingSeconds > 1<<32/100 {
+			t.Fatalf("ageing %d s from a u32 of centiseconds", info.AgeingSeconds)
+		}
+	})
+}

@@ -6,9 +6,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,57 +51,61 @@ const tcxNext = -1
 //	fp-12  dst[6] src[6] /
 //	fp-32  u64 packets   \ the value of a new entry
 //	fp-24  u64 bytes     /
-func egressProgram(counts *ebpf.Map) asm.Instructions {
-	return asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
+func egressProgram(counts int) []insn {
+	const (
+		helperMapLookupElem = 1
+		helperMapUpdateElem = 2
+	)
+	return []insn{
+		movReg(r6, r1),
 		// Direct packet access: the Ethernet header is in the linear
 		// part of every skb a device transmits.
-		asm.LoadMem(asm.R2, asm.R6, skbData, asm.Word),
-		asm.LoadMem(asm.R3, asm.R6, skbDataEnd, asm.Word),
-		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, 12),
-		asm.JGT.Reg(asm.R4, asm.R3, "out"),
+		loadMem(r2, r6, skbData, unix.BPF_W),
+		loadMem(r3, r6, skbDataEnd, unix.BPF_W),
+		movReg(r4, r2),
+		addImm(r4, 12),
+		jumpReg(unix.BPF_JGT, r4, r3, "out"),
 		// Group bit set: broadcast or multicast, never "unknown unicast".
-		asm.LoadMem(asm.R1, asm.R2, 0, asm.Byte),
-		asm.And.Imm(asm.R1, 1),
-		asm.JNE.Imm(asm.R1, 0, "out"),
+		loadMem(r1, r2, 0, unix.BPF_B),
+		aluImm(unix.BPF_AND, r1, 1),
+		jumpImm(unix.BPF_JNE, r1, 0, "out"),
 		// dst and src MACs into the key.
-		asm.LoadMem(asm.R1, asm.R2, 0, asm.Word),
-		asm.StoreMem(asm.RFP, -12, asm.R1, asm.Word),
-		asm.LoadMem(asm.R1, asm.R2, 4, asm.Half),
-		asm.StoreMem(asm.RFP, -8, asm.R1, asm.Half),
-		asm.LoadMem(asm.R1, asm.R2, 6, asm.Half),
-		asm.StoreMem(asm.RFP, -6, asm.R1, asm.Half),
-		asm.LoadMem(asm.R1, asm.R2, 8, asm.Word),
-		asm.StoreMem(asm.RFP, -4, asm.R1, asm.Word),
-		asm.LoadMem(asm.R1, asm.R6, skbIfindex, asm.Word),
-		asm.StoreMem(asm.RFP, -16, asm.R1, asm.Word),
-		asm.LoadMem(asm.R7, asm.R6, skbLen, asm.Word),
-		asm.LoadMapPtr(asm.R1, counts.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "insert"),
-		asm.Mov.Imm(asm.R1, 1),
-		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
-		asm.Mov.Reg(asm.R1, asm.R0),
-		asm.Add.Imm(asm.R1, 8),
-		asm.StoreXAdd(asm.R1, asm.R7, asm.DWord),
-		asm.Ja.Label("out"),
+		loadMem(r1, r2, 0, unix.BPF_W),
+		storeMem(rFP, -12, r1, unix.BPF_W),
+		loadMem(r1, r2, 4, unix.BPF_H),
+		storeMem(rFP, -8, r1, unix.BPF_H),
+		loadMem(r1, r2, 6, unix.BPF_H),
+		storeMem(rFP, -6, r1, unix.BPF_H),
+		loadMem(r1, r2, 8, unix.BPF_W),
+		storeMem(rFP, -4, r1, unix.BPF_W),
+		loadMem(r1, r6, skbIfindex, unix.BPF_W),
+		storeMem(rFP, -16, r1, unix.BPF_W),
+		loadMem(r7, r6, skbLen, unix.BPF_W),
+		loadMapFD(r1, counts),
+		movReg(r2, rFP),
+		addImm(r2, -16),
+		call(helperMapLookupElem),
+		jumpImm(unix.BPF_JEQ, r0, 0, "insert"),
+		movImm(r1, 1),
+		atomicAdd64(r0, r1),
+		movReg(r1, r0),
+		addImm(r1, 8),
+		atomicAdd64(r1, r7),
+		jump("out"),
 		// A new entry; BPF_NOEXIST so that a racing CPU's first frame is
 		// lost rather than its counts overwritten.
-		asm.Mov.Imm(asm.R1, 1).WithSymbol("insert"),
-		asm.StoreMem(asm.RFP, -32, asm.R1, asm.DWord),
-		asm.StoreMem(asm.RFP, -24, asm.R7, asm.DWord),
-		asm.LoadMapPtr(asm.R1, counts.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, -32),
-		asm.Mov.Imm(asm.R4, 1), // BPF_NOEXIST
-		asm.FnMapUpdateElem.Call(),
-		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol("out"),
-		asm.Return(),
+		movImm(r1, 1).at("insert"),
+		storeMem(rFP, -32, r1, unix.BPF_DW),
+		storeMem(rFP, -24, r7, unix.BPF_DW),
+		loadMapFD(r1, counts),
+		movReg(r2, rFP),
+		addImm(r2, -16),
+		movReg(r3, rFP),
+		addImm(r3, -32),
+		movImm(r4, unix.BPF_NOEXIST),
+		call(helperMapUpdateElem),
+		movImm(r0, tcxNext).at("out"),
+		exit(),
 	}
 }
 
@@ -127,10 +128,10 @@ var ErrObserverUnsupported = errors.New("linuxbridge: cannot observe frames with
 type Observer struct {
 	ns     string
 	mu     sync.Mutex
-	counts *ebpf.Map
-	prog   *ebpf.Program
-	links  map[int]link.Link // by ifindex
-	keys   []counterKey      // batch buffers, reused
+	counts int          // map fd; -1 once closed
+	prog   int          // program fd; -1 once closed
+	links  map[int]int  // link fds by ifindex
+	keys   []counterKey // batch buffers, reused
 	vals   []counterValue
 }
 
@@ -142,33 +143,27 @@ func NewObserver(ns string, maxEntries int) (*Observer, error) {
 	if maxEntries <= 0 {
 		maxEntries = DefaultMaxEntries
 	}
-	counts, err := ebpf.NewMap(&ebpf.MapSpec{
-		Name:       "lb_flood_cnt",
-		Type:       ebpf.LRUHash,
-		KeySize:    16,
-		ValueSize:  16,
-		MaxEntries: uint32(maxEntries),
-	})
+	counts, err := createLRUHash("lb_flood_cnt", 16, 16, uint32(maxEntries))
 	if err != nil {
 		return nil, privilegeError("create the counter map", err)
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "lb_flood_egress",
-		Type:         ebpf.SchedCLS,
-		License:      "Apache-2.0",
-		Instructions: egressProgram(counts),
-	})
+	code, err := assembleProgram(egressProgram(counts))
 	if err != nil {
-		_ = counts.Close()
+		_ = unix.Close(counts)
+		return nil, fmt.Errorf("linuxbridge: assemble the tc egress program: %w", err)
+	}
+	prog, err := loadSchedCLS("lb_flood_egress", code, "Apache-2.0")
+	if err != nil {
+		_ = unix.Close(counts)
 		return nil, privilegeError("load the tc egress program", err)
 	}
-	return &Observer{ns: ns, counts: counts, prog: prog, links: make(map[int]link.Link)}, nil
+	return &Observer{ns: ns, counts: counts, prog: prog, links: make(map[int]int)}, nil
 }
 
 func privilegeError(what string, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, os.ErrPermission) {
-		// cilium/ebpf's hint about RLIMIT_MEMLOCK does not apply: kernels
-		// since 5.11 charge BPF memory to the cgroup.
+		// RLIMIT_MEMLOCK does not matter: kernels since 5.11 charge BPF
+		// memory to the cgroup.
 		return fmt.Errorf("%w: %s: operation not permitted: the agent needs CAP_BPF and CAP_NET_ADMIN "+
 			"(install the systemd drop-in deploy/systemd/%s as /etc/systemd/system/ovs-flood-exporter.service.d/linuxbridge.conf)",
 			ErrObserverUnsupported, what, DropIn)
@@ -183,12 +178,12 @@ func privilegeError(what string, err error) error {
 func (o *Observer) Sync(want map[int]bool) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.prog == nil {
+	if o.prog < 0 {
 		return errors.New("linuxbridge: observer closed")
 	}
 	for idx, l := range o.links {
 		if !want[idx] {
-			_ = l.Close()
+			_ = unix.Close(l)
 			delete(o.links, idx)
 		}
 	}
@@ -205,9 +200,9 @@ func (o *Observer) Sync(want map[int]bool) error {
 	// The kernel resolves the ifindex in the caller's namespace.
 	err := inNetns(o.ns, func() error {
 		for _, idx := range attach {
-			l, err := link.AttachTCX(link.TCXOptions{Interface: idx, Program: o.prog, Attach: ebpf.AttachTCXEgress})
+			l, err := attachTCXEgress(o.prog, idx)
 			switch {
-			case errors.Is(err, ebpf.ErrNotSupported):
+			case errors.Is(err, unix.EINVAL):
 				errs = append(errs, fmt.Errorf("%w: attach to ifindex %d: tcx links need Linux 6.6 or later: %v", ErrObserverUnsupported, idx, err))
 				continue
 			case err != nil:
@@ -235,7 +230,7 @@ func (o *Observer) Attached() int {
 func (o *Observer) Counts() ([]Count, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.counts == nil {
+	if o.counts < 0 {
 		return nil, errors.New("linuxbridge: observer closed")
 	}
 	if o.keys == nil {
@@ -244,10 +239,10 @@ func (o *Observer) Counts() ([]Count, error) {
 	}
 	var (
 		out    []Count
-		cursor ebpf.MapBatchCursor
+		cursor batchCursor
 	)
 	for {
-		n, err := o.counts.BatchLookup(&cursor, o.keys, o.vals, nil)
+		n, err := lookupBatch(o.counts, &cursor, o.keys, o.vals)
 		for i := 0; i < n; i++ {
 			k, v := o.keys[i], o.vals[i]
 			out = append(out, Count{
@@ -258,7 +253,7 @@ func (o *Observer) Counts() ([]Count, error) {
 				Bytes:   v.Bytes,
 			})
 		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
+		if errors.Is(err, unix.ENOENT) {
 			return out, nil
 		}
 		if err != nil {
@@ -273,14 +268,10 @@ func (o *Observer) Counts() ([]Count, error) {
 func (o *Observer) Stats() (runs, nanos uint64, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.prog == nil {
+	if o.prog < 0 {
 		return 0, 0, errors.New("linuxbridge: observer closed")
 	}
-	st, err := o.prog.Stats()
-	if err != nil {
-		return 0, 0, err
-	}
-	return st.RunCount, uint64(st.Runtime.Nanoseconds()), nil
+	return progStats(o.prog)
 }
 
 // Close detaches every link and releases the program and map.
@@ -289,16 +280,16 @@ func (o *Observer) Close() error {
 	defer o.mu.Unlock()
 	var errs []error
 	for idx, l := range o.links {
-		errs = append(errs, l.Close())
+		errs = append(errs, unix.Close(l))
 		delete(o.links, idx)
 	}
-	if o.prog != nil {
-		errs = append(errs, o.prog.Close())
-		o.prog = nil
+	if o.prog >= 0 {
+		errs = append(errs, unix.Close(o.prog))
+		o.prog = -1
 	}
-	if o.counts != nil {
-		errs = append(errs, o.counts.Close())
-		o.counts = nil
+	if o.counts >= 0 {
+		errs = append(errs, unix.Close(o.counts))
+		o.counts = -1
 	}
 	return errors.Join(errs...)
 }

@@ -17,6 +17,13 @@ const (
 	iflaMaster   = 10
 	iflaProtinfo = 12
 	iflaAfSpec   = 26
+	iflaLinkinfo = 18
+
+	iflaInfoKind = 1
+	iflaInfoData = 2
+
+	iflaBrAgeingTime    = 4
+	iflaBrVlanFiltering = 7
 
 	iflaBrportLearning     = 8
 	iflaBrportUnicastFlood = 9
@@ -207,6 +214,68 @@ func parseFDBEntry(b []byte) (e FDBEntry, ok bool, err error) {
 	e.Local = state&nudPermanent != 0
 	e.Static = state&nudNoARP != 0
 	return e, hasMAC && e.MasterIndex != 0 && flags&ntfSelf == 0, nil
+}
+
+// bridgeInfo is what the agent reads of a bridge device's own settings.
+type bridgeInfo struct {
+	VLANFiltering bool
+	// AgeingSeconds is the FDB ageing time; -1 when the message had none.
+	AgeingSeconds int
+}
+
+// parseBridgeInfo parses the payload of the RTM_NEWLINK answer to an
+// RTM_GETLINK of one bridge device (what "ip -d link show br0" prints as
+//
+//	2: br0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 ... state UP ...
+//	    bridge forward_delay 1500 hello_time 200 max_age 2000 ageing_time 30000 stp_state 0 priority 32768 vlan_filtering 0 ...
+//
+// ): struct ifinfomsg, then IFLA_LINKINFO holding IFLA_INFO_KIND "bridge"
+// and IFLA_INFO_DATA with IFLA_BR_AGEING_TIME (u32, centiseconds) and
+// IFLA_BR_VLAN_FILTERING (u8). It fails when the device is no bridge.
+func parseBridgeInfo(b []byte) (bridgeInfo, error) {
+	info := bridgeInfo{AgeingSeconds: -1}
+	if len(b) < sizeofIfInfomsg {
+		return info, fmt.Errorf("bridge device: %d bytes: %w", len(b), errShort)
+	}
+	index := int(int32(binary.NativeEndian.Uint32(b[4:8])))
+	var kind string
+	err := walkAttrs(b[sizeofIfInfomsg:], func(typ uint16, v []byte) error {
+		if typ != iflaLinkinfo {
+			return nil
+		}
+		return walkAttrs(v, func(typ uint16, v []byte) error {
+			switch typ {
+			case iflaInfoKind:
+				kind = cString(v)
+			case iflaInfoData:
+				return walkAttrs(v, info.data)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return info, fmt.Errorf("bridge device %d: %w", index, err)
+	}
+	if kind != "bridge" {
+		return info, fmt.Errorf("device %d is of kind %q, not a bridge", index, kind)
+	}
+	return info, nil
+}
+
+func (info *bridgeInfo) data(typ uint16, v []byte) error {
+	switch typ {
+	case iflaBrAgeingTime:
+		if len(v) < 4 {
+			return fmt.Errorf("IFLA_BR_AGEING_TIME: %w", errShort)
+		}
+		info.AgeingSeconds = int(binary.NativeEndian.Uint32(v) / 100) // clock_t, USER_HZ
+	case iflaBrVlanFiltering:
+		if len(v) < 1 {
+			return fmt.Errorf("IFLA_BR_VLAN_FILTERING: %w", errShort)
+		}
+		info.VLANFiltering = v[0] != 0
+	}
+	return nil
 }
 
 func cString(b []byte) string {

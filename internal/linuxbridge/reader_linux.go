@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -34,9 +33,8 @@ type NetlinkReader struct {
 	ns      string
 	devices DeviceReader
 
-	mu     sync.Mutex
-	sock   *nl.SocketHandle
-	handle *netlink.Handle
+	mu   sync.Mutex
+	sock *nl.SocketHandle
 }
 
 var _ Reader = (*NetlinkReader)(nil)
@@ -62,17 +60,7 @@ func NewNetlinkReader(ns string, devices DeviceReader) (*NetlinkReader, error) {
 		s.Close()
 		return nil, fmt.Errorf("linuxbridge: netlink socket: %w", err)
 	}
-	var handle *netlink.Handle
-	if ns != "" {
-		handle, err = netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
-	} else {
-		handle, err = netlink.NewHandle(unix.NETLINK_ROUTE)
-	}
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("linuxbridge: netlink handle: %w", err)
-	}
-	return &NetlinkReader{ns: ns, devices: devices, sock: &nl.SocketHandle{Socket: s}, handle: handle}, nil
+	return &NetlinkReader{ns: ns, devices: devices, sock: &nl.SocketHandle{Socket: s}}, nil
 }
 
 // Close releases the sockets.
@@ -82,10 +70,6 @@ func (r *NetlinkReader) Close() error {
 	if r.sock != nil {
 		r.sock.Close()
 		r.sock = nil
-	}
-	if r.handle != nil {
-		r.handle.Close()
-		r.handle = nil
 	}
 	return nil
 }
@@ -97,27 +81,28 @@ func (r *NetlinkReader) Read(ctx context.Context) (Topology, error) {
 	if r.sock == nil {
 		return Topology{}, errors.New("linuxbridge: reader closed")
 	}
-	all, err := r.devices.Devices(ctx)
-	if err != nil {
-		return Topology{}, fmt.Errorf("linuxbridge: devices: %w", err)
-	}
-	devs := ownDevices(all)
 	links, err := r.links()
 	if err != nil {
 		return Topology{}, err
 	}
-	topo := assemble(links, devs)
+	if len(links) == 0 {
+		// No Linux bridge (the common OVS host): skip the device dump.
+		return Topology{}, nil
+	}
+	all, err := r.devices.Devices(ctx)
+	if err != nil {
+		return Topology{}, fmt.Errorf("linuxbridge: devices: %w", err)
+	}
+	topo := assemble(links, ownDevices(all))
 	for i := range topo.Bridges {
 		if err := ctx.Err(); err != nil {
 			return Topology{}, err
 		}
 		b := &topo.Bridges[i]
-		if l, err := r.handle.LinkByIndex(b.Index); err == nil {
-			if br, ok := l.(*netlink.Bridge); ok {
-				b.VLANFiltering = br.VlanFiltering != nil && *br.VlanFiltering
-				if br.AgeingTime != nil {
-					b.AgeingSeconds = int(*br.AgeingTime / 100) // clock_t, USER_HZ
-				}
+		if info, err := r.bridgeInfo(b.Index); err == nil {
+			b.VLANFiltering = info.VLANFiltering
+			if info.AgeingSeconds >= 0 {
+				b.AgeingSeconds = info.AgeingSeconds
 			}
 		}
 		fdb, err := r.fdb(b.Index)
@@ -152,6 +137,35 @@ func (r *NetlinkReader) links() ([]bridgeLink, error) {
 		return nil, fmt.Errorf("linuxbridge: bridge links: %w", err)
 	}
 	return out, nil
+}
+
+// bridgeInfo reads the settings of the bridge device with ifindex br: one
+// RTM_GETLINK of that device.
+func (r *NetlinkReader) bridgeInfo(br int) (bridgeInfo, error) {
+	var (
+		info bridgeInfo
+		got  bool
+	)
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, 0)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(br)
+	req.AddData(msg)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: r.sock}
+	var perr error
+	err := req.ExecuteIter(unix.NETLINK_ROUTE, unix.RTM_NEWLINK, func(b []byte) bool {
+		info, perr = parseBridgeInfo(b)
+		got = perr == nil
+		return false
+	})
+	switch {
+	case perr != nil:
+		return info, perr
+	case err != nil:
+		return info, fmt.Errorf("linuxbridge: bridge ifindex %d: %w", br, err)
+	case !got:
+		return info, fmt.Errorf("linuxbridge: bridge ifindex %d: no answer", br)
+	}
+	return info, nil
 }
 
 // fdb dumps the FDB of the bridge with ifindex br. The request carries a
@@ -198,7 +212,7 @@ func (r *NetlinkReader) dump(newReq func() *nl.NetlinkRequest, typ uint16, f fun
 		if ferr != nil {
 			return ferr
 		}
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+		if !errors.Is(err, nl.ErrDumpInterrupted) {
 			return err
 		}
 	}

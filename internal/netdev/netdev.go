@@ -111,10 +111,20 @@ func Find(devs map[string]Device, name string) (Device, bool) {
 // several (or no tap* but several others). In every other case (a tap
 // directly on OVS, an internal port, an unknown name, a bridge with no
 // other port) it maps to itself.
+//
+// Devices are indexed only when some port is a veth with a known peer:
+// on a host whose VMs plug their taps straight into OVS no port needs it.
 func ResolveVMDevices(devs map[string]Device, ovsPorts []string) map[string]string {
-	t := newTopology(devs)
+	var t *topology
 	out := make(map[string]string, len(ovsPorts))
 	for _, p := range ovsPorts {
+		if d, ok := devs[p]; !ok || d.Kind != "veth" || d.PeerIndex == 0 {
+			out[p] = p
+			continue
+		}
+		if t == nil {
+			t = newTopology(devs)
+		}
 		out[p] = t.resolveVM(p)
 	}
 	return out

@@ -1,6 +1,8 @@
 package netdev
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -139,4 +141,38 @@ func TestFind(t *testing.T) {
 // resolveVM is ResolveVMDevices for one port.
 func resolveVM(devs map[string]Device, port string) string {
 	return ResolveVMDevices(devs, []string{port})[port]
+}
+
+// BenchmarkResolveVMDevices resolves 500 OVS ports among 1,000 devices:
+// taps plugged straight into OVS (no index needed) and the hybrid plug
+// (qvo veths whose peers sit in qbr bridges).
+func BenchmarkResolveVMDevices(b *testing.B) {
+	for _, hybrid := range []bool{false, true} {
+		devs := map[string]Device{}
+		var ports []string
+		for i := range 500 {
+			n := strconv.Itoa(i)
+			if !hybrid {
+				devs["tap"+n] = Device{Name: "tap" + n, Index: 10 + i, Kind: "tun"}
+				devs["lo"+n] = Device{Name: "lo" + n, Index: 1000 + i}
+				ports = append(ports, "tap"+n)
+				continue
+			}
+			base := 10 + 4*i
+			devs["qbr"+n] = Device{Name: "qbr" + n, Index: base, Kind: "bridge"}
+			devs["tap"+n] = Device{Name: "tap" + n, Index: base + 1, Kind: "tun", MasterIndex: base}
+			devs["qvb"+n] = Device{Name: "qvb" + n, Index: base + 2, Kind: "veth", MasterIndex: base, PeerIndex: base + 3}
+			devs["qvo"+n] = Device{Name: "qvo" + n, Index: base + 3, Kind: "veth", PeerIndex: base + 2}
+			ports = append(ports, "qvo"+n)
+		}
+		b.Run(map[bool]string{false: "taps", true: "hybrid"}[hybrid], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				out := ResolveVMDevices(devs, ports)
+				if want := strings.Replace(ports[7], "qvo", "tap", 1); out[ports[7]] != want {
+					b.Fatalf("%s resolves to %q, want %q", ports[7], out[ports[7]], want)
+				}
+			}
+		})
+	}
 }

@@ -74,10 +74,31 @@ func (c *frameConn) Read(p []byte) (int, error) {
 			continue
 		}
 		c.buf = c.raw
+		c.shrink()
 	}
 	n := copy(p, c.buf)
 	c.buf = c.buf[n:]
+	if len(c.buf) == 0 && cap(c.raw) > keepBuffer {
+		c.raw = nil // a topology reply: do not hold its copy until the next one
+	}
 	return n, nil
+}
+
+// keepBuffer is the largest message whose buffers a connection keeps for
+// the next one. The replies of every poll (cur_cfg) are tiny; a topology
+// reply (hundreds of kB at 500 ports) comes only when the switch changed.
+const keepBuffer = 64 << 10
+
+// shrink replaces the socket decoder after a message too big to keep its
+// buffer for (a json.Decoder never shrinks its buffer), when it holds no
+// bytes of the next message.
+func (c *frameConn) shrink() {
+	if len(c.raw) <= keepBuffer {
+		return
+	}
+	if r, ok := c.dec.Buffered().(*bytes.Reader); ok && r.Len() == 0 {
+		c.dec = json.NewDecoder(countingReader{r: c.Conn, n: &c.nread})
+	}
 }
 
 // checkMessage decides whether a JSON-RPC object from the server may reach

@@ -102,6 +102,14 @@ func (c *Collector) Families() *Families {
 // Gather implements prometheus.Gatherer for the latest snapshot.
 func (c *Collector) Gather() ([]*dto.MetricFamily, error) { return c.Families().Gather() }
 
+// Latest is the store's latest snapshot (nil before the first poll).
+func (c *Collector) Latest() *state.Snapshot { return c.store.Load() }
+
+// Build builds the families of s (nil: before the first poll) without
+// keeping them: for a caller that encodes them at once and keeps only the
+// encoding, so the families do not stay in memory until the next poll.
+func (c *Collector) Build(s *state.Snapshot) ([]*dto.MetricFamily, error) { return c.build(s) }
+
 func (c *Collector) build(s *state.Snapshot) ([]*dto.MetricFamily, error) {
 	c.mu.Lock()
 	b := newBuilder(c.hint)

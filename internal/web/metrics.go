@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"hash/crc32"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"math"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/collector"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
 
 // offeredFormats are what /metrics negotiates from the Accept header, as
@@ -59,15 +61,20 @@ func newRenderCache(ovs *collector.Collector, log *slog.Logger) *renderCache {
 // rendering is the OVS families of one snapshot encoded in one format:
 // one segment per family.
 type rendering struct {
-	fams   *collector.Families
+	snap   *state.Snapshot
 	format expfmt.Format
 	once   sync.Once
 	done   atomic.Bool
 	prev   *rendering // until rendered: whose segments to reuse
 
-	// mfs are the families encoded, segs their encodings, index by index.
-	mfs  []*dto.MetricFamily
-	segs []*segment
+	// names and digests are the families encoded, segs their encodings,
+	// index by index. The families themselves are not kept: a digest of
+	// their series and values is enough to tell the next snapshot's
+	// unchanged ones, and keeping ~5,000 series' messages until the next
+	// poll would leave the collector less room under the memory limit.
+	names   []string
+	digests []familyDigest
+	segs    []*segment
 	// crc and size are of the whole text, for the gzip trailer.
 	crc  uint32
 	size int
@@ -85,33 +92,33 @@ type segment struct {
 
 // get returns the rendering of the latest snapshot in format.
 func (c *renderCache) get(format expfmt.Format) *rendering {
-	fams := c.ovs.Families()
+	snap := c.ovs.Latest()
 	c.mu.Lock()
 	r := c.latest[format]
-	if r == nil || r.fams != fams {
-		r = &rendering{fams: fams, format: format, prev: r}
+	if r == nil || r.snap != snap {
+		r = &rendering{snap: snap, format: format, prev: r}
 		c.latest[format] = r
 	}
 	c.mu.Unlock()
-	r.once.Do(func() { r.render(c.log) })
+	r.once.Do(func() { r.render(c.ovs, c.log) })
 	return r
 }
 
-func (r *rendering) render(log *slog.Logger) {
-	mfs, err := r.fams.Gather() // on error, what could be built is still served
+func (r *rendering) render(ovs *collector.Collector, log *slog.Logger) {
+	mfs, err := ovs.Build(r.snap) // on error, what could be built is still served
 	if err != nil {
 		log.Error("building OVS metrics", "err", err)
 	}
 	var prev map[string]int
-	var prevMFs []*dto.MetricFamily
+	var prevDigests []familyDigest
 	var prevSegs []*segment
 	// A previous rendering still under way (a scrape of the last snapshot
 	// racing with this one) is not waited for: nothing is reused then.
 	if p := r.prev; p != nil && p.done.Load() {
-		prevMFs, prevSegs = p.mfs, p.segs
-		prev = make(map[string]int, len(prevMFs))
-		for i, mf := range prevMFs {
-			prev[mf.GetName()] = i
+		prevDigests, prevSegs = p.digests, p.segs
+		prev = make(map[string]int, len(p.names))
+		for i, name := range p.names {
+			prev[name] = i
 		}
 	}
 	r.prev = nil // let the older renderings go
@@ -120,9 +127,10 @@ func (r *rendering) render(log *slog.Logger) {
 	enc := expfmt.NewEncoder(&out, r.format)
 	for _, mf := range mfs {
 		size := 4096
+		d := digestOf(mf)
 		if i, ok := prev[mf.GetName()]; ok {
-			if sameMetrics(prevMFs[i], mf) {
-				r.mfs, r.segs = append(r.mfs, mf), append(r.segs, prevSegs[i])
+			if prevDigests[i] == d {
+				r.keep(mf.GetName(), d, prevSegs[i])
 				continue
 			}
 			size = len(prevSegs[i].text) + len(prevSegs[i].text)/8 // values grow a little
@@ -132,7 +140,7 @@ func (r *rendering) render(log *slog.Logger) {
 			log.Error("encoding OVS metrics", "family", mf.GetName(), "err", err)
 			continue
 		}
-		r.mfs, r.segs = append(r.mfs, mf), append(r.segs, &segment{text: out.b})
+		r.keep(mf.GetName(), d, &segment{text: out.b})
 	}
 	for _, s := range r.segs {
 		r.crc = crc32.Update(r.crc, crc32.IEEETable, s.text)
@@ -150,24 +158,42 @@ func (t *target) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// sameMetrics reports whether a and b, families of the same name, have
-// the same series with the same values, so they encode to the same bytes.
-func sameMetrics(a, b *dto.MetricFamily) bool {
-	if len(a.Metric) != len(b.Metric) {
-		return false
+func (r *rendering) keep(name string, d familyDigest, s *segment) {
+	r.names, r.digests, r.segs = append(r.names, name), append(r.digests, d), append(r.segs, s)
+}
+
+// familyDigest stands for a family's series and values: two families of
+// the same name with equal digests encode to the same bytes. It is a
+// 128-bit hash (two seeds) of every label name and value and every value's
+// bits, with the series count beside it; a collision, which would serve a
+// family's last encoding for one more poll, is out of reach in practice.
+type familyDigest struct {
+	series int
+	h1, h2 uint64
+}
+
+var digestSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+func digestOf(mf *dto.MetricFamily) familyDigest {
+	var h [2]maphash.Hash
+	for i := range h {
+		h[i].SetSeed(digestSeeds[i])
 	}
-	for i, ma := range a.Metric {
-		mb := b.Metric[i]
-		if len(ma.Label) != len(mb.Label) || valueBits(ma) != valueBits(mb) {
-			return false
-		}
-		for j, la := range ma.Label {
-			if la.GetValue() != mb.Label[j].GetValue() {
-				return false
+	var buf [8]byte
+	for _, m := range mf.Metric {
+		for i := range h {
+			for _, l := range m.Label {
+				// 0xff never occurs in UTF-8: it ends each name and value.
+				_, _ = h[i].WriteString(l.GetName())
+				_ = h[i].WriteByte(0xff)
+				_, _ = h[i].WriteString(l.GetValue())
+				_ = h[i].WriteByte(0xff)
 			}
+			binary.LittleEndian.PutUint64(buf[:], valueBits(m))
+			_, _ = h[i].Write(buf[:])
 		}
 	}
-	return true
+	return familyDigest{series: len(mf.Metric), h1: h[0].Sum64(), h2: h[1].Sum64()}
 }
 
 // valueBits is the value of a gauge or counter (the only types the OVS
@@ -202,13 +228,17 @@ func (r *rendering) writeGzip(w io.Writer, rest []byte) error {
 	if _, err := w.Write(gzipHeader); err != nil {
 		return err
 	}
+	// One compressor for the response (~1 MiB of tables), dropped after
+	// it rather than kept for the next scrape: scrapes come every 15 s or
+	// so, and kept it would narrow the room the collector has under the
+	// memory limit between every two polls.
+	var c compressor
 	for _, s := range r.segs {
-		if _, err := w.Write(s.deflated()); err != nil {
+		if _, err := w.Write(s.deflated(&c)); err != nil {
 			return err
 		}
 	}
-	fw := getFlate(w)
-	defer putFlate(fw)
+	fw := c.to(w)
 	if _, err := fw.Write(rest); err != nil {
 		return err
 	}
@@ -222,11 +252,12 @@ func (r *rendering) writeGzip(w io.Writer, rest []byte) error {
 	return err
 }
 
-func (s *segment) deflated() []byte {
+// deflated returns the segment's deflate blocks, compressing them with c
+// the first time.
+func (s *segment) deflated(c *compressor) []byte {
 	s.once.Do(func() {
 		var buf bytes.Buffer
-		fw := getFlate(&buf)
-		defer putFlate(fw)
+		fw := c.to(&buf)
 		_, _ = fw.Write(s.text)
 		_ = fw.Flush() // byte-aligned end of non-final blocks: more may follow
 		s.deflate = buf.Bytes()
@@ -234,31 +265,18 @@ func (s *segment) deflated() []byte {
 	return s.deflate
 }
 
-// compressors keeps one compressor for the next scrape (it holds ~1 MiB
-// of tables, too much to make per segment or per scrape); more scrapes at
-// once make their own. Not a sync.Pool: with a collection every poll or
-// two, a pool would be empty at nearly every scrape. BestSpeed compresses
-// the 500-port host's 500 KiB in ~1.3 ms instead of ~3 ms at the default
-// level, 3% larger.
-var compressors = make(chan *flate.Writer, 1)
+// compressor is a deflate writer made on first use and reset for each
+// destination. BestSpeed compresses the 500-port host's 500 KiB in
+// ~1.3 ms instead of ~3 ms at the default level, 3% larger.
+type compressor struct{ fw *flate.Writer }
 
-func getFlate(w io.Writer) *flate.Writer {
-	select {
-	case fw := <-compressors:
-		fw.Reset(w)
-		return fw
-	default:
-		fw, _ := flate.NewWriter(w, flate.BestSpeed)
-		return fw
+func (c *compressor) to(w io.Writer) *flate.Writer {
+	if c.fw == nil {
+		c.fw, _ = flate.NewWriter(w, flate.BestSpeed)
+	} else {
+		c.fw.Reset(w)
 	}
-}
-
-func putFlate(fw *flate.Writer) {
-	fw.Reset(io.Discard) // drop the reference to the last writer
-	select {
-	case compressors <- fw:
-	default:
-	}
+	return c.fw
 }
 
 // encodeLive gathers g and encodes it in format, closing the encoder (for

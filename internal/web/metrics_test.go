@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -236,9 +237,9 @@ func TestGzipMatchesTextAcrossSnapshots(t *testing.T) {
 			r := cache.get(expfmt.NegotiateAccept(http.Header{"Accept": {accept}}, offeredFormats...))
 			segs := map[string]*segment{}
 			reused := 0
-			for i, mf := range r.mfs {
-				segs[mf.GetName()] = r.segs[i]
-				if prevSegs[mf.GetName()] == r.segs[i] {
+			for i, name := range r.names {
+				segs[name] = r.segs[i]
+				if prevSegs[name] == r.segs[i] {
 					reused++
 				}
 			}
@@ -329,8 +330,8 @@ func TestAcceptsGzip(t *testing.T) {
 	}
 }
 
-// sameMetrics must see every difference that changes the encoding.
-func TestSameMetrics(t *testing.T) {
+// The digest must see every difference that changes the encoding.
+func TestFamilyDigest(t *testing.T) {
 	fam := func(value float64, labelValue string) *dto.MetricFamily {
 		name, lv := "x", labelValue
 		return &dto.MetricFamily{Name: &name, Metric: []*dto.Metric{{
@@ -345,12 +346,25 @@ func TestSameMetrics(t *testing.T) {
 		{"value", fam(1, "a"), fam(2, "a"), false},
 		{"label value", fam(1, "a"), fam(1, "b"), false},
 		{"one series more", fam(1, "a"), &dto.MetricFamily{Metric: append(fam(1, "a").Metric, fam(1, "b").Metric...)}, false},
+		{"label boundary", fam2("ab", "c"), fam2("a", "bc"), false},
+		{"NaN equals NaN", fam(math.NaN(), "a"), fam(math.NaN(), "a"), true},
+		{"gauge value", gauge(1), gauge(2), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := sameMetrics(tc.a, tc.b); got != tc.want {
-				t.Errorf("sameMetrics = %v, want %v", got, tc.want)
+			if got := digestOf(tc.a) == digestOf(tc.b); got != tc.want {
+				t.Errorf("digests equal = %v, want %v", got, tc.want)
 			}
 		})
 	}
+}
+
+func fam2(v1, v2 string) *dto.MetricFamily {
+	n1, n2, value := "l1", "l2", 1.0
+	return &dto.MetricFamily{Metric: []*dto.Metric{{
+		Label: []*dto.LabelPair{{Name: &n1, Value: &v1}, {Name: &n2, Value: &v2}}, Counter: &dto.Counter{Value: &value}}}}
+}
+
+func gauge(v float64) *dto.MetricFamily {
+	return &dto.MetricFamily{Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}}}
 }

@@ -186,3 +186,56 @@ func BenchmarkObserveChurn(b *testing.B) {
 		d.Observe(Input{Time: t0.Add(time.Duration(i) * 5 * time.Second), Ports: labPorts(), Flows: polls[i%len(polls)], Observed: obs})
 	}
 }
+
+// BenchmarkObserveSteady is one full-dump poll of a busy host: 5,000
+// megaflows that every poll lists again with grown counters (single
+// deliveries between VMs, most to their owners), 50 of them flooded.
+func BenchmarkObserveSteady(b *testing.B) {
+	const n, floods = 5000, 50
+	flows := make([]Flow, 0, n)
+	for j := 0; j < n-floods; j++ {
+		flows = append(flows, macFlow("tapvm1", j, 1))
+	}
+	for j := 0; j < floods; j++ {
+		flows = append(flows, floodFlow(fmt.Sprintf("flood-%d", j), 1, 100))
+	}
+	d := New(DefaultConfig())
+	t0 := time.Unix(1_700_000_000, 0)
+	ports := labPorts()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range flows {
+			flows[j].Packets += uint64(j % 3)
+			flows[j].Bytes += uint64(j%3) * 100
+		}
+		d.Observe(Input{Time: t0.Add(time.Duration(i) * time.Second), Ports: ports, Flows: flows, Complete: true})
+	}
+}
+
+// TestFlowMemoryShrinks checks that the memory of a burst of megaflows
+// (a MAC flood) is given back once they are gone, and that the megaflows
+// that stay keep their counts across the move.
+func TestFlowMemoryShrinks(t *testing.T) {
+	d := New(DefaultConfig())
+	t0 := time.Unix(1_700_000_000, 0)
+	var burst []Flow
+	for j := 0; j < 5000; j++ {
+		burst = append(burst, macFlow("tapvm1", j, 1))
+	}
+	flood := floodFlow("seed", 1000, 1_000_000)
+	d.Observe(Input{Time: t0, Ports: labPorts(), Flows: append(burst, flood), Complete: true})
+	flood.Packets, flood.Bytes = 2000, 2_000_000
+	r := d.Observe(Input{Time: t0.Add(time.Second), Ports: labPorts(), Flows: []Flow{flood}, Complete: true})
+	if n := len(d.mem.memos); n > 16 {
+		t.Errorf("%d memo slots kept for 1 megaflow", n)
+	}
+	if d.mem.len() != 1 || r.FlowsRemembered != 1 {
+		t.Errorf("%d megaflows remembered, want 1", d.mem.len())
+	}
+	flood.Packets, flood.Bytes = 3000, 3_000_000
+	r = d.Observe(Input{Time: t0.Add(2 * time.Second), Ports: labPorts(), Flows: []Flow{flood}, Complete: true})
+	if got := r.Flooded[CounterKey{"br-int", "tapvm1", 10}].Bytes; got != 2_000_000 {
+		t.Errorf("flooded %d bytes over two polls after the move, want 2000000", got)
+	}
+}

@@ -68,7 +68,15 @@ func (s *unixctlSource) Read(ctx context.Context, p *Poll) error {
 		}
 	}
 	p.ovsVersion, p.vswitchd = s.version, s.v
-	v := &unixctlView{ports: map[string]ovs.DPPort{}, portBr: map[string]string{}, fdbStats: map[string]*state.FDB{}}
+	n := 0
+	for _, dp := range dps {
+		for _, br := range dp.Bridges {
+			n += len(br.Ports)
+		}
+	}
+	// Sized up front: growing two maps of every port costs more than
+	// filling them, every poll.
+	v := &unixctlView{ports: make(map[string]ovs.DPPort, n), portBr: make(map[string]string, n), fdbStats: map[string]*state.FDB{}}
 	for _, dp := range dps {
 		for _, br := range dp.Bridges {
 			if !p.cfg.wanted(br.Name) {

@@ -51,6 +51,7 @@ func IsGroup(mac net.HardwareAddr) bool { return len(mac) == 6 && mac[0]&1 == 1 
 type Ports struct {
 	bridgeOf map[string]string            // port name -> bridge
 	names    map[string]map[string]string // bridge -> ofport ("1", "LOCAL") -> name
+	hint     int                          // the size of the first bridge's names (PortsFor)
 }
 
 // NewPorts indexes the ports of every bridge in dps.
@@ -66,6 +67,12 @@ func NewPorts(dps []ovs.Datapath) Ports {
 	return p
 }
 
+// PortsFor returns an empty Ports sized for n ports, most of them on one
+// bridge: filling it then never grows a map.
+func PortsFor(n int) Ports {
+	return Ports{bridgeOf: make(map[string]string, n), names: map[string]map[string]string{}, hint: n}
+}
+
 // Add records port name, OpenFlow port ofport, on bridge.
 func (p *Ports) Add(bridge, name string, ofport uint32) {
 	if p.bridgeOf == nil {
@@ -78,7 +85,8 @@ func (p *Ports) Add(bridge, name string, ofport uint32) {
 	}
 	m := p.names[bridge]
 	if m == nil {
-		m = map[string]string{}
+		m = make(map[string]string, p.hint)
+		p.hint = 0 // the other bridges are the few
 		p.names[bridge] = m
 	}
 	m[of] = name

@@ -123,3 +123,23 @@ func TestCounterForgetsAfterPartialDumps(t *testing.T) {
 		t.Errorf("a megaflow forgotten after %d polls counts from zero: %+v", MaxAge, got)
 	}
 }
+
+// TestCounterShrinksAfterBurst checks that a burst of megaflows (a MAC
+// flood) is given back once it is gone, and that the megaflows that stay
+// keep their counts across the move.
+func TestCounterShrinksAfterBurst(t *testing.T) {
+	var c Counter
+	burst := []Flow{{Key: "stays", Packets: 10, Bytes: 1000}}
+	for i := 0; i < 5000; i++ {
+		burst = append(burst, Flow{Key: fmt.Sprint("burst", i), Packets: 1, Bytes: 100})
+	}
+	c.Deltas(burst, true)
+	c.Deltas([]Flow{{Key: "stays", Packets: 20, Bytes: 2000}}, true)
+	if c.Len() != 1 || len(c.counts) > 16 {
+		t.Errorf("%d megaflows remembered in %d slots, want 1 in a few", c.Len(), len(c.counts))
+	}
+	got := c.Deltas([]Flow{{Key: "stays", Packets: 25, Bytes: 2500}}, true)
+	if len(got) != 1 || got[0].Packets != 5 || got[0].Bytes != 500 {
+		t.Errorf("after the move: %+v, want 5 packets and 500 bytes", got)
+	}
+}

@@ -122,8 +122,14 @@ func uitoa(n uint32) string {
 // re-created megaflow, counted from zero. It holds one entry per megaflow
 // of the last complete dump, plus, after partial dumps, those seen in the
 // last MaxAge polls.
+//
+// The counts live in one array indexed by a map from key to slot, so a
+// poll looks each megaflow up once and walks the array, not the map, to
+// forget: it runs every poll over thousands of megaflows.
 type Counter struct {
-	last   map[string]flowCounts
+	slots  map[string]int32
+	counts []flowCounts
+	free   []int32 // slots of forgotten megaflows, for the next new ones
 	poll   int
 	primed bool
 }
@@ -134,6 +140,7 @@ type Counter struct {
 const MaxAge = 12
 
 type flowCounts struct {
+	key            string // "" for a free slot
 	packets, bytes uint64
 	seen           int
 }
@@ -153,38 +160,75 @@ func (c *Counter) Deltas(cur []Flow, complete bool) []Flow {
 // buffer across polls; out must not overlap cur.
 func (c *Counter) AppendDeltas(out, cur []Flow, complete bool) []Flow {
 	c.poll++
-	if c.last == nil {
-		c.last = make(map[string]flowCounts, len(cur))
+	if c.slots == nil {
+		c.slots = make(map[string]int32, len(cur))
 	}
 	for _, f := range cur {
 		if f.Key == "" {
 			continue
 		}
-		prev, ok := c.last[f.Key]
-		if ok && prev.seen == c.poll {
+		slot, ok := c.slots[f.Key]
+		if !ok {
+			slot = c.alloc(f.Key)
+		}
+		fc := &c.counts[slot]
+		if ok && fc.seen == c.poll {
 			continue // the same megaflow twice in one dump counts once
 		}
-		c.last[f.Key] = flowCounts{packets: f.Packets, bytes: f.Bytes, seen: c.poll}
+		prev := *fc // zero counts for a megaflow new since the last dump
+		fc.packets, fc.bytes, fc.seen = f.Packets, f.Bytes, c.poll
 		if !c.primed {
 			continue
-		}
-		if !ok {
-			prev = flowCounts{} // new since the last dump
 		}
 		f.Packets, f.Bytes = delta(prev.packets, f.Packets), delta(prev.bytes, f.Bytes)
 		out = append(out, f)
 	}
-	for k, v := range c.last {
-		if v.seen != c.poll && (complete || c.poll-v.seen > MaxAge) {
-			delete(c.last, k)
+	for i := range c.counts {
+		if fc := &c.counts[i]; fc.key != "" && fc.seen != c.poll && (complete || c.poll-fc.seen > MaxAge) {
+			delete(c.slots, fc.key)
+			*fc = flowCounts{}
+			c.free = append(c.free, int32(i))
 		}
 	}
+	c.compact()
 	c.primed = true
 	return out
 }
 
+// alloc returns a new slot for key, its counts zero.
+func (c *Counter) alloc(key string) int32 {
+	var slot int32
+	if n := len(c.free); n > 0 {
+		slot, c.free = c.free[n-1], c.free[:n-1]
+	} else {
+		slot = int32(len(c.counts))
+		c.counts = append(c.counts, flowCounts{})
+	}
+	c.counts[slot] = flowCounts{key: key}
+	c.slots[key] = slot
+	return slot
+}
+
+// compact moves the counts into a right-sized array and map once most
+// slots are free: after a burst of megaflows (a MAC flood) has gone, the
+// memory shrinks back.
+func (c *Counter) compact() {
+	if len(c.counts) < 1024 || len(c.slots) > len(c.counts)/4 {
+		return
+	}
+	counts := make([]flowCounts, 0, 2*len(c.slots))
+	slots := make(map[string]int32, 2*len(c.slots))
+	for i := range c.counts {
+		if c.counts[i].key != "" {
+			slots[c.counts[i].key] = int32(len(counts))
+			counts = append(counts, c.counts[i])
+		}
+	}
+	c.counts, c.slots, c.free = counts, slots, nil
+}
+
 // Len is the number of megaflows remembered.
-func (c *Counter) Len() int { return len(c.last) }
+func (c *Counter) Len() int { return len(c.slots) }
 
 func delta(prev, cur uint64) uint64 {
 	if cur < prev {

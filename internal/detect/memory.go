@@ -4,8 +4,9 @@ import "github.com/ovs-flood-exporter/ovs-flood-exporter/internal/counter"
 
 // flowMemo is a megaflow's counters as last dumped.
 type flowMemo struct {
-	key            string // "" for a free slot
+	key            string
 	inPort         string
+	used           bool // false for a free slot
 	packets, bytes uint64
 	seen           int64 // poll number last dumped
 	// prevPackets and prevBytes are the counters before this poll's dump
@@ -13,6 +14,9 @@ type flowMemo struct {
 	// twice in one dump is counted against them both times.
 	prevPackets, prevBytes uint64
 	known                  bool // it was remembered before this poll's dump
+	// next is the slot of the megaflow that followed this one in the
+	// last dump that listed it, -1 if none: see take.
+	next int32
 }
 
 // flowMemory remembers every dumped megaflow's counters so the next poll
@@ -37,6 +41,7 @@ type flowMemo struct {
 type flowMemory struct {
 	slots map[string]int32
 	memos []flowMemo
+	head  int32   // slot of the first megaflow of the last dump, -1 if none
 	free  []int32 // slots of forgotten megaflows, for the next new ones
 	// forgotten holds the in_ports whose megaflows were dropped by age and
 	// that were not dumped since.
@@ -44,7 +49,7 @@ type flowMemory struct {
 }
 
 func newFlowMemory() flowMemory {
-	return flowMemory{slots: map[string]int32{}, forgotten: map[string]bool{}}
+	return flowMemory{slots: map[string]int32{}, head: -1, forgotten: map[string]bool{}}
 }
 
 // flowDelta is what a megaflow counted since the previous poll.
@@ -54,14 +59,26 @@ type flowDelta struct{ packets, bytes uint64 }
 // revalidated from single-output to flooded in place) and returns, per
 // flow of in.Flows, what it counted since the previous poll (see delta),
 // in out (reused). poll is the current poll number.
+//
+// A datapath lists its megaflows in the same order from one dump to the
+// next, so each flow is first compared with the memo of the one that
+// followed its predecessor last time, and looked up by key only when
+// that is another megaflow.
 func (m *flowMemory) take(out []flowDelta, in Input, poll int64, first bool) []flowDelta {
 	out = out[:0]
+	prev := int32(-1)
 	for i := range in.Flows {
 		f := &in.Flows[i]
-		slot, ok := m.slots[f.Key]
+		slot, ok := m.find(prev, f.Key)
 		if !ok {
 			slot = m.alloc(f.Key)
 		}
+		if prev < 0 {
+			m.head = slot
+		} else {
+			m.memos[prev].next = slot
+		}
+		prev = slot
 		memo := &m.memos[slot]
 		if memo.seen != poll {
 			memo.prevPackets, memo.prevBytes, memo.known = memo.packets, memo.bytes, ok
@@ -70,6 +87,20 @@ func (m *flowMemory) take(out []flowDelta, in Input, poll int64, first bool) []f
 		memo.packets, memo.bytes, memo.seen, memo.inPort = f.Packets, f.Bytes, poll, f.InPort
 	}
 	return out
+}
+
+// find returns the slot of key, trying first the one that followed slot
+// prev (-1: the head) in the last dump.
+func (m *flowMemory) find(prev int32, key string) (int32, bool) {
+	guess := m.head
+	if prev >= 0 {
+		guess = m.memos[prev].next
+	}
+	if guess >= 0 && int(guess) < len(m.memos) && m.memos[guess].used && m.memos[guess].key == key {
+		return guess, true
+	}
+	slot, ok := m.slots[key]
+	return slot, ok
 }
 
 // alloc returns a new slot for key.
@@ -81,7 +112,7 @@ func (m *flowMemory) alloc(key string) int32 {
 		slot = int32(len(m.memos))
 		m.memos = append(m.memos, flowMemo{})
 	}
-	m.memos[slot] = flowMemo{key: key}
+	m.memos[slot] = flowMemo{key: key, used: true, next: -1}
 	m.slots[key] = slot
 	return slot
 }
@@ -119,7 +150,7 @@ func (m *flowMemory) forget(in Input, poll, maxAge int64) {
 	defer m.compact()
 	if in.Complete {
 		for i := range m.memos {
-			if memo := &m.memos[i]; memo.key != "" && memo.seen != poll {
+			if memo := &m.memos[i]; memo.used && memo.seen != poll {
 				m.drop(int32(i))
 			}
 		}
@@ -129,7 +160,7 @@ func (m *flowMemory) forget(in Input, poll, maxAge int64) {
 	for i := range m.memos {
 		memo := &m.memos[i]
 		switch {
-		case memo.key == "" || memo.seen == poll:
+		case !memo.used || memo.seen == poll:
 		case in.Observed[memo.inPort]:
 			m.drop(int32(i)) // its port was dumped without it: gone
 		case poll-memo.seen > maxAge:
@@ -145,7 +176,7 @@ func (m *flowMemory) forget(in Input, poll, maxAge int64) {
 // drop frees slot.
 func (m *flowMemory) drop(slot int32) {
 	delete(m.slots, m.memos[slot].key)
-	m.memos[slot] = flowMemo{}
+	m.memos[slot] = flowMemo{next: -1}
 	m.free = append(m.free, slot)
 }
 
@@ -159,12 +190,15 @@ func (m *flowMemory) compact() {
 	memos := make([]flowMemo, 0, 2*len(m.slots))
 	slots := make(map[string]int32, 2*len(m.slots))
 	for i := range m.memos {
-		if m.memos[i].key != "" {
+		if m.memos[i].used {
 			slots[m.memos[i].key] = int32(len(memos))
 			memos = append(memos, m.memos[i])
 		}
 	}
-	m.memos, m.slots, m.free = memos, slots, nil
+	for i := range memos {
+		memos[i].next = -1 // the slots moved
+	}
+	m.memos, m.slots, m.free, m.head = memos, slots, nil, -1
 }
 
 // len returns how many megaflows are remembered.

@@ -124,11 +124,15 @@ func uitoa(n uint32) string {
 // last MaxAge polls.
 //
 // The counts live in one array indexed by a map from key to slot, so a
-// poll looks each megaflow up once and walks the array, not the map, to
-// forget: it runs every poll over thousands of megaflows.
+// poll looks each megaflow up at most once and walks the array, not the
+// map, to forget: it runs every poll over thousands of megaflows. A
+// datapath lists its megaflows in the same order from one dump to the
+// next, so each is first compared with the one that followed its
+// predecessor last time, and looked up by key only when that is another.
 type Counter struct {
 	slots  map[string]int32
 	counts []flowCounts
+	head   int32   // slot of the first megaflow of the last dump, -1 if none
 	free   []int32 // slots of forgotten megaflows, for the next new ones
 	poll   int
 	primed bool
@@ -140,9 +144,10 @@ type Counter struct {
 const MaxAge = 12
 
 type flowCounts struct {
-	key            string // "" for a free slot
+	key            string // "" for a free slot (Deltas skips empty keys)
 	packets, bytes uint64
 	seen           int
+	next           int32 // slot of the megaflow that followed it last time, -1 if none
 }
 
 // Deltas returns cur with Packets and Bytes replaced by their growth since
@@ -161,16 +166,23 @@ func (c *Counter) Deltas(cur []Flow, complete bool) []Flow {
 func (c *Counter) AppendDeltas(out, cur []Flow, complete bool) []Flow {
 	c.poll++
 	if c.slots == nil {
-		c.slots = make(map[string]int32, len(cur))
+		c.slots, c.head = make(map[string]int32, len(cur)), -1
 	}
+	prev := int32(-1)
 	for _, f := range cur {
 		if f.Key == "" {
 			continue
 		}
-		slot, ok := c.slots[f.Key]
+		slot, ok := c.find(prev, f.Key)
 		if !ok {
 			slot = c.alloc(f.Key)
 		}
+		if prev < 0 {
+			c.head = slot
+		} else {
+			c.counts[prev].next = slot
+		}
+		prev = slot
 		fc := &c.counts[slot]
 		if ok && fc.seen == c.poll {
 			continue // the same megaflow twice in one dump counts once
@@ -186,13 +198,27 @@ func (c *Counter) AppendDeltas(out, cur []Flow, complete bool) []Flow {
 	for i := range c.counts {
 		if fc := &c.counts[i]; fc.key != "" && fc.seen != c.poll && (complete || c.poll-fc.seen > MaxAge) {
 			delete(c.slots, fc.key)
-			*fc = flowCounts{}
+			*fc = flowCounts{next: -1}
 			c.free = append(c.free, int32(i))
 		}
 	}
 	c.compact()
 	c.primed = true
 	return out
+}
+
+// find returns the slot of key, trying first the one that followed slot
+// prev (-1: the head) last time.
+func (c *Counter) find(prev int32, key string) (int32, bool) {
+	guess := c.head
+	if prev >= 0 {
+		guess = c.counts[prev].next
+	}
+	if guess >= 0 && int(guess) < len(c.counts) && c.counts[guess].key == key {
+		return guess, true
+	}
+	slot, ok := c.slots[key]
+	return slot, ok
 }
 
 // alloc returns a new slot for key, its counts zero.
@@ -204,7 +230,7 @@ func (c *Counter) alloc(key string) int32 {
 		slot = int32(len(c.counts))
 		c.counts = append(c.counts, flowCounts{})
 	}
-	c.counts[slot] = flowCounts{key: key}
+	c.counts[slot] = flowCounts{key: key, next: -1}
 	c.slots[key] = slot
 	return slot
 }
@@ -224,7 +250,10 @@ func (c *Counter) compact() {
 			counts = append(counts, c.counts[i])
 		}
 	}
-	c.counts, c.slots, c.free = counts, slots, nil
+	for i := range counts {
+		counts[i].next = -1 // the slots moved
+	}
+	c.counts, c.slots, c.free, c.head = counts, slots, nil, -1
 }
 
 // Len is the number of megaflows remembered.

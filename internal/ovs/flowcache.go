@@ -12,6 +12,10 @@ import "hash/maphash"
 // to (strings, MACs, tunnel key) is the cache's own copy, never the
 // reply's, and is never changed once made.
 //
+// A datapath lists its megaflows in the same order from one dump to the
+// next, so a line is first compared with the one that followed its
+// predecessor last time, and hashed only when that is another.
+//
 // A FlowCache is not safe for concurrent use; use one per datapath, for
 // its whole (unfiltered) dumps.
 type FlowCache struct {
@@ -20,6 +24,8 @@ type FlowCache struct {
 	entries []cachedFlow
 	free    []int32
 	dump    int64 // number of the dump being parsed
+	head    int32 // entry of the first line of the last dump, -1 if none
+	prev    int32 // entry of the previous line of this dump, -1 if none
 	// p carves the cached flows' MACs and outputs from slabs of the
 	// cache's own, apart from those of a dump.
 	p flowParser
@@ -31,17 +37,19 @@ type cachedFlow struct {
 	hash uint64
 	dump int64 // number of the last dump that listed it
 	used bool  // false for a free entry
+	next int32 // entry of the line that followed it last time, -1 if none
 }
 
 // NewFlowCache returns an empty FlowCache.
 func NewFlowCache() *FlowCache {
-	return &FlowCache{seed: maphash.MakeSeed(), slots: map[uint64]int32{}}
+	return &FlowCache{seed: maphash.MakeSeed(), slots: map[uint64]int32{}, head: -1, prev: -1}
 }
 
 // begin starts a dump.
 func (c *FlowCache) begin() {
 	if c != nil {
 		c.dump++
+		c.prev = -1
 	}
 }
 
@@ -56,15 +64,24 @@ func (c *FlowCache) parseLine(p *flowParser, line string, f *Megaflow) bool {
 	if !splitLine(line, f) {
 		return false
 	}
-	h := maphash.String(c.seed, f.Key)
-	h = h*0x9e3779b97f4a7c15 ^ maphash.String(c.seed, f.Actions)
-	h = h*0x9e3779b97f4a7c15 ^ maphash.String(c.seed, f.UFID)
-	e := c.lookup(h, f)
-	if e == nil {
-		if e = c.add(h, f); e == nil {
-			return false
+	slot := c.guess()
+	if slot < 0 || !c.entries[slot].holds(f) {
+		h := maphash.String(c.seed, f.Key)
+		h = h*0x9e3779b97f4a7c15 ^ maphash.String(c.seed, f.Actions)
+		h = h*0x9e3779b97f4a7c15 ^ maphash.String(c.seed, f.UFID)
+		if slot = c.lookup(h, f); slot < 0 {
+			if slot = c.add(h, f); slot < 0 {
+				return false
+			}
 		}
 	}
+	if c.prev < 0 {
+		c.head = slot
+	} else {
+		c.entries[c.prev].next = slot
+	}
+	c.prev = slot
+	e := &c.entries[slot]
 	e.dump = c.dump
 	packets, bytes, used := f.Packets, f.Bytes, f.Used
 	*f = e.flow
@@ -77,22 +94,36 @@ func (c *FlowCache) parseLine(p *flowParser, line string, f *Megaflow) bool {
 	return true
 }
 
-// lookup returns the entry holding the parse of f's text, nil if none.
-func (c *FlowCache) lookup(h uint64, f *Megaflow) *cachedFlow {
-	slot, ok := c.slots[h]
-	if !ok {
-		return nil
+// guess returns the entry of the line that followed the previous one
+// last time, -1 if none.
+func (c *FlowCache) guess() int32 {
+	g := c.head
+	if c.prev >= 0 {
+		g = c.entries[c.prev].next
 	}
-	e := &c.entries[slot]
-	if e.flow.Key != f.Key || e.flow.Actions != f.Actions || e.flow.UFID != f.UFID {
-		return nil // another line with the same hash
+	if int(g) >= len(c.entries) {
+		return -1
 	}
-	return e
+	return g
 }
 
-// add parses a copy of f's UFID, match and actions into a new entry; nil
+// holds reports whether e is the parse of f's text.
+func (e *cachedFlow) holds(f *Megaflow) bool {
+	return e.used && e.flow.Key == f.Key && e.flow.Actions == f.Actions && e.flow.UFID == f.UFID
+}
+
+// lookup returns the entry holding the parse of f's text, -1 if none.
+func (c *FlowCache) lookup(h uint64, f *Megaflow) int32 {
+	slot, ok := c.slots[h]
+	if !ok || !c.entries[slot].holds(f) {
+		return -1 // none, or another line with the same hash
+	}
+	return slot
+}
+
+// add parses a copy of f's UFID, match and actions into a new entry; -1
 // when they do not parse.
-func (c *FlowCache) add(h uint64, f *Megaflow) *cachedFlow {
+func (c *FlowCache) add(h uint64, f *Megaflow) int32 {
 	text := f.UFID + f.Key + f.Actions // one copy, the reply's text is not kept
 	g := Megaflow{UFID: text[:len(f.UFID)], Key: text[len(f.UFID) : len(f.UFID)+len(f.Key)],
 		Actions: text[len(f.UFID)+len(f.Key):]}
@@ -103,7 +134,7 @@ func (c *FlowCache) add(h uint64, f *Megaflow) *cachedFlow {
 	mark := c.p.mark()
 	if !c.p.parseMatch(&g) {
 		c.p.rollback(mark)
-		return nil
+		return -1
 	}
 	var slot int32
 	if n := len(c.free); n > 0 {
@@ -112,9 +143,9 @@ func (c *FlowCache) add(h uint64, f *Megaflow) *cachedFlow {
 		slot = int32(len(c.entries))
 		c.entries = append(c.entries, cachedFlow{})
 	}
-	c.entries[slot] = cachedFlow{flow: g, hash: h, used: true}
+	c.entries[slot] = cachedFlow{flow: g, hash: h, used: true, next: -1}
 	c.slots[h] = slot // a colliding line's entry is left to eviction
-	return &c.entries[slot]
+	return slot
 }
 
 // evict drops the entries the dump just parsed did not list.
@@ -130,7 +161,7 @@ func (c *FlowCache) evict() {
 		if c.slots[e.hash] == int32(i) {
 			delete(c.slots, e.hash)
 		}
-		*e = cachedFlow{}
+		*e = cachedFlow{next: -1}
 		c.free = append(c.free, int32(i))
 	}
 	c.compact()
@@ -155,8 +186,9 @@ func (c *FlowCache) compact() {
 			slots[e.hash] = int32(len(entries))
 		}
 		entries = append(entries, *e)
+		entries[len(entries)-1].next = -1 // the entries moved
 	}
-	c.entries, c.slots, c.free = entries, slots, nil
+	c.entries, c.slots, c.free, c.head = entries, slots, nil, -1
 }
 
 // Len returns how many lines' parses the cache holds.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,7 +45,8 @@ func regrown(text string, by uint64) string {
 
 // TestFlowCacheMatchesFreshParse parses successive dumps of the benchmark
 // host through one cache: the same megaflows with grown counters, then a
-// dump that lost a third of them and gained others. Every parse must equal
+// dump that lost a third of them and gained others, then those in the
+// reverse order. Every parse must equal
 // a parse without the cache, and the cache must hold only the last dump's
 // lines.
 func TestFlowCacheMatchesFreshParse(t *testing.T) {
@@ -57,7 +59,10 @@ func TestFlowCacheMatchesFreshParse(t *testing.T) {
 		}
 	}
 	others := capture(t, "dpctl-dump-flows-m.vxlan.txt") + capture(t, "dpctl-dump-flows.tunnel-ct.txt")
-	dumps := []string{bench, regrown(bench, 7), regrown(bench, 7), strings.Join(kept, "\n") + "\n" + others}
+	reversed := slices.Clone(kept)
+	slices.Reverse(reversed)
+	dumps := []string{bench, regrown(bench, 7), regrown(bench, 7), strings.Join(kept, "\n") + "\n" + others,
+		regrown(strings.Join(reversed, "\n"), 9)}
 	c := NewFlowCache()
 	for i, text := range dumps {
 		got, gotErr := ParseDumpFlowsWith(text, FlowParseOptions{Cache: c})
@@ -85,8 +90,8 @@ func TestFlowCacheVerifiesText(t *testing.T) {
 		t.Fatal("b does not split")
 	}
 	for h, slot := range c.slots {
-		if e := c.lookup(h, &fb); e != nil {
-			t.Fatalf("b found a's entry %d: %+v", slot, e.flow)
+		if e := c.lookup(h, &fb); e >= 0 {
+			t.Fatalf("b found a's entry %d: %+v", slot, c.entries[e].flow)
 		}
 	}
 	got, err := ParseDumpFlowsWith(b, FlowParseOptions{Cache: c})

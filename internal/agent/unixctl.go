@@ -68,14 +68,9 @@ func (s *unixctlSource) Read(ctx context.Context, p *Poll) error {
 		}
 	}
 	p.ovsVersion, p.vswitchd = s.version, s.v
-	n := 0
-	for _, dp := range dps {
-		for _, br := range dp.Bridges {
-			n += len(br.Ports)
-		}
-	}
 	// Sized up front: growing two maps of every port costs more than
 	// filling them, every poll.
+	n := countPorts(dps)
 	v := &unixctlView{ports: make(map[string]ovs.DPPort, n), portBr: make(map[string]string, n), fdbStats: map[string]*state.FDB{}}
 	for _, dp := range dps {
 		for _, br := range dp.Bridges {
@@ -122,7 +117,7 @@ func (s *unixctlSource) readFDBStats(ctx context.Context, p *Poll, v *unixctlVie
 func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Datapath) []error {
 	var errs []error
 	complete := true
-	observed := map[string]bool{}
+	observed := make(map[string]bool, countPorts(dps)) // every port, after whole dumps
 	if p.flows == nil {
 		clear(s.flows) // drop the last poll's references to its dumps
 		p.flows = s.flows[:0]
@@ -182,8 +177,19 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 	return d, plan.mode == dumpFull && d.Dropped == 0, nil
 }
 
+// countPorts returns how many ports the datapaths' bridges have.
+func countPorts(dps []ovs.Datapath) int {
+	n := 0
+	for _, dp := range dps {
+		for _, br := range dp.Bridges {
+			n += len(br.Ports)
+		}
+	}
+	return n
+}
+
 func allPorts(dp ovs.Datapath) []string {
-	var out []string
+	out := make([]string, 0, countPorts([]ovs.Datapath{dp}))
 	for _, br := range dp.Bridges {
 		for _, port := range br.Ports {
 			out = append(out, port.Name)

@@ -74,6 +74,9 @@ type flowCaches struct {
 // take returns dp's cache for one dump, nil while another dump of dp
 // is using it; give it back with put.
 func (fc *flowCaches) take(dp string) *FlowCache {
+	if fc == nil {
+		return nil // a vswitchd not made by NewVswitchd
+	}
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	if fc.busy[dp] {
@@ -94,6 +97,9 @@ func (fc *flowCaches) take(dp string) *FlowCache {
 // put gives dp's cache back after a dump; a dump that failed drops it,
 // so a datapath that went away does not keep its megaflows' parses.
 func (fc *flowCaches) put(dp string, ok bool) {
+	if fc == nil {
+		return
+	}
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	delete(fc.busy, dp)

@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -212,12 +213,16 @@ func (s *unixctlSource) appendFlows(dst []detect.Flow, dp string, ms []ovs.Megaf
 	// dumps keep theirs.
 	outs := slices.Grow(s.outs, nOut)
 	defer func() { s.outs = outs }()
-	ids := make([]byte, 0, flowIDLen*len(ms))
+	// The identities are written straight into the string they are
+	// carved from: one allocation, no copy.
+	var sb strings.Builder
+	sb.Grow(flowIDLen * len(ms))
+	var id [flowIDLen]byte
 	dpHash := s.ids.datapath(dp)
 	for i := range ms {
-		ids = s.ids.append(ids, dpHash, &ms[i])
+		sb.Write(s.ids.append(id[:0], dpHash, &ms[i]))
 	}
-	keys := string(ids)
+	keys := sb.String()
 	dst = slices.Grow(dst, len(ms))
 	for i := range ms {
 		m := &ms[i]

@@ -107,9 +107,11 @@ type dumpGate struct {
 
 // gateState is what the gate remembers of one datapath.
 type gateState struct {
-	at, prevAt time.Time         // this poll's counters, and the previous poll's
-	rx, out    map[string]uint64 // per-port counters read at `at`
-	rxDelta    map[string]uint64 // received packets per port in the last poll
+	at, prevAt time.Time // this poll's counters, and the previous poll's
+	// ports holds each port's counters read at `at` and what it received
+	// in the last poll; updated in place, one lookup per port per poll.
+	ports map[string]*portCount
+	polls uint64 // replication calls so far, to find the ports gone
 	// explained is the replication rate (pps) behind which the last dump
 	// found no flood: broadcast, multicast, other legitimate copies.
 	explained float64
@@ -122,6 +124,21 @@ type gateState struct {
 	candidatePolls int
 	shaped         map[string]shapedMemo // flood-shaped megaflows by key
 	turn           int                   // rotates filtered dumps through the ports
+}
+
+// portCount is a port's counters as last read.
+type portCount struct {
+	rx, out  uint64 // received packets, and packets sent (Outputs)
+	received uint64 // packets received in the last poll
+	poll     uint64 // gateState.polls when last read
+}
+
+// received returns the packets port received in the last poll.
+func (st *gateState) received(port string) uint64 {
+	if pc := st.ports[port]; pc != nil {
+		return pc.received
+	}
+	return 0
 }
 
 type shapedMemo struct {
@@ -296,21 +313,34 @@ func floodShaped(f detect.Flow) bool {
 // counters for the next one. A new port, or one whose counters went back
 // (re-created), counts from zero.
 func (st *gateState) replication(counters map[string]ovs.PortCounters, now time.Time) float64 {
-	rx, out := make(map[string]uint64, len(counters)), make(map[string]uint64, len(counters))
-	rxDelta := make(map[string]uint64, len(counters))
+	known := st.ports != nil
+	if !known {
+		st.ports = make(map[string]*portCount, len(counters))
+	}
+	st.polls++
 	var in, sent float64
 	for name, c := range counters {
-		rx[name], out[name] = c.RxPackets, c.Outputs()
-		if st.rx != nil {
-			d := counter.Delta(st.rx[name], c.RxPackets)
-			rxDelta[name] = d
-			in += float64(d)
-			sent += float64(counter.Delta(st.out[name], c.Outputs()))
+		pc := st.ports[name]
+		if pc == nil {
+			pc = &portCount{} // new: counts from zero
+			st.ports[name] = pc
+		}
+		rx, out := c.RxPackets, c.Outputs()
+		pc.received = 0
+		if known {
+			pc.received = counter.Delta(pc.rx, rx)
+			in += float64(pc.received)
+			sent += float64(counter.Delta(pc.out, out))
+		}
+		pc.rx, pc.out, pc.poll = rx, out, st.polls
+	}
+	for name, pc := range st.ports {
+		if pc.poll != st.polls {
+			delete(st.ports, name) // gone: counts from zero if it comes back
 		}
 	}
 	elapsed := now.Sub(st.at).Seconds()
-	known := st.rx != nil
-	st.rx, st.out, st.rxDelta, st.prevAt, st.at = rx, out, rxDelta, st.at, now
+	st.prevAt, st.at = st.at, now
 	if !known || elapsed <= 0 {
 		return 0
 	}
@@ -340,10 +370,10 @@ func (st *gateState) suspects(in gateInput, n int) []string {
 		push(p)
 	}
 	busy := slices.Clone(in.ports)
-	sort.SliceStable(busy, func(i, j int) bool { return st.rxDelta[busy[i]] > st.rxDelta[busy[j]] })
+	sort.SliceStable(busy, func(i, j int) bool { return st.received(busy[i]) > st.received(busy[j]) })
 	followed := len(list)
 	for _, p := range busy {
-		if st.rxDelta[p] == 0 || len(list) >= followed+4*n {
+		if st.received(p) == 0 || len(list) >= followed+4*n {
 			break
 		}
 		push(p)

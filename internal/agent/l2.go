@@ -57,7 +57,7 @@ func (s *fdbSource) Read(ctx context.Context, p *Poll) error {
 	if u == nil || p.vswitchd == nil {
 		return nil // nothing to weigh: the unixctl source says why
 	}
-	ports := loop.Ports{}
+	ports := loop.PortsFor(len(u.ports))
 	for name, dp := range u.ports {
 		ports.Add(u.portBr[name], name, dp.OFPort)
 	}

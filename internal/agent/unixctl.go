@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -68,7 +69,10 @@ func (s *unixctlSource) Read(ctx context.Context, p *Poll) error {
 		}
 	}
 	p.ovsVersion, p.vswitchd = s.version, s.v
-	v := &unixctlView{ports: map[string]ovs.DPPort{}, portBr: map[string]string{}, fdbStats: map[string]*state.FDB{}}
+	// Sized up front: growing two maps of every port costs more than
+	// filling them, every poll.
+	n := countPorts(dps)
+	v := &unixctlView{ports: make(map[string]ovs.DPPort, n), portBr: make(map[string]string, n), fdbStats: map[string]*state.FDB{}}
 	for _, dp := range dps {
 		for _, br := range dp.Bridges {
 			if !p.cfg.wanted(br.Name) {
@@ -114,7 +118,7 @@ func (s *unixctlSource) readFDBStats(ctx context.Context, p *Poll, v *unixctlVie
 func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Datapath) []error {
 	var errs []error
 	complete := true
-	observed := map[string]bool{}
+	observed := make(map[string]bool, countPorts(dps)) // every port, after whole dumps
 	if p.flows == nil {
 		clear(s.flows) // drop the last poll's references to its dumps
 		p.flows = s.flows[:0]
@@ -174,8 +178,19 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 	return d, plan.mode == dumpFull && d.Dropped == 0, nil
 }
 
+// countPorts returns how many ports the datapaths' bridges have.
+func countPorts(dps []ovs.Datapath) int {
+	n := 0
+	for _, dp := range dps {
+		for _, br := range dp.Bridges {
+			n += len(br.Ports)
+		}
+	}
+	return n
+}
+
 func allPorts(dp ovs.Datapath) []string {
-	var out []string
+	out := make([]string, 0, countPorts([]ovs.Datapath{dp}))
 	for _, br := range dp.Bridges {
 		for _, port := range br.Ports {
 			out = append(out, port.Name)
@@ -198,12 +213,16 @@ func (s *unixctlSource) appendFlows(dst []detect.Flow, dp string, ms []ovs.Megaf
 	// dumps keep theirs.
 	outs := slices.Grow(s.outs, nOut)
 	defer func() { s.outs = outs }()
-	ids := make([]byte, 0, flowIDLen*len(ms))
+	// The identities are written straight into the string they are
+	// carved from: one allocation, no copy.
+	var sb strings.Builder
+	sb.Grow(flowIDLen * len(ms))
+	var id [flowIDLen]byte
 	dpHash := s.ids.datapath(dp)
 	for i := range ms {
-		ids = s.ids.append(ids, dpHash, &ms[i])
+		sb.Write(s.ids.append(id[:0], dpHash, &ms[i]))
 	}
-	keys := string(ids)
+	keys := sb.String()
 	dst = slices.Grow(dst, len(ms))
 	for i := range ms {
 		m := &ms[i]

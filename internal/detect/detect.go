@@ -247,6 +247,9 @@ type Detector struct {
 	last    time.Time
 	started bool
 	mem     flowMemory
+	// deltas holds, per flow of the current poll's input, what it counted
+	// since the previous poll (the array is reused from poll to poll).
+	deltas  []flowDelta
 	senders senders
 	floods  map[FloodKey]*floodState
 	flooded map[CounterKey]Counter
@@ -292,8 +295,9 @@ func (d *Detector) Observe(in Input) Result {
 	first := !d.started
 	d.started, d.last = true, in.Time
 
-	polled := d.charge(in, first)
-	d.mem.remember(in, d.poll, int64(d.cfg.FlowMemoryPolls))
+	d.deltas = d.mem.take(d.deltas, in, d.poll, first)
+	polled := d.charge(in, first, d.deltas)
+	d.mem.forget(in, d.poll, int64(d.cfg.FlowMemoryPolls))
 	events := d.advance(in, polled, elapsed)
 	d.record(in)
 
@@ -322,13 +326,14 @@ type polledFlood struct {
 }
 
 // charge adds this poll's deltas of the flooded megaflows to the flood and
-// leak counters and returns them per flood.
-func (d *Detector) charge(in Input, first bool) map[FloodKey]*polledFlood {
+// leak counters and returns them per flood; deltas are the flows' own,
+// from flowMemory.take.
+func (d *Detector) charge(in Input, first bool, deltas []flowDelta) map[FloodKey]*polledFlood {
 	polled := map[FloodKey]*polledFlood{}
 	counted := map[string]bool{}
 	d.senders.learn(in.Flows, in.Ports, d.poll)
 	classified := append(Classify(in.Flows, in.Ports), ClassifyStations(in.Flows, in.Ports, in.Stations)...)
-	for _, c := range append(classified, d.singleReceivers(in, first)...) {
+	for _, c := range append(classified, d.singleReceivers(in, deltas)...) {
 		f := c.Flow
 		if counted[f.Key] {
 			continue // the same megaflow twice in one dump counts once

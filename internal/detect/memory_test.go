@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"net"
+	"slices"
 	"testing"
 	"time"
 )
@@ -184,5 +185,103 @@ func BenchmarkObserveChurn(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		d.Observe(Input{Time: t0.Add(time.Duration(i) * 5 * time.Second), Ports: labPorts(), Flows: polls[i%len(polls)], Observed: obs})
+	}
+}
+
+// BenchmarkObserveSteady is one full-dump poll of a busy host: 5,000
+// megaflows that every poll lists again with grown counters (single
+// deliveries between VMs, most to their owners), 50 of them flooded.
+func BenchmarkObserveSteady(b *testing.B) {
+	const n, floods = 5000, 50
+	flows := make([]Flow, 0, n)
+	for j := 0; j < n-floods; j++ {
+		flows = append(flows, macFlow("tapvm1", j, 1))
+	}
+	for j := 0; j < floods; j++ {
+		flows = append(flows, floodFlow(fmt.Sprintf("flood-%d", j), 1, 100))
+	}
+	d := New(DefaultConfig())
+	t0 := time.Unix(1_700_000_000, 0)
+	ports := labPorts()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range flows {
+			flows[j].Packets += uint64(j % 3)
+			flows[j].Bytes += uint64(j%3) * 100
+		}
+		d.Observe(Input{Time: t0.Add(time.Duration(i) * time.Second), Ports: ports, Flows: flows, Complete: true})
+	}
+}
+
+// TestFlowMemoryShrinks checks that the memory of a burst of megaflows
+// (a MAC flood) is given back once they are gone, and that the megaflows
+// that stay keep their counts across the move.
+func TestFlowMemoryShrinks(t *testing.T) {
+	d := New(DefaultConfig())
+	t0 := time.Unix(1_700_000_000, 0)
+	var burst []Flow
+	for j := 0; j < 5000; j++ {
+		burst = append(burst, macFlow("tapvm1", j, 1))
+	}
+	flood := floodFlow("seed", 1000, 1_000_000)
+	d.Observe(Input{Time: t0, Ports: labPorts(), Flows: append(burst, flood), Complete: true})
+	flood.Packets, flood.Bytes = 2000, 2_000_000
+	r := d.Observe(Input{Time: t0.Add(time.Second), Ports: labPorts(), Flows: []Flow{flood}, Complete: true})
+	if n := len(d.mem.memos); n > 16 {
+		t.Errorf("%d memo slots kept for 1 megaflow", n)
+	}
+	if d.mem.len() != 1 || r.FlowsRemembered != 1 {
+		t.Errorf("%d megaflows remembered, want 1", d.mem.len())
+	}
+	flood.Packets, flood.Bytes = 3000, 3_000_000
+	r = d.Observe(Input{Time: t0.Add(2 * time.Second), Ports: labPorts(), Flows: []Flow{flood}, Complete: true})
+	if got := r.Flooded[CounterKey{"br-int", "tapvm1", 10}].Bytes; got != 2_000_000 {
+		t.Errorf("flooded %d bytes over two polls after the move, want 2000000", got)
+	}
+}
+
+// TestFlowMemoryAnyOrder checks that the counts do not depend on the
+// order of a dump (the memory guesses each megaflow from the order of
+// the last one): the same flooded megaflows listed in another order, with
+// one gone and one new, count exactly what they added.
+func TestFlowMemoryAnyOrder(t *testing.T) {
+	d := New(DefaultConfig())
+	t0 := time.Unix(1_700_000_000, 0)
+	var flows []Flow
+	for j := 0; j < 6; j++ {
+		flows = append(flows, floodFlow(fmt.Sprint("f", j), 1000, 100_000))
+	}
+	flows = append(flows, macFlow("tapvm1", 1, 5))
+	d.Observe(Input{Time: t0, Ports: labPorts(), Flows: flows, Complete: true})
+	orders := [][]int{{5, 4, 3, 2, 1, 6}, {6, 0, 2, 4, 1, 3, 5}, {1, 1, 3, 2, 5, 4, 0}}
+	for i, order := range orders {
+		var next []Flow
+		for _, j := range order {
+			f := flows[j]
+			f.Packets += 1000 * uint64(i+1)
+			f.Bytes += 100_000 * uint64(i+1)
+			next = append(next, f)
+		}
+		before := d.flooded[CounterKey{"br-int", "tapvm1", 10}].Bytes
+		r := d.Observe(Input{Time: t0.Add(time.Duration(i+1) * time.Second), Ports: labPorts(), Flows: next, Complete: true})
+		// The flooded megaflows of this dump, each counted once; one that
+		// was gone last time is new, counted from zero.
+		want := uint64(0)
+		seen := map[int]bool{}
+		for _, j := range order {
+			if j == 6 || seen[j] {
+				continue
+			}
+			seen[j] = true
+			if i > 0 && !slices.Contains(orders[i-1], j) {
+				want += next[slices.Index(order, j)].Bytes
+			} else {
+				want += 100_000 // what each poll adds
+			}
+		}
+		if got := r.Flooded[CounterKey{"br-int", "tapvm1", 10}].Bytes - before; got != want {
+			t.Errorf("order %v: %d bytes flooded, want %d", order, got, want)
+		}
 	}
 }

@@ -95,16 +95,18 @@ func (s senders) owns(p Port, mac net.HardwareAddr) (owned, known bool) {
 // singleReceivers returns the megaflows that deliver a unicast frame to
 // exactly one endpoint port that does not own the destination, which no
 // FDB has learned there. Megaflows that carried nothing since the last
-// poll are left out before the ownership and FDB checks: charge would
-// add nothing for them, and on a busy host they are most of the dump.
-func (d *Detector) singleReceivers(in Input, first bool) []Classified {
+// poll (deltas, one per flow of in.Flows) are left out before the
+// ownership and FDB checks: charge would add nothing for them, and on a
+// busy host they are most of the dump.
+func (d *Detector) singleReceivers(in Input, deltas []flowDelta) []Classified {
 	var out []Classified
-	for _, f := range in.Flows {
+	for i := range in.Flows {
+		f := &in.Flows[i]
 		// cheap tests first: this runs over every megaflow of every poll
 		if len(f.Outputs) != 1 || !IsUnicast(f.Dst) {
 			continue
 		}
-		if p, b := d.mem.delta(f, first); p == 0 && b == 0 {
+		if deltas[i] == (flowDelta{}) {
 			continue
 		}
 		o := f.Outputs[0]
@@ -118,14 +120,14 @@ func (d *Detector) singleReceivers(in Input, first bool) []Classified {
 		if owned, known := d.senders.owns(p, f.Dst); owned || !known {
 			continue
 		}
-		vlan := frameVLAN(f, in.Ports[f.InPort], o.VLAN)
+		vlan := frameVLAN(*f, in.Ports[f.InPort], o.VLAN)
 		if in.FDB != nil {
-			if l, ok := in.FDB.Learned(p.Bridge, frameVLAN(f, p, o.VLAN), f.Dst); ok && l {
+			if l, ok := in.FDB.Learned(p.Bridge, frameVLAN(*f, p, o.VLAN), f.Dst); ok && l {
 				continue // forwarded to where the MAC was learned
 			}
 		}
 		outs := []string{o.Port}
-		out = append(out, Classified{Flow: f, Bridge: bridgeOf(in.Ports[f.InPort], outs, in.Ports), VLAN: vlan, Outputs: outs, Single: true})
+		out = append(out, Classified{Flow: *f, Bridge: bridgeOf(in.Ports[f.InPort], outs, in.Ports), VLAN: vlan, Outputs: outs, Single: true})
 	}
 	return out
 }

@@ -123,3 +123,49 @@ func TestCounterForgetsAfterPartialDumps(t *testing.T) {
 		t.Errorf("a megaflow forgotten after %d polls counts from zero: %+v", MaxAge, got)
 	}
 }
+
+// TestCounterShrinksAfterBurst checks that a burst of megaflows (a MAC
+// flood) is given back once it is gone, and that the megaflows that stay
+// keep their counts across the move.
+func TestCounterShrinksAfterBurst(t *testing.T) {
+	var c Counter
+	burst := []Flow{{Key: "stays", Packets: 10, Bytes: 1000}}
+	for i := 0; i < 5000; i++ {
+		burst = append(burst, Flow{Key: fmt.Sprint("burst", i), Packets: 1, Bytes: 100})
+	}
+	c.Deltas(burst, true)
+	c.Deltas([]Flow{{Key: "stays", Packets: 20, Bytes: 2000}}, true)
+	if c.Len() != 1 || len(c.counts) > 16 {
+		t.Errorf("%d megaflows remembered in %d slots, want 1 in a few", c.Len(), len(c.counts))
+	}
+	got := c.Deltas([]Flow{{Key: "stays", Packets: 25, Bytes: 2500}}, true)
+	if len(got) != 1 || got[0].Packets != 5 || got[0].Bytes != 500 {
+		t.Errorf("after the move: %+v, want 5 packets and 500 bytes", got)
+	}
+}
+
+// TestCounterAnyOrder checks that the deltas do not depend on the order
+// of a dump (the Counter guesses each megaflow from the order of the last
+// one): the same megaflows in another order, one gone and one new.
+func TestCounterAnyOrder(t *testing.T) {
+	f := func(key string, p uint64) Flow { return Flow{Key: key, Packets: p, Bytes: p * 100} }
+	var c Counter
+	c.Deltas([]Flow{f("a", 1), f("b", 2), f("c", 3), f("d", 4)}, true)
+	steps := []struct {
+		cur  []Flow
+		want map[string]uint64
+	}{
+		{[]Flow{f("d", 14), f("c", 13), f("b", 12), f("a", 11)}, map[string]uint64{"a": 10, "b": 10, "c": 10, "d": 10}},
+		{[]Flow{f("b", 22), f("e", 5), f("d", 24), f("a", 21)}, map[string]uint64{"a": 10, "b": 10, "d": 10, "e": 5}},
+		{[]Flow{f("a", 31), f("c", 7), f("b", 32), f("d", 34), f("e", 15)}, map[string]uint64{"a": 10, "b": 10, "c": 7, "d": 10, "e": 10}},
+	}
+	for i, st := range steps {
+		got := map[string]uint64{}
+		for _, d := range c.Deltas(st.cur, true) {
+			got[d.Key] = d.Packets
+		}
+		if !reflect.DeepEqual(got, st.want) {
+			t.Errorf("dump %d: deltas %v, want %v", i, got, st.want)
+		}
+	}
+}

@@ -51,6 +51,7 @@ func IsGroup(mac net.HardwareAddr) bool { return len(mac) == 6 && mac[0]&1 == 1 
 type Ports struct {
 	bridgeOf map[string]string            // port name -> bridge
 	names    map[string]map[string]string // bridge -> ofport ("1", "LOCAL") -> name
+	hint     int                          // the size of the first bridge's names (PortsFor)
 }
 
 // NewPorts indexes the ports of every bridge in dps.
@@ -66,6 +67,12 @@ func NewPorts(dps []ovs.Datapath) Ports {
 	return p
 }
 
+// PortsFor returns an empty Ports sized for n ports, most of them on one
+// bridge: filling it then never grows a map.
+func PortsFor(n int) Ports {
+	return Ports{bridgeOf: make(map[string]string, n), names: map[string]map[string]string{}, hint: n}
+}
+
 // Add records port name, OpenFlow port ofport, on bridge.
 func (p *Ports) Add(bridge, name string, ofport uint32) {
 	if p.bridgeOf == nil {
@@ -78,7 +85,8 @@ func (p *Ports) Add(bridge, name string, ofport uint32) {
 	}
 	m := p.names[bridge]
 	if m == nil {
-		m = map[string]string{}
+		m = make(map[string]string, p.hint)
+		p.hint = 0 // the other bridges are the few
 		p.names[bridge] = m
 	}
 	m[of] = name
@@ -114,8 +122,18 @@ func uitoa(n uint32) string {
 // re-created megaflow, counted from zero. It holds one entry per megaflow
 // of the last complete dump, plus, after partial dumps, those seen in the
 // last MaxAge polls.
+//
+// The counts live in one array indexed by a map from key to slot, so a
+// poll looks each megaflow up at most once and walks the array, not the
+// map, to forget: it runs every poll over thousands of megaflows. A
+// datapath lists its megaflows in the same order from one dump to the
+// next, so each is first compared with the one that followed its
+// predecessor last time, and looked up by key only when that is another.
 type Counter struct {
-	last   map[string]flowCounts
+	slots  map[string]int32
+	counts []flowCounts
+	head   int32   // slot of the first megaflow of the last dump, -1 if none
+	free   []int32 // slots of forgotten megaflows, for the next new ones
 	poll   int
 	primed bool
 }
@@ -126,8 +144,10 @@ type Counter struct {
 const MaxAge = 12
 
 type flowCounts struct {
+	key            string // "" for a free slot (Deltas skips empty keys)
 	packets, bytes uint64
 	seen           int
+	next           int32 // slot of the megaflow that followed it last time, -1 if none
 }
 
 // Deltas returns cur with Packets and Bytes replaced by their growth since
@@ -145,38 +165,99 @@ func (c *Counter) Deltas(cur []Flow, complete bool) []Flow {
 // buffer across polls; out must not overlap cur.
 func (c *Counter) AppendDeltas(out, cur []Flow, complete bool) []Flow {
 	c.poll++
-	if c.last == nil {
-		c.last = make(map[string]flowCounts, len(cur))
+	if c.slots == nil {
+		c.slots, c.head = make(map[string]int32, len(cur)), -1
 	}
+	prev := int32(-1)
 	for _, f := range cur {
 		if f.Key == "" {
 			continue
 		}
-		prev, ok := c.last[f.Key]
-		if ok && prev.seen == c.poll {
+		slot, ok := c.find(prev, f.Key)
+		if !ok {
+			slot = c.alloc(f.Key)
+		}
+		if prev < 0 {
+			c.head = slot
+		} else {
+			c.counts[prev].next = slot
+		}
+		prev = slot
+		fc := &c.counts[slot]
+		if ok && fc.seen == c.poll {
 			continue // the same megaflow twice in one dump counts once
 		}
-		c.last[f.Key] = flowCounts{packets: f.Packets, bytes: f.Bytes, seen: c.poll}
+		prev := *fc // zero counts for a megaflow new since the last dump
+		fc.packets, fc.bytes, fc.seen = f.Packets, f.Bytes, c.poll
 		if !c.primed {
 			continue
-		}
-		if !ok {
-			prev = flowCounts{} // new since the last dump
 		}
 		f.Packets, f.Bytes = delta(prev.packets, f.Packets), delta(prev.bytes, f.Bytes)
 		out = append(out, f)
 	}
-	for k, v := range c.last {
-		if v.seen != c.poll && (complete || c.poll-v.seen > MaxAge) {
-			delete(c.last, k)
+	for i := range c.counts {
+		if fc := &c.counts[i]; fc.key != "" && fc.seen != c.poll && (complete || c.poll-fc.seen > MaxAge) {
+			delete(c.slots, fc.key)
+			*fc = flowCounts{next: -1}
+			c.free = append(c.free, int32(i))
 		}
 	}
+	c.compact()
 	c.primed = true
 	return out
 }
 
+// find returns the slot of key, trying first the one that followed slot
+// prev (-1: the head) last time.
+func (c *Counter) find(prev int32, key string) (int32, bool) {
+	guess := c.head
+	if prev >= 0 {
+		guess = c.counts[prev].next
+	}
+	if guess >= 0 && int(guess) < len(c.counts) && c.counts[guess].key == key {
+		return guess, true
+	}
+	slot, ok := c.slots[key]
+	return slot, ok
+}
+
+// alloc returns a new slot for key, its counts zero.
+func (c *Counter) alloc(key string) int32 {
+	var slot int32
+	if n := len(c.free); n > 0 {
+		slot, c.free = c.free[n-1], c.free[:n-1]
+	} else {
+		slot = int32(len(c.counts))
+		c.counts = append(c.counts, flowCounts{})
+	}
+	c.counts[slot] = flowCounts{key: key, next: -1}
+	c.slots[key] = slot
+	return slot
+}
+
+// compact moves the counts into a right-sized array and map once most
+// slots are free: after a burst of megaflows (a MAC flood) has gone, the
+// memory shrinks back.
+func (c *Counter) compact() {
+	if len(c.counts) < 1024 || len(c.slots) > len(c.counts)/4 {
+		return
+	}
+	counts := make([]flowCounts, 0, 2*len(c.slots))
+	slots := make(map[string]int32, 2*len(c.slots))
+	for i := range c.counts {
+		if c.counts[i].key != "" {
+			slots[c.counts[i].key] = int32(len(counts))
+			counts = append(counts, c.counts[i])
+		}
+	}
+	for i := range counts {
+		counts[i].next = -1 // the slots moved
+	}
+	c.counts, c.slots, c.free, c.head = counts, slots, nil, -1
+}
+
 // Len is the number of megaflows remembered.
-func (c *Counter) Len() int { return len(c.last) }
+func (c *Counter) Len() int { return len(c.slots) }
 
 func delta(prev, cur uint64) uint64 {
 	if cur < prev {

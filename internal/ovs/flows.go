@@ -127,9 +127,6 @@ type FlowParseOptions struct {
 	// MaxFlows caps the flows kept from one dump; 0 or less means
 	// DefaultMaxFlows.
 	MaxFlows int
-	// Cache, when not nil, keeps the parse of each line's match and
-	// actions for the next dump of the same datapath (see FlowCache).
-	Cache *FlowCache
 }
 
 // minFlowLine is the length of the shortest flow line OVS prints (a
@@ -188,9 +185,8 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 	// lines is bounded by minFlowLine.
 	n := min(strings.Count(text, "\n")+1, len(text)/minFlowLine, maxFlows) + 1
 	m := Megaflows{Flows: reusedFlows(n)}
-	opts.Cache.begin()
 	p := flowParser{
-		macs: make([]byte, 0, 12*n*cacheless(opts.Cache)),
+		macs: make([]byte, 0, 12*n),
 		outs: reusedOutputs(2 * n), // most flows have one output
 	}
 	evictable := make([]int32, 0, n) // kept flows a flood candidate may replace
@@ -207,7 +203,7 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 		}
 		var f Megaflow
 		mark := p.mark()
-		if !p.parse(opts.Cache, line, &f) {
+		if !p.parseLine(line, &f) {
 			p.rollback(mark)
 			if strings.TrimSpace(line) != "" {
 				m.Skipped++
@@ -235,25 +231,7 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 		return Megaflows{}, fmt.Errorf("dpctl/dump-flows: no flows in reply (%d lines not understood)", m.Skipped)
 	}
 	m.outs = p.outs
-	opts.Cache.evict()
 	return m, nil
-}
-
-// cacheless is 1 without a cache, 0 with one, whose own slabs hold the
-// MACs.
-func cacheless(c *FlowCache) int {
-	if c == nil {
-		return 1
-	}
-	return 0
-}
-
-// parse parses one flow line into f, through cache when there is one.
-func (p *flowParser) parse(cache *FlowCache, line string, f *Megaflow) bool {
-	if cache == nil {
-		return p.parseLine(line, f)
-	}
-	return cache.parseLine(p, line, f)
 }
 
 // releasedFlows holds the Flows arrays of released dumps (*[]Megaflow,
@@ -348,13 +326,6 @@ func (p *flowParser) mac(s string) (net.HardwareAddr, bool) {
 }
 
 func (p *flowParser) parseLine(line string, f *Megaflow) bool {
-	return splitLine(line, f) && p.parseMatch(f)
-}
-
-// splitLine cuts a flow line (see ParseDumpFlows) into f's UFID, Key and
-// Actions, and parses its counters, which are all that changes from one
-// dump of a megaflow to the next.
-func splitLine(line string, f *Megaflow) bool {
 	rest := line
 	if u, ok := strings.CutPrefix(rest, "ufid:"); ok {
 		i := strings.IndexByte(u, ',')
@@ -403,7 +374,7 @@ func splitLine(line string, f *Megaflow) bool {
 				a = a[:j]
 			}
 			f.Actions = a
-			return true
+			break
 		}
 		j := strings.IndexByte(stats, ',')
 		if j < 0 {
@@ -411,10 +382,6 @@ func splitLine(line string, f *Megaflow) bool {
 		}
 		stats = stats[j:]
 	}
-}
-
-// parseMatch parses the key and actions that splitLine left in f.
-func (p *flowParser) parseMatch(f *Megaflow) bool {
 	if !p.parseKey(f) {
 		return false
 	}

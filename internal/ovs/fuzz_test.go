@@ -1,7 +1,6 @@
 package ovs
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -249,40 +248,6 @@ func FuzzKeyHead(f *testing.F) {
 		r2, ok2 := p.parseKeyHead(&walked)
 		if !ok2 || r1 != r2 || !reflect.DeepEqual(common, walked) {
 			t.Fatalf("key %q\ncommon %q %+v\nwalked %v %q %+v", key, r1, common, ok2, r2, walked)
-		}
-	})
-}
-
-// FuzzParseDumpFlowsCached parses two dumps, then the second again,
-// through one FlowCache: each parse must equal a parse without it, with
-// and without a cap on the flows kept.
-func FuzzParseDumpFlowsCached(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join(capDir, "*dpctl-dump-flows*.txt"))
-	if err != nil || len(files) == 0 {
-		f.Fatalf("no dump captures: %v", err)
-	}
-	var texts []string
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		texts = append(texts, string(b))
-	}
-	for i, text := range texts {
-		f.Add(text, regrown(text, 5))
-		f.Add(text, texts[(i+1)%len(texts)])
-	}
-	f.Fuzz(func(t *testing.T, first, second string) {
-		for _, maxFlows := range []int{0, 3} {
-			c := NewFlowCache()
-			for i, text := range []string{first, second, second} {
-				opts := FlowParseOptions{MaxFlows: maxFlows}
-				want, wantErr := ParseDumpFlowsWith(text, opts)
-				opts.Cache = c
-				got, gotErr := ParseDumpFlowsWith(text, opts)
-				sameDump(t, fmt.Sprintf("cap %d, dump %d", maxFlows, i), got, want, gotErr, wantErr)
-			}
 		}
 	})
 }

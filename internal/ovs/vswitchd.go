@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 )
 
 // Caller sends one unixctl command and returns the reply text;
@@ -37,9 +36,7 @@ type Vswitchd interface {
 	// dump logs "failed to enumerate system datapaths" in
 	// ovs-vswitchd.log on every call on hosts without the kernel module.
 	// Check DatapathShow's Flows first: a dump of 100k flows stalls
-	// vswitchd for most of a second. Successive dumps of a datapath are
-	// parsed through its FlowCache, so a megaflow's match is parsed once,
-	// not every poll.
+	// vswitchd for most of a second.
 	DumpFlows(ctx context.Context, dp string) (Megaflows, error)
 	// DumpFlowsFiltered is DumpFlows restricted to the flows matching
 	// filter, in ovs-ofctl match syntax ("in_port=tapvm1"). vswitchd still
@@ -53,60 +50,9 @@ type Vswitchd interface {
 
 // NewVswitchd returns the Vswitchd that reads ovs-vswitchd through c,
 // normally a *unixctl.Client.
-func NewVswitchd(c Caller) Vswitchd {
-	return vswitchd{c: c, caches: &flowCaches{byDP: map[string]*FlowCache{}}}
-}
+func NewVswitchd(c Caller) Vswitchd { return vswitchd{c: c} }
 
-type vswitchd struct {
-	c      Caller
-	caches *flowCaches
-}
-
-// flowCaches holds a FlowCache per datapath for its whole dumps: the
-// datapaths of a host are a few, and a filtered dump lists too few of
-// their megaflows to be worth keeping.
-type flowCaches struct {
-	mu   sync.Mutex
-	byDP map[string]*FlowCache
-	busy map[string]bool // datapaths whose cache a dump is using
-}
-
-// take returns dp's cache for one dump, nil while another dump of dp
-// is using it; give it back with put.
-func (fc *flowCaches) take(dp string) *FlowCache {
-	if fc == nil {
-		return nil // a vswitchd not made by NewVswitchd
-	}
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	if fc.busy[dp] {
-		return nil
-	}
-	if fc.busy == nil {
-		fc.busy = map[string]bool{}
-	}
-	c := fc.byDP[dp]
-	if c == nil {
-		c = NewFlowCache()
-		fc.byDP[dp] = c
-	}
-	fc.busy[dp] = true
-	return c
-}
-
-// put gives dp's cache back after a dump; a dump that failed drops it,
-// so a datapath that went away does not keep its megaflows' parses.
-func (fc *flowCaches) put(dp string, ok bool) {
-	if fc == nil {
-		return
-	}
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	delete(fc.busy, dp)
-	if !ok {
-		delete(fc.byDP, dp)
-	}
-}
+type vswitchd struct{ c Caller }
 
 func (v vswitchd) Version(ctx context.Context) (string, error) {
 	out, err := v.c.Call(ctx, "version")
@@ -167,19 +113,11 @@ func (v vswitchd) FDBStats(ctx context.Context, bridge string) (FDBStats, error)
 }
 
 func (v vswitchd) DumpFlows(ctx context.Context, dp string) (Megaflows, error) {
-	cache := v.caches.take(dp)
 	out, err := v.c.Call(ctx, "dpctl/dump-flows", "--names", dp)
 	if err != nil {
-		if cache != nil {
-			v.caches.put(dp, false)
-		}
 		return Megaflows{}, err
 	}
-	m, err := ParseDumpFlowsWith(out, FlowParseOptions{Cache: cache})
-	if cache != nil {
-		v.caches.put(dp, err == nil)
-	}
-	return m, err
+	return ParseDumpFlows(out)
 }
 
 func (v vswitchd) DumpFlowsFiltered(ctx context.Context, dp, filter string) (Megaflows, error) {

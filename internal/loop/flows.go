@@ -17,6 +17,7 @@ import (
 	"net"
 	"sort"
 
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/flowtab"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 )
 
@@ -121,19 +122,10 @@ func uitoa(n uint32) string {
 // per-interval Flows, keyed by Flow.Key; a counter that went down is a
 // re-created megaflow, counted from zero. It holds one entry per megaflow
 // of the last complete dump, plus, after partial dumps, those seen in the
-// last MaxAge polls.
-//
-// The counts live in one array indexed by a map from key to slot, so a
-// poll looks each megaflow up at most once and walks the array, not the
-// map, to forget: it runs every poll over thousands of megaflows. A
-// datapath lists its megaflows in the same order from one dump to the
-// next, so each is first compared with the one that followed its
-// predecessor last time, and looked up by key only when that is another.
+// last MaxAge polls. The counts are a flowtab.Table: a poll looks each
+// megaflow up at most once and walks the table, not a map, to forget.
 type Counter struct {
-	slots  map[string]int32
-	counts []flowCounts
-	head   int32   // slot of the first megaflow of the last dump, -1 if none
-	free   []int32 // slots of forgotten megaflows, for the next new ones
+	counts flowtab.Table[flowCounts]
 	poll   int
 	primed bool
 }
@@ -144,10 +136,8 @@ type Counter struct {
 const MaxAge = 12
 
 type flowCounts struct {
-	key            string // "" for a free slot (Deltas skips empty keys)
 	packets, bytes uint64
 	seen           int
-	next           int32 // slot of the megaflow that followed it last time, -1 if none
 }
 
 // Deltas returns cur with Packets and Bytes replaced by their growth since
@@ -165,25 +155,12 @@ func (c *Counter) Deltas(cur []Flow, complete bool) []Flow {
 // buffer across polls; out must not overlap cur.
 func (c *Counter) AppendDeltas(out, cur []Flow, complete bool) []Flow {
 	c.poll++
-	if c.slots == nil {
-		c.slots, c.head = make(map[string]int32, len(cur)), -1
-	}
-	prev := int32(-1)
+	c.counts.Walk()
 	for _, f := range cur {
 		if f.Key == "" {
 			continue
 		}
-		slot, ok := c.find(prev, f.Key)
-		if !ok {
-			slot = c.alloc(f.Key)
-		}
-		if prev < 0 {
-			c.head = slot
-		} else {
-			c.counts[prev].next = slot
-		}
-		prev = slot
-		fc := &c.counts[slot]
+		fc, ok := c.counts.Visit(f.Key)
 		if ok && fc.seen == c.poll {
 			continue // the same megaflow twice in one dump counts once
 		}
@@ -195,69 +172,15 @@ func (c *Counter) AppendDeltas(out, cur []Flow, complete bool) []Flow {
 		f.Packets, f.Bytes = delta(prev.packets, f.Packets), delta(prev.bytes, f.Bytes)
 		out = append(out, f)
 	}
-	for i := range c.counts {
-		if fc := &c.counts[i]; fc.key != "" && fc.seen != c.poll && (complete || c.poll-fc.seen > MaxAge) {
-			delete(c.slots, fc.key)
-			*fc = flowCounts{next: -1}
-			c.free = append(c.free, int32(i))
-		}
-	}
-	c.compact()
+	c.counts.Retain(func(fc *flowCounts) bool {
+		return fc.seen == c.poll || (!complete && c.poll-fc.seen <= MaxAge)
+	})
 	c.primed = true
 	return out
 }
 
-// find returns the slot of key, trying first the one that followed slot
-// prev (-1: the head) last time.
-func (c *Counter) find(prev int32, key string) (int32, bool) {
-	guess := c.head
-	if prev >= 0 {
-		guess = c.counts[prev].next
-	}
-	if guess >= 0 && int(guess) < len(c.counts) && c.counts[guess].key == key {
-		return guess, true
-	}
-	slot, ok := c.slots[key]
-	return slot, ok
-}
-
-// alloc returns a new slot for key, its counts zero.
-func (c *Counter) alloc(key string) int32 {
-	var slot int32
-	if n := len(c.free); n > 0 {
-		slot, c.free = c.free[n-1], c.free[:n-1]
-	} else {
-		slot = int32(len(c.counts))
-		c.counts = append(c.counts, flowCounts{})
-	}
-	c.counts[slot] = flowCounts{key: key, next: -1}
-	c.slots[key] = slot
-	return slot
-}
-
-// compact moves the counts into a right-sized array and map once most
-// slots are free: after a burst of megaflows (a MAC flood) has gone, the
-// memory shrinks back.
-func (c *Counter) compact() {
-	if len(c.counts) < 1024 || len(c.slots) > len(c.counts)/4 {
-		return
-	}
-	counts := make([]flowCounts, 0, 2*len(c.slots))
-	slots := make(map[string]int32, 2*len(c.slots))
-	for i := range c.counts {
-		if c.counts[i].key != "" {
-			slots[c.counts[i].key] = int32(len(counts))
-			counts = append(counts, c.counts[i])
-		}
-	}
-	for i := range counts {
-		counts[i].next = -1 // the slots moved
-	}
-	c.counts, c.slots, c.free, c.head = counts, slots, nil, -1
-}
-
 // Len is the number of megaflows remembered.
-func (c *Counter) Len() int { return len(c.slots) }
+func (c *Counter) Len() int { return c.counts.Len() }
 
 func delta(prev, cur uint64) uint64 {
 	if cur < prev {

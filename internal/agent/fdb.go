@@ -31,6 +31,13 @@ type lazyFDB struct {
 
 func newLazyFDB(ctx context.Context, v ovs.Vswitchd, stats map[string]*state.FDB, cache *fdbCache) *lazyFDB {
 	cache.poll++
+	if len(stats) > 0 {
+		for br := range cache.tables {
+			if stats[br] == nil {
+				delete(cache.tables, br) // the bridge is gone (or its statistics failed): read it afresh
+			}
+		}
+	}
 	return &lazyFDB{ctx: ctx, v: v, stats: stats, cache: cache, failed: map[string]bool{}}
 }
 

@@ -106,3 +106,21 @@ func countCalls(calls []string, prefix string) int {
 	}
 	return n
 }
+
+// A bridge that is gone is not kept: its table would stay in memory for
+// good, and one coming back under the same name must be read afresh.
+func TestLazyFDBForgetsBridgesThatAreGone(t *testing.T) {
+	f := ovstest.NewFake()
+	f.SetReply("fdb/show br-int", " port  VLAN  MAC                Age\n    1    10  02:00:00:00:00:01    1\n")
+	f.SetReply("fdb/show br-ex", " port  VLAN  MAC                Age\n")
+	both := map[string]*state.FDB{"br-int": {Entries: 1}, "br-ex": {}}
+	cache := newFDBCache()
+	mac, _ := net.ParseMAC("02:00:00:00:00:01")
+	l := newLazyFDB(context.Background(), f, both, cache)
+	l.Learned("br-int", 10, mac)
+	l.Learned("br-ex", 10, mac)
+	newLazyFDB(context.Background(), f, map[string]*state.FDB{"br-int": {Entries: 1}}, cache)
+	if _, ok := cache.tables["br-ex"]; ok || len(cache.tables) != 1 {
+		t.Errorf("cached bridges after br-ex went away: %d, br-ex kept %v; want br-int only", len(cache.tables), ok)
+	}
+}

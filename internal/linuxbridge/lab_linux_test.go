@@ -98,32 +98,39 @@ func TestLabFlood(t *testing.T) {
 
 	t.Run("benign", func(t *testing.T) {
 		l.mustRun("noise", "1")
-		// vm3 forgotten: vm2 -> vm3 floods until vm3 answers, a few frames.
-		l.inLab(func() error {
-			vnet3, err := netlink.LinkByName("vnet3")
-			if err != nil {
-				return err
+		// vm3 forgotten: vm2 -> vm3 floods until vm3 answers, a frame or
+		// two. vm3 may speak first on its own (a neighbour probe) and be
+		// learned before vm2 sends, which leaves that case untested, so
+		// forget it again, up to three times, until one frame was flooded.
+		var sentTotal, early uint64
+		for attempt := 1; attempt <= 3 && early == 0; attempt++ {
+			l.inLab(func() error {
+				vnet3, err := netlink.LinkByName("vnet3")
+				if err != nil {
+					return err
+				}
+				return netlink.NeighDel(&netlink.Neigh{LinkIndex: vnet3.Attrs().Index, Family: 7, Flags: netlink.NTF_MASTER, HardwareAddr: vm3MAC[:]})
+			})
+			out := l.mustRun("east", "2", "20M")
+			p, _ := sent(t, out)
+			sentTotal += p
+			res := w.poll(t)
+			if f := flooding(res.Streams, nil); len(f) > 0 {
+				t.Errorf("benign traffic reported as floods: %+v", f)
 			}
-			return netlink.NeighDel(&netlink.Neigh{LinkIndex: vnet3.Attrs().Index, Family: 7, Flags: netlink.NTF_MASTER, HardwareAddr: vm3MAC[:]})
-		})
-		out := l.mustRun("east", "2", "20M")
-		p, _ := sent(t, out)
-		res := w.poll(t)
-		if f := flooding(res.Streams, nil); len(f) > 0 {
-			t.Errorf("benign traffic reported as floods: %+v", f)
-		}
-		var early uint64
-		for _, s := range res.Streams {
-			if s.Dst == vm3MAC {
-				early += s.Packets
+			early = 0
+			for _, s := range res.Streams {
+				if s.Dst == vm3MAC {
+					early += s.Packets
+				}
 			}
+			t.Logf("east-west attempt %d: %d frames sent, %d flooded in all before vm3 was learned", attempt, p, early)
 		}
-		t.Logf("east-west: %d frames sent, %d flooded before vm3 was learned", p, early)
 		if early == 0 {
-			t.Error("no frame flooded before vm3 was learned: the twin did not test that case")
+			t.Error("no frame flooded before vm3 was learned in three attempts: the twin did not test that case")
 		}
-		if early >= p/10 {
-			t.Errorf("%d of %d east-west frames flooded: learning did not take over", early, p)
+		if early >= sentTotal/10 {
+			t.Errorf("%d of %d east-west frames flooded: learning did not take over", early, sentTotal)
 		}
 	})
 

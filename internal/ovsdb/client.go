@@ -14,11 +14,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"time"
 
-	"github.com/digitalocean/go-openvswitch/ovsdb"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdbrpc"
 )
 
 const (
@@ -59,11 +58,10 @@ type Client struct {
 // session is one connection and what was learned on it.
 type session struct {
 	addr   string
-	conn   *frameConn
-	rpc    *ovsdb.Client
+	conn   *ovsdbrpc.Conn
 	schema *schema // nil when the server publishes none (no _Server database)
-	topo   []selectOp
-	curCfg selectOp
+	topo   []ovsdbrpc.Select
+	curCfg ovsdbrpc.Select
 }
 
 // Dial connects to the OVSDB server at addr, given in the form OVS tools
@@ -135,7 +133,7 @@ func (c *Client) do(ctx context.Context, fn func(context.Context, *session) erro
 	}
 	// ovsdb-server closing the socket while we were idle (a restart between
 	// polls) is already known: replace the session before using it.
-	if c.s != nil && c.s.conn.failed() != nil {
+	if c.s != nil && c.s.conn.Err() != nil {
 		_ = c.s.close()
 		c.s = nil
 	}
@@ -163,20 +161,11 @@ func (c *Client) do(ctx context.Context, fn func(context.Context, *session) erro
 
 // connect dials and performs the handshake.
 func (c *Client) connect(ctx context.Context) (*session, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, c.network, c.address)
+	conn, err := ovsdbrpc.Dial(ctx, c.network, c.address)
 	if err != nil {
 		return nil, explainDialError(c.addr, c.network, c.address, err)
 	}
-	fc := newFrameConn(nc)
-	// No EchoInterval: on unix sockets ovsdb-server sends no probes, and on
-	// TCP go-openvswitch answers its probes by itself.
-	rpc, err := ovsdb.New(fc)
-	if err != nil {
-		_ = fc.Close()
-		return nil, fmt.Errorf("ovsdb client for %s: %w", c.addr, err)
-	}
-	s := &session{addr: c.addr, conn: fc, rpc: rpc}
+	s := &session{addr: c.addr, conn: conn}
 	if err := s.call(ctx, s.handshake); err != nil {
 		_ = s.close()
 		return nil, err
@@ -187,34 +176,18 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 // handshake checks that the server serves Open_vSwitch, reads its schema
 // when published and plans the selects against it.
 func (s *session) handshake(ctx context.Context) error {
-	dbs, err := s.rpc.ListDatabases(ctx)
+	dbs, err := s.conn.ListDBs(ctx)
 	if err != nil {
 		return fmt.Errorf("%s did not answer list_dbs: is --ovs.db the OVSDB socket (db.sock), not ovs-vswitchd's control socket? %w",
-			s.addr, &rpcError{err: err})
+			s.addr, err)
 	}
 	if !slices.Contains(dbs, database) {
 		return fmt.Errorf("ovsdb-server at %s serves %q but not %s (an OVN database?); point --ovs.db at the Open_vSwitch database",
 			s.addr, dbs, database)
 	}
 	if slices.Contains(dbs, serverDB) {
-		rows, err := s.selectRows(ctx, serverDB, selectOp{
-			table:   "Database",
-			columns: []string{"name", "schema"},
-			where:   []condition{{column: "name", function: "==", value: database}},
-		})
-		if err != nil {
+		if s.schema, err = s.readSchema(ctx); err != nil {
 			return fmt.Errorf("reading the Open_vSwitch schema from %s: %w", s.addr, err)
-		}
-		if len(rows) == 1 {
-			text, err := decodeString(rows[0]["schema"])
-			if err != nil {
-				return fmt.Errorf("reading the Open_vSwitch schema from %s: column schema: %w", s.addr, err)
-			}
-			if text != "" {
-				if s.schema, err = parseSchema([]byte(text)); err != nil {
-					return fmt.Errorf("reading the Open_vSwitch schema from %s: %w", s.addr, err)
-				}
-			}
 		}
 	}
 	if s.topo, err = planTopology(s.schema); err != nil {
@@ -226,58 +199,51 @@ func (s *session) handshake(ctx context.Context) error {
 	return nil
 }
 
-// call runs fn with the connection's failure tied to ctx: when the socket
-// fails, fn's wait for a reply ends at once instead of at the deadline.
-func (s *session) call(ctx context.Context, fn func(context.Context) error) error {
-	if dl, ok := ctx.Deadline(); ok {
-		// Reads go on in go-openvswitch's receive loop and cannot carry a
-		// per-call deadline; a write can block on a server that stopped
-		// reading, so it gets the call's deadline.
-		_ = s.conn.SetWriteDeadline(dl)
-		defer func() { _ = s.conn.SetWriteDeadline(time.Time{}) }()
+// readSchema reads the Open_vSwitch schema from the _Server database; nil
+// when the server publishes none.
+func (s *session) readSchema(ctx context.Context) (*schema, error) {
+	op := ovsdbrpc.Select{
+		Table:   "Database",
+		Columns: []string{"name", "schema"},
+		Where:   []ovsdbrpc.Condition{{Column: "name", Function: "==", Value: database}},
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(s.conn.ctx, cancel)
-	defer stop()
+	var text string
+	err := s.selectRows(ctx, serverDB, []ovsdbrpc.Select{op}, func(_ int, r ovsdbrpc.Row) error {
+		return r.Columns(func(col string, v ovsdbrpc.Value) (err error) {
+			if col == "schema" {
+				text, err = v.String()
+			}
+			return err
+		})
+	})
+	if err != nil || text == "" {
+		return nil, err
+	}
+	return parseSchema([]byte(text))
+}
 
+// call runs fn and explains a failure of the connection under it.
+func (s *session) call(ctx context.Context, fn func(context.Context) error) error {
 	err := fn(ctx)
 	if err == nil {
 		return nil
 	}
-	if cause := s.conn.failed(); cause != nil {
-		if peerGone(cause) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("ovsdb at %s did not answer in time: %w", s.addr, err)
+	}
+	if cause := s.conn.Err(); cause != nil {
+		if ovsdbrpc.PeerGone(cause) {
 			return fmt.Errorf("ovsdb connection to %s lost: ovsdb-server closed it (restarting?): %w", s.addr, cause)
 		}
 		return fmt.Errorf("ovsdb connection to %s lost: %w", s.addr, cause)
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("ovsdb at %s did not answer in time: %w", s.addr, err)
-	}
 	return err
 }
 
-// broken reports whether the session must not be used after err.
-func (s *session) broken(err error) bool {
-	if s.conn.failed() != nil {
-		return true
-	}
-	var re *rpcError
-	if !errors.As(err, &re) {
-		return false // rows we could not decode: the connection is fine
-	}
-	// An error object from ovsdb-server answers the request: the
-	// connection is in sync. Anything else (timeout, JSON-RPC error) is not
-	// worth trusting.
-	var oe *ovsdb.Error
-	return !errors.As(err, &oe)
-}
+// broken reports whether the session must not be used after a failed
+// call: an error object from ovsdb-server, or rows that would not decode,
+// leave the connection in sync.
+func (s *session) broken(error) bool { return s.conn.Err() != nil }
 
-// close closes the connection and waits for go-openvswitch's goroutines.
-func (s *session) close() error {
-	err := s.rpc.Close()
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
-}
+// close closes the connection and waits for its reader.
+func (s *session) close() error { return s.conn.Close() }

@@ -1,81 +1,27 @@
 package ovsdb
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/digitalocean/go-openvswitch/ovsdb"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdbrpc"
 )
 
-// topologyReply renders the reply ovsdb-server 3.1 sends to the topology
-// transaction, from the rows captured in testdata: what frameConn reads and
-// go-openvswitch then decodes.
-func topologyReply(tb testing.TB, id string) []byte {
-	tb.Helper()
-	ops, err := planTopology(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var result []map[string][]ovsdb.Row
-	for _, op := range ops {
-		result = append(result, map[string][]ovsdb.Row{"rows": capturedTransaction(tb, []selectOp{op})})
-	}
-	b, err := json.Marshal(map[string]any{"id": id, "result": result, "error": nil})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
-// FuzzDecodeReply runs a server message through what the client does with
-// it: the connection's check (stray and malformed messages), the
-// transaction's rows, and the topology decoder. Nothing may panic, and a
-// decoded topology keeps its order.
-func FuzzDecodeReply(f *testing.F) {
-	reply := topologyReply(f, "3")
-	f.Add(reply)
-	f.Add(topologyReply(f, "echo"))
-	f.Add([]byte(strings.Replace(string(reply), `"error":null`, `"error":null,"id":"4"`, 1)))
-	f.Add([]byte(strings.Replace(string(reply), `"id":"3"`, `"id":null`, 1)))
-	f.Add([]byte(`{"id":null,"method":"update","params":[null,{}]}`))
-	f.Add([]byte(`{"id":"2","result":[{"rows":[]}],"error":null}`))
-	// The small reply to CurCfg's select, from the captured root row.
-	curCfg, err := readCurCfg.plan(nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	small, err := json.Marshal(map[string]any{"id": "5", "result": []map[string][]ovsdb.Row{{"rows": capturedTransaction(f, []selectOp{curCfg})}}, "error": nil})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(small)
+// FuzzDecodeTopology runs a transact result through the topology decoder.
+// Nothing may panic, and a decoded topology keeps its order.
+func FuzzDecodeTopology(f *testing.F) {
 	ops, err := planTopology(nil)
 	if err != nil {
 		f.Fatal(err)
 	}
+	result := capturedResult(f, ops)
+	f.Add(result)
+	f.Add(readCapturedResult(f, "unknown-column"))
+	f.Add([]byte(`[{"rows":[]},{"rows":[]},{"rows":[]},{"rows":[{"cur_cfg":1,"bridges":["set",[]]}]}]`))
+	f.Add([]byte(strings.Replace(string(result), `"rows"`, `"error":"x","rows"`, 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if !json.Valid(data) || len(data) == 0 || data[0] != '{' {
-			return // frameConn fails the connection on these before checkMessage
-		}
-		keep, err := checkMessage(data)
-		if err != nil || !keep {
-			return
-		}
-		var resp struct {
-			Result []struct {
-				Rows []ovsdb.Row `json:"rows"`
-			} `json:"result"`
-		}
-		if json.Unmarshal(data, &resp) != nil {
-			return
-		}
-		var rows []ovsdb.Row
-		for _, r := range resp.Result {
-			rows = append(rows, r.Rows...)
-		}
-		topo, err := buildTopology(ops, rows)
+		topo, err := decodeTopology(ops, data)
 		if err != nil {
 			return
 		}
@@ -90,62 +36,30 @@ func FuzzDecodeReply(f *testing.F) {
 	})
 }
 
-// TestCapturedReplyDecodes keeps the fuzz seed honest: the reply built from
-// the captured rows passes the connection check and decodes to the
-// captured topology.
-func TestCapturedReplyDecodes(t *testing.T) {
-	reply := topologyReply(t, "3")
-	if keep, err := checkMessage(reply); err != nil || !keep {
-		t.Fatalf("checkMessage = %v, %v; want kept", keep, err)
-	}
-	var resp struct {
-		Result []struct {
-			Rows []ovsdb.Row `json:"rows"`
-		} `json:"result"`
-	}
-	if err := json.Unmarshal(reply, &resp); err != nil {
-		t.Fatal(err)
-	}
-	var rows []ovsdb.Row
-	for _, r := range resp.Result {
-		rows = append(rows, r.Rows...)
-	}
+// TestCapturedResultDecodes keeps the fuzz seed honest: the result built
+// from the captured rows decodes to the captured topology.
+func TestCapturedResultDecodes(t *testing.T) {
 	ops, err := planTopology(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo, err := buildTopology(ops, rows)
+	topo, err := decodeTopology(ops, capturedResult(t, ops))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkCapturedTopology(t, topo)
-	tests := []struct {
-		name    string
-		msg     string
-		keep    bool
-		wantErr string
-	}{
-		{"string id", `{"id":"1","result":[],"error":null}`, true, ""},
-		{"echo request", `{"id":"echo","method":"echo","params":[]}`, true, ""},
-		{"null id", `{"id":null,"result":[],"error":null}`, false, ""},
-		{"missing id", `{"result":[],"error":null}`, false, ""},
-		{"numeric id", `{"id":1,"result":[],"error":null}`, false, ""},
-		{"notification", `{"id":null,"method":"update","params":[null,{}]}`, false, ""},
-		{"duplicate id", `{"id":"1","id":"2","result":[]}`, false, `duplicate key "id"`},
-		{"duplicate nested key is fine", `{"id":"1","result":[{"a":1,"a":2}]}`, true, ""},
+	curCfg, err := readCurCfg.plan(nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			keep, err := checkMessage([]byte(tt.msg))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || keep != tt.keep {
-				t.Fatalf("checkMessage = %v, %v; want %v", keep, err, tt.keep)
-			}
+	var cfgs []int64
+	err = ovsdbrpc.DecodeResult(capturedResult(t, []ovsdbrpc.Select{curCfg}), []ovsdbrpc.Select{curCfg},
+		func(_ int, r ovsdbrpc.Row) error {
+			cfg, err := decodeCurCfg(r)
+			cfgs = append(cfgs, cfg)
+			return err
 		})
+	if err != nil || len(cfgs) != 1 || cfgs[0] != 17 {
+		t.Fatalf("cur_cfg = %v, %v; want [17]", cfgs, err)
 	}
 }

@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdbrpc"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/lab-topology.json from the lab (go test -run TestLab -update)")
@@ -152,7 +154,7 @@ func TestLab(t *testing.T) {
 	})
 
 	// Over TCP ovsdb-server probes idle clients every 5 s and drops those
-	// that stay silent: go-openvswitch answers the probes, so a client idle
+	// that stay silent: the client answers the probes, so a client idle
 	// for longer than two probe intervals keeps its connection.
 	t.Run("tcp", func(t *testing.T) {
 		if testing.Short() {
@@ -178,12 +180,12 @@ func TestLab(t *testing.T) {
 			t.Fatal(err)
 		}
 		sess := tc.s
-		read := sess.conn.nread.Load()
+		read := sess.conn.BytesRead()
 		time.Sleep(12 * time.Second)
-		if sess.conn.nread.Load() == read {
+		if sess.conn.BytesRead() == read {
 			t.Error("ovsdb-server sent nothing in 12 s: no inactivity probes to answer, the test proves nothing")
 		}
-		if err := sess.conn.failed(); err != nil {
+		if err := sess.conn.Err(); err != nil {
 			t.Errorf("the TCP connection failed while idle: %v", err)
 		}
 		if _, err := tc.CurCfg(ctxT(t)); err != nil {
@@ -299,7 +301,7 @@ func benchCall(b *testing.B, l *labtest.Lab, c *Client, call func() error) {
 	if err := call(); err != nil { // connect and warm up
 		b.Fatal(err)
 	}
-	read0 := c.s.conn.nread.Load()
+	read0 := c.s.conn.BytesRead()
 	cpu0 := ovsdbServerCPU(b, l)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -309,8 +311,25 @@ func benchCall(b *testing.B, l *labtest.Lab, c *Client, call func() error) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(c.s.conn.nread.Load()-read0)/float64(b.N), "B-read/op")
+	b.ReportMetric(float64(c.s.conn.BytesRead()-read0)/float64(b.N), "B-read/op")
 	b.ReportMetric(float64((ovsdbServerCPU(b, l)-cpu0).Microseconds())/float64(b.N), "ovsdb-µs/op")
+	b.ReportMetric(float64(sessionHeap(c)), "kept-B")
+}
+
+// sessionHeap returns the heap the client's connection keeps between
+// calls: live heap after a GC with the connection open, less the same
+// after it is closed. The next call dials again.
+func sessionHeap(c *Client) int64 {
+	var open, closed runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&open)
+	c.turn <- struct{}{}
+	_ = c.s.close()
+	c.s = nil
+	<-c.turn
+	runtime.GC()
+	runtime.ReadMemStats(&closed)
+	return int64(open.HeapAlloc) - int64(closed.HeapAlloc)
 }
 
 // BenchmarkLab measures the reads against the lab's ovsdb-server, then
@@ -330,21 +349,20 @@ func BenchmarkLab(b *testing.B) {
 		b.Run("CurCfg", func(b *testing.B) {
 			benchCall(b, l, c, func() error { _, err := c.CurCfg(ctx); return err })
 		})
-		// The same rows with every column, as go-openvswitch's Select
+		// The same rows with every column, as a select without columns
 		// would fetch them: what naming columns saves.
 		b.Run("AllColumns", func(b *testing.B) {
-			var ops []selectOp
+			var ops []ovsdbrpc.Select
 			for _, t := range []string{"Bridge", "Port", "Interface", "Open_vSwitch"} {
 				cols := []string{"_uuid"}
 				for col := range c.s.schema.tables[t] {
 					cols = append(cols, col)
 				}
-				ops = append(ops, selectOp{table: t, columns: cols})
+				ops = append(ops, ovsdbrpc.Select{Table: t, Columns: cols})
 			}
 			benchCall(b, l, c, func() error {
 				return c.do(ctx, func(ctx context.Context, s *session) error {
-					_, err := s.selectRows(ctx, database, ops...)
-					return err
+					return s.selectRows(ctx, database, ops, func(int, ovsdbrpc.Row) error { return nil })
 				})
 			})
 		})

@@ -1,7 +1,6 @@
 package ovsdb
 
 import (
-	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -65,44 +64,9 @@ func TestReadOnlyWire(t *testing.T) {
 	}
 }
 
-func TestSelectOpJSON(t *testing.T) {
-	tests := []struct {
-		name    string
-		op      selectOp
-		want    string
-		wantErr bool
-	}{
-		{
-			name: "columns",
-			op:   selectOp{table: "Bridge", columns: []string{"_uuid", "name"}},
-			want: `{"op":"select","table":"Bridge","where":[],"columns":["_uuid","name"]}`,
-		},
-		{
-			name: "where",
-			op:   selectOp{table: "Database", columns: []string{"schema"}, where: []condition{{"name", "==", "Open_vSwitch"}}},
-			want: `{"op":"select","table":"Database","where":[["name","==","Open_vSwitch"]],"columns":["schema"]}`,
-		},
-		{name: "no columns", op: selectOp{table: "Interface"}, wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b, err := json.Marshal(tt.op)
-			if tt.wantErr {
-				if err == nil {
-					t.Fatalf("marshalled %s, want an error", b)
-				}
-				return
-			}
-			if err != nil || string(b) != tt.want {
-				t.Fatalf("got %s, %v; want %s", b, err, tt.want)
-			}
-		})
-	}
-}
-
-// TestReadOnlySource checks the package's source: go-openvswitch's
-// Transact is called in selectRows only, which takes only selectOps; no
-// other transaction op type or mutating op name appears.
+// TestReadOnlySource checks the package's source: the connection's
+// Select is called in selectRows only, no other method of it sends a
+// request, and no mutating op name appears.
 func TestReadOnlySource(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	if err != nil {
@@ -130,15 +94,16 @@ func TestReadOnlySource(t *testing.T) {
 				switch n := n.(type) {
 				case *ast.SelectorExpr:
 					switch n.Sel.Name {
-					case "Transact":
+					case "Select":
+						if id, ok := n.X.(*ast.Ident); ok && id.Name == "ovsdbrpc" {
+							return true // the op type
+						}
 						transactCalls++
 						if fn == nil || fn.Name.Name != "selectRows" {
-							t.Errorf("%s: Transact used outside selectRows", fset.Position(n.Pos()))
+							t.Errorf("%s: Select used outside selectRows", fset.Position(n.Pos()))
 						}
-					case "Select", "Cond", "Equal":
-						if id, ok := n.X.(*ast.Ident); ok && id.Name == "ovsdb" {
-							t.Errorf("%s: go-openvswitch's ovsdb.%s used; build ops with selectOp", fset.Position(n.Pos()), n.Sel.Name)
-						}
+					case "SelectParams", "DecodeResult":
+						t.Errorf("%s: ovsdbrpc.%s used; read through selectRows", fset.Position(n.Pos()), n.Sel.Name)
 					}
 				case *ast.BasicLit:
 					if n.Kind == token.STRING {
@@ -152,6 +117,6 @@ func TestReadOnlySource(t *testing.T) {
 		}
 	}
 	if transactCalls != 1 {
-		t.Errorf("Transact referenced %d times, want once (in selectRows)", transactCalls)
+		t.Errorf("Select called %d times, want once (in selectRows)", transactCalls)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdbrpc"
 )
 
 // schema is what this package needs of an OVSDB schema: its version and
@@ -73,8 +75,8 @@ type tableRead struct {
 // plan returns the select for t against schema s (nil: not known, select
 // everything t names and let the server complain). A missing required
 // column is an error naming it.
-func (t tableRead) plan(s *schema) (selectOp, error) {
-	op := selectOp{table: t.table}
+func (t tableRead) plan(s *schema) (ovsdbrpc.Select, error) {
+	op := ovsdbrpc.Select{Table: t.table}
 	if s != nil {
 		if _, ok := s.tables[t.table]; !ok {
 			return op, fmt.Errorf("the Open_vSwitch schema (version %s) has no table %s", s.version, t.table)
@@ -83,7 +85,7 @@ func (t tableRead) plan(s *schema) (selectOp, error) {
 	var missing []string
 	for _, c := range t.columns {
 		if s == nil || s.has(t.table, c.name) {
-			op.columns = append(op.columns, c.name)
+			op.Columns = append(op.Columns, c.name)
 		} else if c.required {
 			missing = append(missing, t.table+"."+c.name)
 		}

@@ -3,11 +3,12 @@ package ovsdb
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 
-	"github.com/digitalocean/go-openvswitch/ovsdb"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdbrpc"
 )
 
 // OVS's defaults for the bridge settings a Bridge reports as 0 when unset
@@ -144,8 +145,7 @@ func cloneMap(m map[string]string) map[string]string {
 	return out
 }
 
-// The columns read. _uuid links the rows; the Open_vSwitch row comes last
-// in the transaction (see planTopology).
+// The columns read. _uuid links the rows.
 var (
 	readBridge = tableRead{table: "Bridge", columns: []column{
 		{"_uuid", true}, {"name", true}, {"ports", true},
@@ -167,11 +167,9 @@ var (
 )
 
 // planTopology returns the selects of one Topology transaction for schema
-// s (nil: unknown). The root table goes last: ovsdb-server stops at the
-// first failing op, and go-openvswitch drops the error, so the Open_vSwitch
-// row (there is always exactly one) arriving proves that every op ran.
-func planTopology(s *schema) ([]selectOp, error) {
-	var ops []selectOp
+// s (nil: unknown), in the order topologyRows.add expects.
+func planTopology(s *schema) ([]ovsdbrpc.Select, error) {
+	var ops []ovsdbrpc.Select
 	for _, t := range []tableRead{readBridge, readPort, readInterface, readOpenVSwitch} {
 		op, err := t.plan(s)
 		if err != nil {
@@ -182,15 +180,24 @@ func planTopology(s *schema) ([]selectOp, error) {
 	return ops, nil
 }
 
+// The ops of planTopology, by index.
+const (
+	opBridge = iota
+	opPort
+	opInterface
+	opOpenVSwitch
+)
+
 // Topology reads bridges, ports and interfaces in one transaction.
 func (c *Client) Topology(ctx context.Context) (Topology, error) {
 	var t Topology
 	err := c.do(ctx, func(ctx context.Context, s *session) error {
-		rows, err := s.selectRows(ctx, database, s.topo...)
-		if err != nil {
+		var rows topologyRows
+		if err := s.selectRows(ctx, database, s.topo, rows.add); err != nil {
 			return fmt.Errorf("reading topology from %s: %w", s.addr, err)
 		}
-		if t, err = buildTopology(s.topo, rows); err != nil {
+		var err error
+		if t, err = rows.build(); err != nil {
 			return fmt.Errorf("reading topology from %s: %w", s.addr, err)
 		}
 		if s.schema != nil {
@@ -211,365 +218,280 @@ func (c *Client) Topology(ctx context.Context) (Topology, error) {
 func (c *Client) CurCfg(ctx context.Context) (int64, error) {
 	var cfg int64
 	err := c.do(ctx, func(ctx context.Context, s *session) error {
-		rows, err := s.selectRows(ctx, database, s.curCfg)
+		rows := 0
+		err := s.selectRows(ctx, database, []ovsdbrpc.Select{s.curCfg}, func(_ int, r ovsdbrpc.Row) error {
+			rows++
+			var err error
+			cfg, err = decodeCurCfg(r)
+			return err
+		})
+		if err == nil && rows != 1 {
+			err = fmt.Errorf("got %d rows, want 1", rows)
+		}
 		if err != nil {
 			return fmt.Errorf("reading Open_vSwitch.cur_cfg from %s: %w", s.addr, err)
 		}
-		if len(rows) != 1 {
-			return fmt.Errorf("reading Open_vSwitch.cur_cfg from %s: got %d rows, want 1", s.addr, len(rows))
-		}
-		d := rowDecoder{table: "Open_vSwitch", row: rows[0]}
-		cfg = d.int("cur_cfg")
-		return d.err
+		return nil
 	})
 	return cfg, err
 }
 
-// buildTopology assembles the rows of the ops from planTopology (in their
-// order, flattened) into a Topology.
-func buildTopology(ops []selectOp, rows []ovsdb.Row) (Topology, error) {
-	byOp, err := groupRows(ops, rows)
-	if err != nil {
-		return Topology{}, err
-	}
-	bridgeRows, portRows, ifaceRows, rootRows := byOp[0], byOp[1], byOp[2], byOp[3]
-	if len(rootRows) != 1 {
-		// Zero: an op failed and ovsdb-server skipped the rest; the schema
-		// check at connect time should have caught why.
-		return Topology{}, fmt.Errorf("the transaction returned %d Open_vSwitch rows, want 1 (a select failed?)", len(rootRows))
-	}
-	ifaces, err := decodeInterfaces(ifaceRows)
-	if err != nil {
-		return Topology{}, err
-	}
-	ports, err := decodePorts(portRows, ifaces)
-	if err != nil {
-		return Topology{}, err
-	}
-	bridges, err := decodeBridges(bridgeRows, ports)
-	if err != nil {
-		return Topology{}, err
-	}
-	t, refs, err := decodeRoot(rootRows[0])
-	if err != nil {
-		return Topology{}, err
-	}
-	for _, u := range refs {
-		b, ok := bridges[u]
-		if !ok {
-			return Topology{}, fmt.Errorf("Open_vSwitch refers to bridge %s, which the same transaction did not return", u)
+// decodeCurCfg reads cur_cfg from an Open_vSwitch row.
+func decodeCurCfg(r ovsdbrpc.Row) (int64, error) {
+	var cfg int64
+	seen := false
+	err := r.Columns(func(col string, v ovsdbrpc.Value) (err error) {
+		if col == "cur_cfg" {
+			seen = true
+			cfg, err = v.Int()
 		}
-		t.Bridges = append(t.Bridges, b)
-	}
-	slices.SortFunc(t.Bridges, func(a, b Bridge) int {
-		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UUID, b.UUID))
+		return err
 	})
-	return t, nil
-}
-
-// groupRows splits the flattened rows of a transaction back into the rows
-// of each op. Rows come in op order; each op names a different set of
-// columns and every row carries exactly its op's columns.
-func groupRows(ops []selectOp, rows []ovsdb.Row) ([][]ovsdb.Row, error) {
-	byOp := make([][]ovsdb.Row, len(ops))
-	i := 0
-	for _, row := range rows {
-		for i < len(ops) && !rowMatches(row, ops[i].columns) {
-			i++
-		}
-		if i == len(ops) {
-			return nil, fmt.Errorf("a row with columns %v answers none of the selects", rowColumns(row))
-		}
-		byOp[i] = append(byOp[i], row)
+	if err == nil && !seen {
+		err = errors.New("Open_vSwitch row without cur_cfg")
 	}
-	return byOp, nil
+	return cfg, err
 }
 
-// decodeInterfaces decodes Interface rows, by uuid.
-func decodeInterfaces(rows []ovsdb.Row) (map[string]Interface, error) {
-	ifaces := make(map[string]Interface, len(rows))
-	for _, r := range rows {
+// topologyRows collects the rows of a Topology transaction as they are
+// decoded, linked by uuid once all have arrived.
+type topologyRows struct {
+	bridges []bridgeRow
+	ports   map[string]portRow
+	ifaces  map[string]Interface
+	roots   []rootRow
+}
+
+type bridgeRow struct {
+	Bridge
+	ports []string
+}
+
+type portRow struct {
+	Port
+	ifaces []string
+}
+
+type rootRow struct {
+	Topology
+	bridges []string
+}
+
+// add decodes one row of op (an index into planTopology's ops).
+func (t *topologyRows) add(op int, r ovsdbrpc.Row) error {
+	switch op {
+	case opBridge:
+		b, err := decodeBridge(r)
+		t.bridges = append(t.bridges, b)
+		return err
+	case opPort:
+		p, err := decodePort(r)
+		if t.ports == nil {
+			t.ports = make(map[string]portRow)
+		}
+		t.ports[p.UUID] = p
+		return err
+	case opInterface:
 		in, err := decodeInterface(r)
-		if err != nil {
-			return nil, err
+		if t.ifaces == nil {
+			t.ifaces = make(map[string]Interface)
 		}
-		ifaces[in.UUID] = in
+		t.ifaces[in.UUID] = in
+		return err
+	case opOpenVSwitch:
+		root, err := decodeRoot(r)
+		t.roots = append(t.roots, root)
+		return err
 	}
-	return ifaces, nil
+	return fmt.Errorf("rows of an unplanned select %d", op)
 }
 
-// decodePorts decodes Port rows, by uuid, with their interfaces attached
-// in name order.
-func decodePorts(rows []ovsdb.Row, ifaces map[string]Interface) (map[string]Port, error) {
-	ports := make(map[string]Port, len(rows))
-	for _, r := range rows {
-		p, refs, err := decodePort(r)
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range refs {
-			in, ok := ifaces[u]
-			if !ok {
-				return nil, fmt.Errorf("port %s refers to interface %s, which the same transaction did not return", p.Name, u)
-			}
-			p.Interfaces = append(p.Interfaces, in)
-		}
-		slices.SortFunc(p.Interfaces, func(a, b Interface) int {
-			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UUID, b.UUID))
-		})
-		ports[p.UUID] = p
+// build links the rows into a Topology, everything sorted by name.
+func (t *topologyRows) build() (Topology, error) {
+	if len(t.roots) != 1 {
+		return Topology{}, fmt.Errorf("the transaction returned %d Open_vSwitch rows, want 1", len(t.roots))
 	}
-	return ports, nil
-}
-
-// decodeBridges decodes Bridge rows, by uuid, with their ports attached in
-// name order.
-func decodeBridges(rows []ovsdb.Row, ports map[string]Port) (map[string]Bridge, error) {
-	bridges := make(map[string]Bridge, len(rows))
-	for _, r := range rows {
-		b, refs, err := decodeBridge(r)
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range refs {
-			p, ok := ports[u]
+	byUUID := make(map[string]Bridge, len(t.bridges))
+	for _, br := range t.bridges {
+		b := br.Bridge
+		for _, u := range br.ports {
+			p, ok := t.ports[u]
 			if !ok {
-				return nil, fmt.Errorf("bridge %s refers to port %s, which the same transaction did not return", b.Name, u)
+				return Topology{}, fmt.Errorf("bridge %s refers to port %s, which the same transaction did not return", b.Name, u)
 			}
-			b.Ports = append(b.Ports, p)
+			port := p.Port
+			for _, iu := range p.ifaces {
+				in, ok := t.ifaces[iu]
+				if !ok {
+					return Topology{}, fmt.Errorf("port %s refers to interface %s, which the same transaction did not return", port.Name, iu)
+				}
+				port.Interfaces = append(port.Interfaces, in)
+			}
+			slices.SortFunc(port.Interfaces, func(a, b Interface) int {
+				return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UUID, b.UUID))
+			})
+			b.Ports = append(b.Ports, port)
 		}
 		slices.SortFunc(b.Ports, func(a, b Port) int {
 			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UUID, b.UUID))
 		})
-		bridges[b.UUID] = b
+		byUUID[b.UUID] = b
 	}
-	return bridges, nil
-}
-
-// rowMatches reports whether row has exactly the given columns.
-func rowMatches(row ovsdb.Row, columns []string) bool {
-	if len(row) != len(columns) {
-		return false
-	}
-	for _, c := range columns {
-		if _, ok := row[c]; !ok {
-			return false
+	topo := t.roots[0].Topology
+	for _, u := range t.roots[0].bridges {
+		b, ok := byUUID[u]
+		if !ok {
+			return Topology{}, fmt.Errorf("Open_vSwitch refers to bridge %s, which the same transaction did not return", u)
 		}
+		topo.Bridges = append(topo.Bridges, b)
 	}
-	return true
+	slices.SortFunc(topo.Bridges, func(a, b Bridge) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UUID, b.UUID))
+	})
+	return topo, nil
 }
 
-func rowColumns(row ovsdb.Row) []string {
-	cols := make([]string, 0, len(row))
-	for c := range row {
-		cols = append(cols, c)
+// needUUID checks that a row carried its _uuid, which links it.
+func needUUID(table, uuid string) error {
+	if uuid == "" {
+		return fmt.Errorf("%s row without _uuid", table)
 	}
-	slices.Sort(cols)
-	return cols
+	return nil
 }
 
-// decodeRoot decodes the Open_vSwitch row, returning the bridge uuids.
-func decodeRoot(r ovsdb.Row) (Topology, []string, error) {
-	d := rowDecoder{table: "Open_vSwitch", row: r}
-	ext := d.smap("external_ids")
-	t := Topology{
-		OVSVersion: d.str("ovs_version"),
-		DBVersion:  d.str("db_version"),
-		CurCfg:     d.int("cur_cfg"),
-		Hostname:   ext["hostname"],
-		SystemID:   ext["system-id"],
-		OVNRemote:  ext["ovn-remote"],
-		OVNBridge:  ext["ovn-bridge"],
+// decodeRoot decodes the Open_vSwitch row, with its bridge uuids.
+func decodeRoot(r ovsdbrpc.Row) (rootRow, error) {
+	var root rootRow
+	seen := false
+	err := r.Columns(func(col string, v ovsdbrpc.Value) (err error) {
+		t := &root.Topology
+		switch col {
+		case "ovs_version":
+			t.OVSVersion, err = v.String()
+		case "db_version":
+			t.DBVersion, err = v.String()
+		case "cur_cfg":
+			seen = true
+			t.CurCfg, err = v.Int()
+		case "bridges":
+			root.bridges, err = v.UUIDs()
+		case "external_ids":
+			var ext map[string]string
+			ext, err = v.Map()
+			t.Hostname, t.SystemID = ext["hostname"], ext["system-id"]
+			t.OVNRemote, t.OVNBridge = ext["ovn-remote"], ext["ovn-bridge"]
+		}
+		return err
+	})
+	if err == nil && !seen {
+		err = errors.New("Open_vSwitch row without cur_cfg")
 	}
-	refs := d.uuids("bridges")
-	return t, refs, d.err
+	return root, err
 }
 
-// decodeBridge decodes a Bridge row, returning the port uuids.
-func decodeBridge(r ovsdb.Row) (Bridge, []string, error) {
-	d := rowDecoder{table: "Bridge", row: r}
-	b := Bridge{
-		UUID:         d.uuid("_uuid"),
-		Name:         d.str("name"),
-		DatapathType: d.str("datapath_type"),
-		Protocols:    d.strs("protocols"),
-		FailMode:     d.str("fail_mode"),
+// decodeBridge decodes a Bridge row, with its port uuids.
+func decodeBridge(r ovsdbrpc.Row) (bridgeRow, error) {
+	var br bridgeRow
+	b := &br.Bridge
+	err := r.Columns(func(col string, v ovsdbrpc.Value) (err error) {
+		switch col {
+		case "_uuid":
+			b.UUID, err = v.UUID()
+		case "name":
+			b.Name, err = v.String()
+		case "datapath_type":
+			b.DatapathType, err = v.String()
+		case "protocols":
+			b.Protocols, err = v.Strings()
+		case "fail_mode":
+			b.FailMode, err = v.String()
+		case "other_config":
+			var oc map[string]string
+			oc, err = v.Map()
+			// OVS reads these with smap_get_int: a value that is not a
+			// number counts as unset.
+			b.MACTableSize, _ = strconv.Atoi(oc["mac-table-size"])
+			b.MACAgingTime, _ = strconv.Atoi(oc["mac-aging-time"])
+		case "ports":
+			br.ports, err = v.UUIDs()
+		}
+		return err
+	})
+	if err == nil {
+		err = needUUID("Bridge", b.UUID)
 	}
-	oc := d.smap("other_config")
-	// OVS reads these with smap_get_int: a value that is not a number
-	// counts as unset.
-	b.MACTableSize, _ = strconv.Atoi(oc["mac-table-size"])
-	b.MACAgingTime, _ = strconv.Atoi(oc["mac-aging-time"])
-	refs := d.uuids("ports")
-	return b, refs, d.err
+	return br, err
 }
 
-// decodePort decodes a Port row, returning the interface uuids.
-func decodePort(r ovsdb.Row) (Port, []string, error) {
-	d := rowDecoder{table: "Port", row: r}
-	p := Port{
-		UUID:     d.uuid("_uuid"),
-		Name:     d.str("name"),
-		Tag:      d.optInt("tag", -1),
-		Trunks:   d.ints("trunks"),
-		VLANMode: d.str("vlan_mode"),
+// decodePort decodes a Port row, with its interface uuids.
+func decodePort(r ovsdbrpc.Row) (portRow, error) {
+	pr := portRow{Port: Port{Tag: -1}}
+	p := &pr.Port
+	err := r.Columns(func(col string, v ovsdbrpc.Value) (err error) {
+		switch col {
+		case "_uuid":
+			p.UUID, err = v.UUID()
+		case "name":
+			p.Name, err = v.String()
+		case "tag":
+			p.Tag, err = optInt(v, -1)
+		case "trunks":
+			p.Trunks, err = v.Ints()
+		case "vlan_mode":
+			p.VLANMode, err = v.String()
+		case "interfaces":
+			pr.ifaces, err = v.UUIDs()
+		}
+		return err
+	})
+	if err == nil {
+		err = needUUID("Port", p.UUID)
 	}
-	refs := d.uuids("interfaces")
-	return p, refs, d.err
+	return pr, err
 }
 
 // decodeInterface decodes an Interface row.
-func decodeInterface(r ovsdb.Row) (Interface, error) {
-	d := rowDecoder{table: "Interface", row: r}
-	in := Interface{
-		UUID:        d.uuid("_uuid"),
-		Name:        d.str("name"),
-		Type:        d.str("type"),
-		OFPort:      d.optInt("ofport", -1),
-		MACInUse:    d.str("mac_in_use"),
-		ExternalIDs: d.smap("external_ids"),
-		Options:     d.smap("options"),
-		AdminState:  d.str("admin_state"),
-		LinkState:   d.str("link_state"),
-		Error:       d.str("error"),
+func decodeInterface(r ovsdbrpc.Row) (Interface, error) {
+	in := Interface{OFPort: -1}
+	err := r.Columns(func(col string, v ovsdbrpc.Value) (err error) {
+		switch col {
+		case "_uuid":
+			in.UUID, err = v.UUID()
+		case "name":
+			in.Name, err = v.String()
+		case "type":
+			in.Type, err = v.String()
+		case "ofport":
+			in.OFPort, err = optInt(v, -1)
+		case "mac_in_use":
+			in.MACInUse, err = v.String()
+		case "external_ids":
+			in.ExternalIDs, err = v.Map()
+		case "options":
+			in.Options, err = v.Map()
+		case "admin_state":
+			in.AdminState, err = v.String()
+		case "link_state":
+			in.LinkState, err = v.String()
+		case "error":
+			in.Error, err = v.String()
+		}
+		return err
+	})
+	if err == nil {
+		err = needUUID("Interface", in.UUID)
 	}
 	in.IfaceID = in.ExternalIDs["iface-id"]
 	in.AttachedMAC = in.ExternalIDs["attached-mac"]
 	in.VMUUID = in.ExternalIDs["vm-uuid"]
-	return in, d.err
-}
-
-// rowDecoder decodes the columns of one row, keeping the first error (with
-// the table, row and column it happened in) so that decoding reads as a
-// list of fields. A column absent from the row was left out of the select
-// because the schema lacks it, and decodes as empty.
-type rowDecoder struct {
-	table string
-	row   ovsdb.Row
-	err   error
-}
-
-func (d *rowDecoder) value(col string) (any, bool) {
-	if d.err != nil {
-		return nil, false
-	}
-	v, ok := d.row[col]
-	return v, ok
-}
-
-func (d *rowDecoder) fail(col string, err error) {
-	id := "?"
-	if u, e := atomUUID(d.row["_uuid"]); e == nil {
-		id = u
-	}
-	if n, ok := d.row["name"].(string); ok {
-		id = n
-	}
-	d.err = fmt.Errorf("%s row %s: column %s: %w", d.table, id, col, err)
-}
-
-func (d *rowDecoder) str(col string) string {
-	v, ok := d.value(col)
-	if !ok {
-		return ""
-	}
-	s, err := decodeString(v)
-	if err != nil {
-		d.fail(col, err)
-	}
-	return s
-}
-
-func (d *rowDecoder) strs(col string) []string {
-	v, ok := d.value(col)
-	if !ok {
-		return nil
-	}
-	s, err := decodeStrings(v)
-	if err != nil {
-		d.fail(col, err)
-	}
-	return s
-}
-
-func (d *rowDecoder) int(col string) int64 {
-	v, ok := d.value(col)
-	if !ok {
-		if d.err == nil {
-			d.fail(col, fmt.Errorf("missing"))
-		}
-		return 0
-	}
-	n, err := decodeInt(v)
-	if err != nil {
-		d.fail(col, err)
-	}
-	return n
+	return in, err
 }
 
 // optInt decodes an optional integer column, none when empty.
-func (d *rowDecoder) optInt(col string, none int) int {
-	v, ok := d.value(col)
-	if !ok {
-		return none
+func optInt(v ovsdbrpc.Value, none int) (int, error) {
+	n, set, err := v.OptInt()
+	if err != nil || !set {
+		return none, err
 	}
-	n, set, err := decodeOptInt(v)
-	if err != nil {
-		d.fail(col, err)
-	}
-	if !set {
-		return none
-	}
-	return int(n)
-}
-
-func (d *rowDecoder) ints(col string) []int {
-	v, ok := d.value(col)
-	if !ok {
-		return nil
-	}
-	n, err := decodeInts(v)
-	if err != nil {
-		d.fail(col, err)
-	}
-	return n
-}
-
-func (d *rowDecoder) uuid(col string) string {
-	v, ok := d.value(col)
-	if !ok {
-		if d.err == nil {
-			d.fail(col, fmt.Errorf("missing"))
-		}
-		return ""
-	}
-	u, err := decodeUUID(v)
-	if err != nil {
-		d.fail(col, err)
-	}
-	return u
-}
-
-func (d *rowDecoder) uuids(col string) []string {
-	v, ok := d.value(col)
-	if !ok {
-		return nil
-	}
-	u, err := decodeUUIDs(v)
-	if err != nil {
-		d.fail(col, err)
-	}
-	return u
-}
-
-func (d *rowDecoder) smap(col string) map[string]string {
-	v, ok := d.value(col)
-	if !ok {
-		return nil
-	}
-	m, err := decodeMap(v)
-	if err != nil {
-		d.fail(col, err)
-	}
-	return m
+	return int(n), nil
 }

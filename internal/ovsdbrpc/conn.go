@@ -279,7 +279,7 @@ func (c *Conn) readLoop() {
 // dispatch handles one message; false means the connection failed.
 func (c *Conn) dispatch(e envelope) bool {
 	switch {
-	case bytes.Equal(e.method, []byte(`"echo"`)):
+	case string(e.method) == string(quotedEcho):
 		params := e.params
 		if len(params) == 0 {
 			params = []byte("[]")

@@ -29,6 +29,9 @@ const (
 	methodGetSchema method = "get_schema"
 	methodTransact  method = "transact"
 	methodEcho      method = "echo"
+
+	// quotedEcho is methodEcho as it appears in a message.
+	quotedEcho = `"` + methodEcho + `"`
 )
 
 // Select is one OVSDB "select" operation (RFC 7047 §5.2.2), as sent:

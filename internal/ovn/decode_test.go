@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdbrpc"
 )
 
 func TestParseAddresses(t *testing.T) {
@@ -86,7 +88,7 @@ func capturedRows(t *testing.T, file, table string) []row {
 		if !strings.Contains(string(e.Params), `"table":"`+table+`"`) && !strings.Contains(string(e.Params), `"table": "`+table+`"`) {
 			continue
 		}
-		res, err := decodeResult(e.Result, 1)
+		res, err := decodeResult(e.Result, opsOfParams(t, e.Params))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,13 +222,17 @@ func TestDecodeResult(t *testing.T) {
 		err       string
 	}{
 		{name: "rows", raw: `[{"rows":[{"name":"ch1"}]}]`, ops: 1},
-		{name: "error object", raw: `[{"error":"unknown column","details":"No column foo in table Chassis."}]`, ops: 1, err: "select refused: unknown column"},
+		{name: "error object", raw: `[{"error":"unknown column","details":"No column foo in table Chassis."}]`, ops: 1, err: "select on Chassis refused: unknown column"},
 		{name: "too few", raw: `[]`, ops: 1, err: "0 entries for 1 selects"},
 		{name: "not json", raw: `{`, ops: 1, err: "transact result"},
 		{name: "not an array", raw: `{"rows":[]}`, ops: 1, err: "transact result"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := decodeResult([]byte(tc.raw), tc.ops)
+			ops := make([]ovsdbrpc.Select, tc.ops)
+			for i := range ops {
+				ops[i] = ovsdbrpc.Select{Table: "Chassis", Columns: chassisColumns}
+			}
+			_, err := decodeResult([]byte(tc.raw), ops)
 			if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 				t.Fatalf("err = %v, want %q", err, tc.err)
 			}
@@ -260,7 +266,8 @@ func TestSchemaHasColumns(t *testing.T) {
 }
 
 func TestSelectOpJSON(t *testing.T) {
-	b, err := transactParams(selectOp{table: "Chassis", columns: chassisColumns, where: []condition{{"name", "==", "ch1"}}})
+	b, err := ovsdbrpc.SelectParams(southbound, ovsdbrpc.Select{Table: "Chassis", Columns: chassisColumns,
+		Where: []ovsdbrpc.Condition{cond("name", "==", "ch1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +275,25 @@ func TestSelectOpJSON(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
 	}
-	if _, err := transactParams(selectOp{table: "Chassis"}); err == nil {
-		t.Error("a select without columns was marshalled")
+}
+
+// opsOfParams reads back the selects of captured transact params.
+func opsOfParams(t testing.TB, params []byte) []ovsdbrpc.Select {
+	t.Helper()
+	var raw []json.RawMessage
+	if err := json.Unmarshal(params, &raw); err != nil || len(raw) < 2 {
+		t.Fatalf("params %s: %v", params, err)
 	}
+	var ops []ovsdbrpc.Select
+	for _, r := range raw[1:] {
+		var op struct {
+			Table   string   `json:"table"`
+			Columns []string `json:"columns"`
+		}
+		if err := json.Unmarshal(r, &op); err != nil {
+			t.Fatalf("op %s: %v", r, err)
+		}
+		ops = append(ops, ovsdbrpc.Select{Table: op.Table, Columns: op.Columns})
+	}
+	return ops
 }

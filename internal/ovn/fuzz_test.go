@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdbrpc"
 )
 
 func FuzzParseAddresses(f *testing.F) {
@@ -44,8 +47,18 @@ func FuzzDecodeReply(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`[{"rows":[{"_uuid":["uuid","x"],"mac":["set",[1]]}]}]`))
+	// One select naming every column the decoders read.
+	var cols []string
+	for _, c := range [][]string{chassisColumns, portBindingColumns, logicalFlowColumns, datapathColumns} {
+		for _, col := range c {
+			if !slices.Contains(cols, col) {
+				cols = append(cols, col)
+			}
+		}
+	}
+	ops := []ovsdbrpc.Select{{Table: "Any", Columns: cols}}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		res, err := decodeResult(raw, 1)
+		res, err := decodeResult(raw, ops)
 		if err != nil {
 			return
 		}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdbrpc"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/ovn-*.replies.json from the OVN lab")
@@ -70,14 +71,41 @@ type recorder struct {
 	log []Exchange
 }
 
-func (r *recorder) transact(ctx context.Context, params []byte) (json.RawMessage, error) {
-	res, err := r.c.transact(ctx, params)
-	if err == nil {
-		r.mu.Lock()
-		r.log = append(r.log, Exchange{Params: append(json.RawMessage(nil), params...), Result: res})
-		r.mu.Unlock()
+func (r *recorder) selectRows(ctx context.Context, ops []ovsdbrpc.Select, each func(op int, r ovsdbrpc.Row) error) error {
+	result := make([]struct {
+		Rows []map[string]json.RawMessage `json:"rows"`
+	}, len(ops))
+	err := r.c.selectRows(ctx, ops, func(op int, row ovsdbrpc.Row) error {
+		m := map[string]json.RawMessage{}
+		if err := row.Columns(func(col string, v ovsdbrpc.Value) error {
+			m[col] = append(json.RawMessage(nil), v...)
+			return nil
+		}); err != nil {
+			return err
+		}
+		result[op].Rows = append(result[op].Rows, m)
+		return each(op, row)
+	})
+	if err != nil {
+		return err
 	}
-	return res, err
+	params, err := ovsdbrpc.SelectParams(southbound, ops...)
+	if err != nil {
+		return err
+	}
+	for i := range result {
+		if result[i].Rows == nil {
+			result[i].Rows = []map[string]json.RawMessage{}
+		}
+	}
+	res, err := json.Marshal(result)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.log = append(r.log, Exchange{Params: params, Result: res})
+	r.mu.Unlock()
+	return nil
 }
 
 func (r *recorder) close() error { return r.c.close() }
@@ -129,7 +157,7 @@ func checkLabMode(t *testing.T, l *ovnLab, c caller, mode string) {
 	if want := l.sbctl(t, "--bare", "--columns=_uuid", "find", "chassis", "name=ch1"); ch.UUID != want || ch.Hostname != "ch1" {
 		t.Fatalf("Chassis(ch1) = %+v, ovn-sbctl says uuid %s", ch, want)
 	}
-	ports, err := queryPortBindings(ctx, c, condition{"chassis", "==", uuidValue(ch.UUID)})
+	ports, err := queryPortBindings(ctx, c, cond("chassis", "==", uuidValue(ch.UUID)))
 	if err != nil {
 		t.Fatal(err)
 	}

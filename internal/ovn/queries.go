@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdbrpc"
 )
 
 // The Reader methods, written once over a caller so that Client and Replay
 // send the very same selects.
 
 func queryChassis(ctx context.Context, c caller, name string) (Chassis, error) {
-	rows, err := selectRows(ctx, c, selectOp{table: "Chassis", columns: chassisColumns,
-		where: []condition{{"name", "==", name}}})
+	rows, err := selectRows(ctx, c, ovsdbrpc.Select{Table: "Chassis", Columns: chassisColumns,
+		Where: []ovsdbrpc.Condition{cond("name", "==", name)}})
 	if err != nil {
 		return Chassis{}, err
 	}
@@ -23,8 +25,8 @@ func queryChassis(ctx context.Context, c caller, name string) (Chassis, error) {
 	return decodeChassis(rows[0][0])
 }
 
-func queryPortBindings(ctx context.Context, c caller, where ...condition) ([]PortBinding, error) {
-	rows, err := selectRows(ctx, c, selectOp{table: "Port_Binding", columns: portBindingColumns, where: where})
+func queryPortBindings(ctx context.Context, c caller, where ...ovsdbrpc.Condition) ([]PortBinding, error) {
+	rows, err := selectRows(ctx, c, ovsdbrpc.Select{Table: "Port_Binding", Columns: portBindingColumns, Where: where})
 	if err != nil {
 		return nil, err
 	}
@@ -42,22 +44,22 @@ func queryPortBindings(ctx context.Context, c caller, where ...condition) ([]Por
 
 func queryUnknownPorts(ctx context.Context, c caller, datapath string) ([]PortBinding, error) {
 	// "includes" on the mac set: the rows whose set has the element "unknown".
-	return queryPortBindings(ctx, c, condition{"datapath", "==", uuidValue(datapath)},
-		condition{"mac", "includes", []any{"set", []any{"unknown"}}})
+	return queryPortBindings(ctx, c, cond("datapath", "==", uuidValue(datapath)),
+		cond("mac", "includes", []any{"set", []any{"unknown"}}))
 }
 
 func queryLogicalFlows(ctx context.Context, c caller, q FlowQuery) ([]LogicalFlow, error) {
 	if q.Pipeline != "ingress" && q.Pipeline != "egress" {
 		return nil, fmt.Errorf("logical flow lookup for cookie %#x: pipeline %q, want ingress or egress", q.Cookie, q.Pipeline)
 	}
-	where := []condition{{"pipeline", "==", q.Pipeline}}
+	where := []ovsdbrpc.Condition{cond("pipeline", "==", q.Pipeline)}
 	if q.TableID >= 0 {
-		where = append(where, condition{"table_id", "==", q.TableID})
+		where = append(where, cond("table_id", "==", q.TableID))
 	}
 	if q.Datapath != "" {
-		where = append(where, condition{"logical_datapath", "==", uuidValue(q.Datapath)})
+		where = append(where, cond("logical_datapath", "==", uuidValue(q.Datapath)))
 	}
-	rows, err := selectRows(ctx, c, selectOp{table: "Logical_Flow", columns: logicalFlowColumns, where: where})
+	rows, err := selectRows(ctx, c, ovsdbrpc.Select{Table: "Logical_Flow", Columns: logicalFlowColumns, Where: where})
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +80,8 @@ func queryLogicalFlows(ctx context.Context, c caller, q FlowQuery) ([]LogicalFlo
 }
 
 func queryDatapathName(ctx context.Context, c caller, datapath string) (string, error) {
-	rows, err := selectRows(ctx, c, selectOp{table: "Datapath_Binding", columns: datapathColumns,
-		where: []condition{{"_uuid", "==", uuidValue(datapath)}}})
+	rows, err := selectRows(ctx, c, ovsdbrpc.Select{Table: "Datapath_Binding", Columns: datapathColumns,
+		Where: []ovsdbrpc.Condition{cond("_uuid", "==", uuidValue(datapath))}})
 	if err != nil {
 		return "", err
 	}
@@ -97,7 +99,7 @@ func (c *Client) Chassis(ctx context.Context, name string) (Chassis, error) {
 
 // PortBindings implements Reader.
 func (c *Client) PortBindings(ctx context.Context, chassisUUID string) ([]PortBinding, error) {
-	return queryPortBindings(ctx, c, condition{"chassis", "==", uuidValue(chassisUUID)})
+	return queryPortBindings(ctx, c, cond("chassis", "==", uuidValue(chassisUUID)))
 }
 
 // UnknownPorts implements Reader.

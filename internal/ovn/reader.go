@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdbrpc"
 )
 
 // Reader is what the agent needs from the OVN Southbound. Client implements
@@ -66,10 +68,10 @@ var requiredColumns = map[string][]string{
 	"Datapath_Binding": datapathColumns,
 }
 
-// caller sends one transact of selects and returns the raw result array;
-// rpcConn-backed sessions and Replay implement it.
+// caller runs a transaction of selects, calling each with every row in op
+// order; Client and Replay implement it.
 type caller interface {
-	transact(ctx context.Context, params []byte) (json.RawMessage, error)
+	selectRows(ctx context.Context, ops []ovsdbrpc.Select, each func(op int, r ovsdbrpc.Row) error) error
 	close() error
 }
 
@@ -80,7 +82,7 @@ type Client struct {
 	addrs  [][2]string
 
 	mu     sync.Mutex
-	conn   *rpcConn
+	conn   *ovsdbrpc.Conn // nil when not connected
 	closed bool
 }
 
@@ -104,21 +106,21 @@ func (c *Client) Close() error {
 	if c.conn == nil {
 		return nil
 	}
-	err := c.conn.close()
+	err := c.conn.Close()
 	c.conn = nil
 	return err
 }
 
 func (c *Client) close() error { return c.Close() }
 
-// transact implements caller: one call on a working session.
-func (c *Client) transact(ctx context.Context, params []byte) (json.RawMessage, error) {
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// session returns the working connection, dialling as needed; c.mu held.
+func (c *Client) session(ctx context.Context) (*ovsdbrpc.Conn, error) {
 	if c.closed {
 		return nil, errors.New("ovn: client closed")
+	}
+	if c.conn != nil && c.conn.Err() != nil {
+		_ = c.conn.Close()
+		c.conn = nil
 	}
 	if c.conn == nil {
 		conn, err := c.connect(ctx)
@@ -127,12 +129,29 @@ func (c *Client) transact(ctx context.Context, params []byte) (json.RawMessage, 
 		}
 		c.conn = conn
 	}
-	res, err := c.conn.call(ctx, methodTransact, params)
-	if err != nil {
-		_ = c.conn.close()
+	return c.conn, nil
+}
+
+// explain says what a failed call means, and drops a connection that
+// failed under it; c.mu held.
+func (c *Client) explain(ctx context.Context, conn *ovsdbrpc.Conn, err error) error {
+	if err == nil {
+		return nil
+	}
+	cause := conn.Err()
+	if cause != nil && c.conn == conn {
+		_ = conn.Close()
 		c.conn = nil
 	}
-	return res, err
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("OVN Southbound %s did not answer in time: %w", c.remote, err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("OVN Southbound %s: %w", c.remote, ctx.Err())
+	case cause != nil:
+		return fmt.Errorf("OVN Southbound %s: connection lost (ovsdb-server restarting?): %w", c.remote, cause)
+	}
+	return fmt.Errorf("OVN Southbound %s: %w", c.remote, err)
 }
 
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -143,16 +162,17 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // connect dials the first address that answers and checks its schema.
-func (c *Client) connect(ctx context.Context) (*rpcConn, error) {
+func (c *Client) connect(ctx context.Context) (*ovsdbrpc.Conn, error) {
 	var errs []error
 	for _, a := range c.addrs {
-		conn, err := dialOne(ctx, a[0], a[1], a[0]+":"+a[1])
+		addr := a[0] + ":" + a[1]
+		conn, err := ovsdbrpc.Dial(ctx, a[0], a[1])
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, explainDial(addr, a[0], a[1], err))
 			continue
 		}
-		if err := checkSchema(ctx, conn); err != nil {
-			_ = conn.close()
+		if err := checkSchema(ctx, conn, addr); err != nil {
+			_ = conn.Close()
 			errs = append(errs, err)
 			continue
 		}
@@ -162,17 +182,19 @@ func (c *Client) connect(ctx context.Context) (*rpcConn, error) {
 }
 
 // checkSchema asks for the Southbound's schema and checks the columns read.
-func checkSchema(ctx context.Context, conn *rpcConn) error {
-	params, _ := json.Marshal([]string{southbound})
-	raw, err := conn.call(ctx, methodGetSchema, params)
-	if err != nil {
-		if strings.Contains(err.Error(), "unknown database") {
-			return fmt.Errorf("%s serves no %s database: point the agent at the Southbound (ovnsb_db.sock, port 6642), not the Northbound: %w",
-				conn.addr, southbound, err)
-		}
-		return err
+func checkSchema(ctx context.Context, conn *ovsdbrpc.Conn, addr string) error {
+	err := conn.GetSchema(ctx, southbound, func(schema []byte) error { return schemaHasColumns(schema, addr) })
+	var re *ovsdbrpc.Error
+	switch {
+	case errors.As(err, &re) && strings.Contains(re.Err, "unknown database"):
+		return fmt.Errorf("%s serves no %s database: point the agent at the Southbound (ovnsb_db.sock, port 6642), not the Northbound: %w",
+			addr, southbound, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("OVN Southbound %s did not answer in time: %w", addr, err)
+	case err != nil && conn.Err() != nil:
+		return fmt.Errorf("OVN Southbound %s: connection lost (ovsdb-server restarting?): %w", addr, err)
 	}
-	return schemaHasColumns(raw, conn.addr)
+	return err
 }
 
 // schemaHasColumns checks a get_schema result (RFC 7047 §3.2), e.g.
@@ -210,41 +232,36 @@ func schemaHasColumns(raw []byte, addr string) error {
 	return nil
 }
 
-// selectRows runs ops as one transaction and returns each op's rows.
-func selectRows(ctx context.Context, c caller, ops ...selectOp) ([][]row, error) {
-	params, err := transactParams(ops...)
-	if err != nil {
+// selectRows runs ops as one transaction and returns each op's rows, as
+// generic values: the Southbound's answers are a few rows each.
+func selectRows(ctx context.Context, c caller, ops ...ovsdbrpc.Select) ([][]row, error) {
+	rows := rowSet(make([][]row, len(ops)))
+	if err := c.selectRows(ctx, ops, rows.add); err != nil {
 		return nil, err
 	}
-	raw, err := c.transact(ctx, params)
-	if err != nil {
-		return nil, err
-	}
-	return decodeResult(raw, len(ops))
+	return rows, nil
 }
 
-// decodeResult decodes a transact result, one object per op:
+// decodeResult decodes a transact result of ops, one object per op:
 //
 //	[{"rows":[{"_uuid":["uuid","…"],"logical_port":"vm2",…}]}]
 //	[{"error":"unknown column","details":"…"}]
-func decodeResult(raw []byte, ops int) ([][]row, error) {
-	var results []struct {
-		Rows    []row  `json:"rows"`
-		Error   string `json:"error"`
-		Details string `json:"details"`
+func decodeResult(raw []byte, ops []ovsdbrpc.Select) ([][]row, error) {
+	rows := rowSet(make([][]row, len(ops)))
+	if err := ovsdbrpc.DecodeResult(raw, ops, rows.add); err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(raw, &results); err != nil {
-		return nil, fmt.Errorf("transact result: %w", err)
-	}
-	if len(results) < ops {
-		return nil, fmt.Errorf("transact result has %d entries for %d selects", len(results), ops)
-	}
-	out := make([][]row, ops)
-	for i := range ops {
-		if results[i].Error != "" {
-			return nil, fmt.Errorf("select refused: %s: %s", results[i].Error, results[i].Details)
-		}
-		out[i] = results[i].Rows
-	}
-	return out, nil
+	return rows, nil
+}
+
+// rowSet gathers the rows of each op.
+type rowSet [][]row
+
+func (s rowSet) add(op int, r ovsdbrpc.Row) error {
+	m := row{}
+	s[op] = append(s[op], m)
+	return r.Columns(func(col string, v ovsdbrpc.Value) (err error) {
+		m[col], err = v.Any()
+		return err
+	})
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdbrpc"
 )
 
 // Exchange is one transact as captured from a live Southbound: the params
@@ -77,25 +79,29 @@ func (r *Replay) Calls() int {
 	return r.calls
 }
 
-func (r *Replay) transact(ctx context.Context, params []byte) (json.RawMessage, error) {
+func (r *Replay) selectRows(ctx context.Context, ops []ovsdbrpc.Select, each func(op int, r ovsdbrpc.Row) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
-		return nil, r.err
+		return r.err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
+	}
+	params, err := ovsdbrpc.SelectParams(southbound, ops...)
+	if err != nil {
+		return err
 	}
 	key, err := compact(params)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	res, ok := r.replies[key]
 	if !ok {
-		return nil, fmt.Errorf("replay: no captured reply for %s", key)
+		return fmt.Errorf("replay: no captured reply for %s", key)
 	}
 	r.calls++
-	return res, nil
+	return ovsdbrpc.DecodeResult(res, ops, each)
 }
 
 func (r *Replay) close() error { return nil }
@@ -110,7 +116,7 @@ func (r *Replay) Chassis(ctx context.Context, name string) (Chassis, error) {
 
 // PortBindings implements Reader.
 func (r *Replay) PortBindings(ctx context.Context, chassisUUID string) ([]PortBinding, error) {
-	return queryPortBindings(ctx, r, condition{"chassis", "==", uuidValue(chassisUUID)})
+	return queryPortBindings(ctx, r, cond("chassis", "==", uuidValue(chassisUUID)))
 }
 
 // UnknownPorts implements Reader.

@@ -146,11 +146,30 @@ func (c *Conn) Select(ctx context.Context, db string, ops []Select, each func(op
 // Error is a JSON-RPC error the server answered a request with, e.g.
 // {"error":"unknown database","details":"…"}. The connection stays usable.
 type Error struct {
-	Method string
-	Err    string // the error member, verbatim when it is not a string
+	Method  string
+	Err     string // the error member, verbatim when it is neither a string nor such an object
+	Details string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s refused: %s", e.Method, e.Err) }
+func (e *Error) Error() string {
+	if e.Details == "" {
+		return fmt.Sprintf("%s refused: %s", e.Method, e.Err)
+	}
+	return fmt.Sprintf("%s refused: %s: %s", e.Method, e.Err, e.Details)
+}
+
+// newError reads the error member of a reply: "…" or {"error":"…","details":"…"}.
+func newError(m method, raw []byte) *Error {
+	e := &Error{Method: string(m), Err: string(raw)}
+	if s, err := Value(raw).atomString(); err == nil {
+		e.Err = s
+		return e
+	}
+	if r, err := parseOpResult(raw); err == nil && r.err != "" {
+		e.Err, e.Details = r.err, r.details
+	}
+	return e
+}
 
 // call sends one request and hands its result to fn while the reader
 // waits, so that fn may read the result in place.
@@ -184,11 +203,7 @@ func (c *Conn) call(ctx context.Context, m method, params []byte, fn func(result
 	case r := <-c.replies:
 		defer func() { c.done <- struct{}{} }()
 		if len(r.err) > 0 && !isNull(r.err) {
-			e := &Error{Method: string(m), Err: string(r.err)}
-			if s, err := Value(r.err).atomString(); err == nil {
-				e.Err = s
-			}
-			return e
+			return newError(m, r.err)
 		}
 		return fn(r.result)
 	case <-c.ctx.Done():

@@ -105,4 +105,3 @@ func TestDecodeValues(t *testing.T) {
 		})
 	}
 }
-

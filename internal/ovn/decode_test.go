@@ -265,7 +265,7 @@ func TestSchemaHasColumns(t *testing.T) {
 	}
 }
 
-func TestSelectOpJSON(t *testing.T) {
+func TestSelectParamsJSON(t *testing.T) {
 	b, err := ovsdbrpc.SelectParams(southbound, ovsdbrpc.Select{Table: "Chassis", Columns: chassisColumns,
 		Where: []ovsdbrpc.Condition{cond("name", "==", "ch1")}})
 	if err != nil {

@@ -3,9 +3,9 @@
 // whether its addresses include "unknown"), the chassis record itself, and
 // the logical flow behind an OpenFlow cookie that ovn-controller installed.
 //
-// Access is read-only by construction: the package speaks OVSDB JSON-RPC
-// itself and can only send "get_schema", "transact" with "select"
-// operations, and the "echo" reply (see readonly.go). Every select names
+// Access is read-only by construction: the package reads through
+// ovsdbrpc, which can only send get_schema, list_dbs, a transact of
+// selects and echo replies (see readonly.go). Every select names
 // its columns and a where clause that bounds it (this chassis' bindings, one
 // logical datapath, one pipeline stage): the Southbound of a large cloud
 // holds hundreds of thousands of logical flows and is shared with every

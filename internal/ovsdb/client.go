@@ -2,8 +2,8 @@
 // bridges, their ports and interfaces, and the attribution keys (iface-id,
 // attached-mac, vm-uuid) that Neutron, Nova and os-vif keep in external_ids.
 //
-// Access is read-only by construction: the package can only build "select"
-// operations (see readonly.go). It reads only the columns it uses, in one
+// Access is read-only by construction: the package reads through ovsdbrpc,
+// which can only send selects (see readonly.go). It reads only the columns it uses, in one
 // transaction, over one kept connection that is re-dialled when ovsdb-server
 // restarts, so that what ovsdb-server spends serving the agent stays small.
 // Use CurCfg, which reads one integer, to decide when the full Topology is

@@ -14,34 +14,59 @@
 package loop
 
 import (
+	"iter"
 	"net"
+	"slices"
 	"sort"
 
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/flowtab"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 )
 
-// Flow is what one megaflow carried over one poll interval.
-type Flow struct {
-	// Key identifies the megaflow across dumps (its UFID or its match,
-	// with the datapath when there are several, or the agent's hash of
-	// them).
-	Key string
-	// Bridge is the bridge of InPort ("" when unknown).
-	Bridge string
-	// InPort is the OVS port the frames entered through.
-	InPort string
-	// Src and Dst are the megaflow's eth(src=,dst=); nil when the key
-	// wildcards them.
-	Src, Dst net.HardwareAddr
-	// DstMasked is true when the key matches a range of destinations.
-	DstMasked bool
-	// Outputs are the ports the frames were copied to.
-	Outputs []string
-	// Packets and Bytes are the megaflow's counters' growth over the
-	// interval (cumulative before Counter.Deltas).
-	Packets, Bytes uint64
+// Flows is one poll's megaflows as the checks read them: the dump itself
+// and, side by side, what each megaflow carried over the interval. The
+// checks read the dump's own ports and MACs and keep none of them: a dump
+// is thousands of megaflows every poll, and copying them, or holding them
+// until the next poll, costs more than the checks.
+type Flows struct {
+	// Dump is the poll's megaflows, their counters cumulative as dumped.
+	// Only Key, InPort, Src, Dst, DstMasked and the ports of Outputs are
+	// read.
+	Dump []detect.Flow
+	// Deltas[i] is what Dump[i] carried over the interval
+	// (Counter.AppendDeltas); a megaflow without one counts nothing.
+	Deltas []Delta
+	// Ports names the bridge of each megaflow's in_port ("" when
+	// unknown).
+	Ports Ports
 }
+
+// Delta is what one megaflow carried over a poll interval. It holds no
+// pointer: a poll's deltas cost the garbage collector nothing to mark.
+type Delta struct {
+	Packets, Bytes uint64
+	// Counted is false for a megaflow the interval does not count: every
+	// one of the first dump (there is no interval yet), one without a key,
+	// and one listed again in the same dump.
+	Counted bool
+}
+
+// counted yields the megaflows of fl the interval counts, in dump order,
+// with what each carried.
+func (fl *Flows) counted() iter.Seq2[*detect.Flow, Delta] {
+	return func(yield func(*detect.Flow, Delta) bool) {
+		n := min(len(fl.Dump), len(fl.Deltas))
+		for i := 0; i < n; i++ {
+			if d := fl.Deltas[i]; d.Counted && !yield(&fl.Dump[i], d) {
+				return
+			}
+		}
+	}
+}
+
+// bridge returns the bridge of f's in_port, "" when unknown.
+func (fl *Flows) bridge(f *detect.Flow) string { return fl.Ports.Bridge(f.InPort) }
 
 // IsGroup reports whether mac has the group (multicast) bit set: the bit
 // that makes a switch flood a frame sent to it.
@@ -119,11 +144,12 @@ func uitoa(n uint32) string {
 }
 
 // Counter turns the cumulative counters of successive megaflow dumps into
-// per-interval Flows, keyed by Flow.Key; a counter that went down is a
-// re-created megaflow, counted from zero. It holds one entry per megaflow
-// of the last complete dump, plus, after partial dumps, those seen in the
-// last MaxAge polls. The counts are a flowtab.Table: a poll looks each
-// megaflow up at most once and walks the table, not a map, to forget.
+// what each megaflow carried per interval, keyed by detect.Flow.Key; a
+// counter that went down is a re-created megaflow, counted from zero. It
+// holds one entry per megaflow of the last complete dump, plus, after
+// partial dumps, those seen in the last MaxAge polls. The counts are a
+// flowtab.Table: a poll looks each megaflow up at most once and walks the
+// table, not a map, to forget.
 type Counter struct {
 	counts flowtab.Table[flowCounts]
 	poll   int
@@ -140,43 +166,49 @@ type flowCounts struct {
 	seen           int
 }
 
-// Deltas returns cur with Packets and Bytes replaced by their growth since
-// the previous call (nothing on the first call: there is no interval yet).
-// When complete is false (a bounded dump of a few ports), megaflows absent
-// from cur are remembered for MaxAge polls, so they are not counted from
-// zero when they are dumped again, and memory stays bounded while a MAC
-// flood creates megaflows faster than they are dumped. The memory is
-// updated in place: a dump of 20,000 megaflows allocates no new map.
-func (c *Counter) Deltas(cur []Flow, complete bool) []Flow {
-	return c.AppendDeltas(make([]Flow, 0, len(cur)), cur, complete)
+// Deltas returns what each megaflow of cur carried since the previous
+// call, the i-th delta that of cur[i] (none counted on the first call:
+// there is no interval yet). When complete is false (a bounded dump of a
+// few ports), megaflows absent from cur are remembered for MaxAge polls,
+// so they are not counted from zero when they are dumped again, and
+// memory stays bounded while a MAC flood creates megaflows faster than
+// they are dumped. The memory is updated in place: a dump of 20,000
+// megaflows allocates no new map.
+func (c *Counter) Deltas(cur []detect.Flow, complete bool) []Delta {
+	return c.AppendDeltas(make([]Delta, 0, len(cur)), cur, complete)
 }
 
 // AppendDeltas is Deltas appending to out, so that a caller can reuse one
-// buffer across polls; out must not overlap cur.
-func (c *Counter) AppendDeltas(out, cur []Flow, complete bool) []Flow {
+// buffer across polls.
+func (c *Counter) AppendDeltas(out []Delta, cur []detect.Flow, complete bool) []Delta {
 	c.poll++
 	c.counts.Walk()
-	for _, f := range cur {
-		if f.Key == "" {
-			continue
-		}
-		fc, ok := c.counts.Visit(f.Key)
-		if ok && fc.seen == c.poll {
-			continue // the same megaflow twice in one dump counts once
-		}
-		prev := *fc // zero counts for a megaflow new since the last dump
-		fc.packets, fc.bytes, fc.seen = f.Packets, f.Bytes, c.poll
-		if !c.primed {
-			continue
-		}
-		f.Packets, f.Bytes = delta(prev.packets, f.Packets), delta(prev.bytes, f.Bytes)
-		out = append(out, f)
+	out = slices.Grow(out, len(cur))
+	for i := range cur {
+		out = append(out, c.count(&cur[i]))
 	}
 	c.counts.Retain(func(fc *flowCounts) bool {
 		return fc.seen == c.poll || (!complete && c.poll-fc.seen <= MaxAge)
 	})
 	c.primed = true
 	return out
+}
+
+// count records f's counters and returns their growth since the last dump.
+func (c *Counter) count(f *detect.Flow) Delta {
+	if f.Key == "" {
+		return Delta{}
+	}
+	fc, ok := c.counts.Visit(f.Key)
+	if ok && fc.seen == c.poll {
+		return Delta{} // the same megaflow twice in one dump counts once
+	}
+	prev := *fc // zero counts for a megaflow new since the last dump
+	fc.packets, fc.bytes, fc.seen = f.Packets, f.Bytes, c.poll
+	if !c.primed {
+		return Delta{}
+	}
+	return Delta{Packets: delta(prev.packets, f.Packets), Bytes: delta(prev.bytes, f.Bytes), Counted: true}
 }
 
 // Len is the number of megaflows remembered.
@@ -189,29 +221,27 @@ func delta(prev, cur uint64) uint64 {
 	return cur - prev
 }
 
-// Flows returns what each megaflow of cur carried since the previous call,
-// with its bridge from ports. A megaflow is keyed by its UFID (dumps with
-// -m) or else by its match (dumps without -m, as the agent reads them).
-func (c *Counter) Flows(cur ovs.Megaflows, ports Ports) []Flow {
-	flows := make([]Flow, 0, len(cur.Flows))
+// Flows returns the megaflows of cur with what each carried since the
+// previous call, their bridges named by ports. A megaflow is keyed by its
+// UFID (dumps with -m) or else by its match.
+func (c *Counter) Flows(cur ovs.Megaflows, ports Ports) Flows {
+	dump := make([]detect.Flow, len(cur.Flows))
 	for i := range cur.Flows {
-		m := &cur.Flows[i]
-		f := FlowOf(m, ports.Bridge(m.InPort), m.Packets, m.Bytes)
-		f.Key = m.UFID
-		if f.Key == "" {
-			f.Key = m.Key
-		}
-		flows = append(flows, f)
+		dump[i] = FlowOf(&cur.Flows[i])
 	}
-	return c.Deltas(flows, true)
+	return Flows{Dump: dump, Deltas: c.Deltas(dump, true), Ports: ports}
 }
 
-// FlowOf is the Flow of megaflow m on bridge, carrying packets and bytes.
-func FlowOf(m *ovs.Megaflow, bridge string, packets, bytes uint64) Flow {
-	f := Flow{Bridge: bridge, InPort: m.InPort, Src: m.EthSrc, Dst: m.EthDst, DstMasked: m.EthDstMasked,
-		Packets: packets, Bytes: bytes, Outputs: make([]string, 0, len(m.Outputs))}
-	for _, o := range m.Outputs {
-		f.Outputs = append(f.Outputs, o.Port)
+// FlowOf is megaflow m as the checks read it, keyed by its UFID or else
+// its match.
+func FlowOf(m *ovs.Megaflow) detect.Flow {
+	f := detect.Flow{Key: m.UFID, InPort: m.InPort, Src: m.EthSrc, Dst: m.EthDst, DstMasked: m.EthDstMasked,
+		Packets: m.Packets, Bytes: m.Bytes, VLAN: m.VLAN, Outputs: make([]detect.Output, len(m.Outputs))}
+	if f.Key == "" {
+		f.Key = m.Key
+	}
+	for i, o := range m.Outputs {
+		f.Outputs[i] = detect.Output{Port: o.Port, VLAN: o.VLAN}
 	}
 	return f
 }
@@ -226,24 +256,23 @@ type PortCounts struct {
 // frames OVS copied to one or more ports: flows whose destination has the
 // group bit set (or is a masked range of such), except frames to a
 // station MAC, which are floods of their own (StationFloods).
-func Broadcast(flows []Flow, st Stations) []PortCounts {
+func Broadcast(flows Flows, st Stations) []PortCounts {
 	sum := map[[2]string]*PortCounts{}
-	for i := range flows {
-		f := &flows[i]
-		if f.Dst == nil || !IsGroup(f.Dst) || len(f.Outputs) == 0 || f.Packets == 0 {
+	for f, d := range flows.counted() {
+		if f.Dst == nil || !IsGroup(f.Dst) || len(f.Outputs) == 0 || d.Packets == 0 {
 			continue
 		}
 		if !f.DstMasked && st.Has(f.Dst) {
 			continue
 		}
-		k := [2]string{f.Bridge, f.InPort}
+		k := [2]string{flows.bridge(f), f.InPort}
 		c := sum[k]
 		if c == nil {
-			c = &PortCounts{Bridge: f.Bridge, Port: f.InPort}
+			c = &PortCounts{Bridge: k[0], Port: f.InPort}
 			sum[k] = c
 		}
-		c.Packets += f.Packets
-		c.Bytes += f.Bytes
+		c.Packets += d.Packets
+		c.Bytes += d.Bytes
 	}
 	out := make([]PortCounts, 0, len(sum))
 	for _, c := range sum {

@@ -73,7 +73,7 @@ func mac(t testing.TB, s string) net.HardwareAddr {
 // capture is one lab's pair of reads.
 type capture struct {
 	prefix string // "loop", "loop-twin"
-	flows  []Flow
+	flows  Flows
 	ports  Ports
 }
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func stationFlows(t *testing.T, prefix string) []Flow {
+func stationFlows(t *testing.T, prefix string) Flows {
 	t.Helper()
 	p := ports(t, "station-dpif-show.txt")
 	var c Counter
@@ -90,9 +90,10 @@ func TestFindStationsBySource(t *testing.T) {
 	// (eth(src=91:92:ac:18:04:c8) in_port(tapvm3)); its counters do not
 	// matter for finding the station.
 	m := dump(t, "station-dpctl-dump-flows-m.1.txt")
-	var flows []Flow
+	flows := Flows{Ports: p}
 	for i := range m.Flows {
-		flows = append(flows, FlowOf(&m.Flows[i], p.Bridge(m.Flows[i].InPort), 0, 0))
+		flows.Dump = append(flows.Dump, FlowOf(&m.Flows[i]))
+		flows.Deltas = append(flows.Deltas, Delta{Counted: true})
 	}
 	vms := []PortMAC{{Bridge: "br-int", Port: "tapvm1", MAC: mac(t, "02:00:00:00:00:01")},
 		{Bridge: "br-int", Port: "tapvm3", MAC: mac(t, "02:00:00:00:00:03")}}

@@ -195,3 +195,31 @@ func TestCounterAnyOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestCounterKeyForms checks both forms of key the Counter holds: the
+// agent's 16-byte identities, taken as they are, and longer or shorter
+// keys (UFIDs, matches), which it hashes; keys that differ in one byte
+// are different megaflows in either form.
+func TestCounterKeyForms(t *testing.T) {
+	keys := []string{"0123456789abcdef", "0123456789abcdeg", "ufid:6c7b8c45-1a5e-4b2c-9e1f-0d6a8c2f4b11",
+		"ufid:6c7b8c45-1a5e-4b2c-9e1f-0d6a8c2f4b12", "in_port(1)", "0123456789abcde"}
+	dump := func(n uint64) []detect.Flow {
+		var fl []detect.Flow
+		for i, k := range keys {
+			fl = append(fl, detect.Flow{Key: k, Packets: n * uint64(i+1), Bytes: n * uint64(i+1) * 100})
+		}
+		return fl
+	}
+	var c Counter
+	c.Deltas(dump(1), true)
+	cur := dump(3)
+	got := counted(t, cur, c.Deltas(cur, true))
+	for i, k := range keys {
+		if want := 2 * uint64(i+1); got[k].Packets != want || got[k].Bytes != want*100 {
+			t.Errorf("%s: %+v, want %d packets", k, got[k], want)
+		}
+	}
+	if c.Len() != len(keys) {
+		t.Errorf("%d megaflows remembered, want %d", c.Len(), len(keys))
+	}
+}

@@ -14,6 +14,8 @@
 package loop
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"iter"
 	"net"
 	"slices"
@@ -148,12 +150,35 @@ func uitoa(n uint32) string {
 // counter that went down is a re-created megaflow, counted from zero. It
 // holds one entry per megaflow of the last complete dump, plus, after
 // partial dumps, those seen in the last MaxAge polls. The counts are a
-// flowtab.Table: a poll looks each megaflow up at most once and walks the
-// table, not a map, to forget.
+// flowtab table: a poll looks each megaflow up at most once and walks the
+// table, not a map, to forget. It is keyed by a fixed-size identity of
+// each key (flowID), so it holds no pointer for the garbage collector to
+// mark, and no key of an old dump stays reachable through it.
 type Counter struct {
-	counts flowtab.Table[flowCounts]
+	counts flowtab.Keyed[flowID, flowCounts]
+	seeds  [2]maphash.Seed
 	poll   int
 	primed bool
+}
+
+// flowID is a megaflow key of the agent's form (16 bytes: its 128-bit
+// hash of the datapath and UFID) as is, or a 128-bit keyed hash of any
+// other key (a UFID or a match). A hashed key and an agent's key, or two
+// hashed keys, are the same flowID only by chance, with odds of 1 in 2^128.
+type flowID [16]byte
+
+func (c *Counter) id(key string) flowID {
+	var id flowID
+	if len(key) == len(id) {
+		copy(id[:], key)
+		return id
+	}
+	if c.seeds == ([2]maphash.Seed{}) {
+		c.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+	}
+	binary.LittleEndian.PutUint64(id[:8], maphash.String(c.seeds[0], key))
+	binary.LittleEndian.PutUint64(id[8:], maphash.String(c.seeds[1], key))
+	return id
 }
 
 // MaxAge is how many polls a Counter remembers a megaflow that partial
@@ -199,7 +224,7 @@ func (c *Counter) count(f *detect.Flow) Delta {
 	if f.Key == "" {
 		return Delta{}
 	}
-	fc, ok := c.counts.Visit(f.Key)
+	fc, ok := c.counts.Visit(c.id(f.Key))
 	if ok && fc.seen == c.poll {
 		return Delta{} // the same megaflow twice in one dump counts once
 	}

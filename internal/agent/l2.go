@@ -56,10 +56,7 @@ func (s *fdbSource) Read(ctx context.Context, p *Poll) error {
 	if u == nil || p.vswitchd == nil {
 		return nil // nothing to weigh: the unixctl source says why
 	}
-	ports := loop.PortsFor(len(u.ports))
-	for name, dp := range u.ports {
-		ports.Add(u.portBr[name], name, dp.OFPort)
-	}
+	ports := loop.PortsOf(u.portBr, u.ports)
 	s.deltas = s.counter.AppendDeltas(s.deltas[:0], p.flows, p.dumped)
 	// The checks read the poll's own megaflows: nothing of them is copied
 	// or kept past the poll.

@@ -77,9 +77,8 @@ func IsGroup(mac net.HardwareAddr) bool { return len(mac) == 6 && mac[0]&1 == 1 
 // Ports maps between the port names in megaflows and the OpenFlow port
 // numbers in fdb/show, per bridge, from dpif/show.
 type Ports struct {
-	bridgeOf map[string]string            // port name -> bridge
-	names    map[string]map[string]string // bridge -> ofport ("1", "LOCAL") -> name
-	hint     int                          // the size of the first bridge's names (PortsFor)
+	bridgeOf map[string]string     // port name -> bridge
+	ports    map[string]ovs.DPPort // port name -> port (its OpenFlow number)
 }
 
 // NewPorts indexes the ports of every bridge in dps.
@@ -95,29 +94,23 @@ func NewPorts(dps []ovs.Datapath) Ports {
 	return p
 }
 
-// PortsFor returns an empty Ports sized for n ports, most of them on one
-// bridge: filling it then never grows a map.
-func PortsFor(n int) Ports {
-	return Ports{bridgeOf: make(map[string]string, n), names: map[string]map[string]string{}, hint: n}
+// PortsOf returns the Ports of two maps the caller keeps, by port name:
+// its bridge, and its datapath port (for its OpenFlow number). The maps
+// are read, not copied: a poll of 500 ports builds no index of its own
+// (numbers are named only while a MAC table is read, a handful of times).
+// The caller must not change them while the Ports is in use; Add writes
+// to them.
+func PortsOf(bridgeOf map[string]string, ports map[string]ovs.DPPort) Ports {
+	return Ports{bridgeOf: bridgeOf, ports: ports}
 }
 
 // Add records port name, OpenFlow port ofport, on bridge.
 func (p *Ports) Add(bridge, name string, ofport uint32) {
 	if p.bridgeOf == nil {
-		p.bridgeOf, p.names = map[string]string{}, map[string]map[string]string{}
+		p.bridgeOf, p.ports = map[string]string{}, map[string]ovs.DPPort{}
 	}
 	p.bridgeOf[name] = bridge
-	of := uitoa(ofport)
-	if ofport == ovs.LocalOFPort {
-		of = "LOCAL"
-	}
-	m := p.names[bridge]
-	if m == nil {
-		m = make(map[string]string, p.hint)
-		p.hint = 0 // the other bridges are the few
-		p.names[bridge] = m
-	}
-	m[of] = name
+	p.ports[name] = ovs.DPPort{Name: name, OFPort: ofport}
 }
 
 // Bridge returns the bridge a port belongs to, "" when unknown.
@@ -125,24 +118,42 @@ func (p Ports) Bridge(port string) string { return p.bridgeOf[port] }
 
 // Name returns the name of OpenFlow port ofport ("3", "LOCAL") of bridge,
 // or ofport itself when unknown (a port added since dpif/show was read).
+// It looks through every port: it is called for the few ports of a MAC
+// table, never per megaflow.
 func (p Ports) Name(bridge, ofport string) string {
-	if n, ok := p.names[bridge][ofport]; ok {
-		return n
+	n, ok := parseOFPort(ofport)
+	if !ok {
+		return ofport
+	}
+	for name, port := range p.ports {
+		if port.OFPort == n && p.bridgeOf[name] == bridge {
+			return name
+		}
 	}
 	return ofport
 }
 
-func uitoa(n uint32) string {
-	var b [10]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
+// parseOFPort reads an OpenFlow port number as fdb/show prints it: decimal
+// without leading zeros, or "LOCAL" for the bridge's own port (which is
+// never printed as a number).
+func parseOFPort(s string) (uint32, bool) {
+	if s == "LOCAL" {
+		return ovs.LocalOFPort, true
 	}
+	if s == "" || len(s) > 10 || s[0] == '0' && len(s) > 1 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(s[i]-'0')
+	}
+	if n > 1<<32-1 || n == ovs.LocalOFPort {
+		return 0, false
+	}
+	return uint32(n), true
 }
 
 // Counter turns the cumulative counters of successive megaflow dumps into

@@ -66,7 +66,7 @@ func TestVisitFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := replies{
-		"dpctl/dump-flows --names netdev@ovs-netdev":                      dump,
+		"dpctl/dump-flows --names netdev@ovs-netdev":                       dump,
 		"dpctl/dump-flows --names netdev@ovs-netdev filter=in_port=tapvm1": dump,
 	}
 	fr := &funcReplies{replies: r}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"sort"
 	"time"
 
@@ -33,11 +32,11 @@ type fdbSource struct {
 	broadcast map[[2]string]*loop.PortCounts
 	moves     map[[2]string]uint64
 	skipped   uint64
-	// Buffers of the poll's megaflows and their deltas, reused across
-	// polls (thousands of flows each).
-	flowBuf, deltaBuf []loop.Flow
-	logged            map[string]string // bridge -> last read error logged
-	noLocal           map[string]bool   // bridges logged as having no LOCAL MAC
+	// deltas is what each megaflow of the last poll carried, reused
+	// across polls: thousands of entries, and no pointer among them.
+	deltas  []loop.Delta
+	logged  map[string]string // bridge -> last read error logged
+	noLocal map[string]bool   // bridges logged as having no LOCAL MAC
 }
 
 // NewFDB returns the "fdb" source with the loop verdict's thresholds cfg;
@@ -57,13 +56,11 @@ func (s *fdbSource) Read(ctx context.Context, p *Poll) error {
 	if u == nil || p.vswitchd == nil {
 		return nil // nothing to weigh: the unixctl source says why
 	}
-	ports := loop.PortsFor(len(u.ports))
-	for name, dp := range u.ports {
-		ports.Add(u.portBr[name], name, dp.OFPort)
-	}
-	s.flowBuf = s.loopFlows(s.flowBuf, p, u.portBr)
-	s.deltaBuf = s.counter.AppendDeltas(reuse(s.deltaBuf), s.flowBuf, p.dumped)
-	flows := s.deltaBuf
+	ports := loop.PortsOf(u.portBr, u.ports)
+	s.deltas = s.counter.AppendDeltas(s.deltas[:0], p.flows, p.dumped)
+	// The checks read the poll's own megaflows: nothing of them is copied
+	// or kept past the poll.
+	flows := loop.Flows{Dump: p.flows, Deltas: s.deltas, Ports: ports}
 	interval := p.Time.Sub(s.last)
 	first := s.last.IsZero()
 	s.last = p.Time
@@ -111,34 +108,6 @@ func (s *fdbSource) Read(ctx context.Context, p *Poll) error {
 	s.report(rep, present, u.ports)
 	p.l2 = rep
 	return errors.Join(errs...)
-}
-
-// loopFlows converts the poll's megaflows, naming each one's bridge; the
-// output ports are copied only for group-bit destinations, the only flows
-// whose copies the checks look at (a MAC flood makes tens of thousands of
-// unicast megaflows).
-func (s *fdbSource) loopFlows(buf []loop.Flow, p *Poll, portBr map[string]string) []loop.Flow {
-	out := slices.Grow(reuse(buf), len(p.flows))
-	for i := range p.flows {
-		f := &p.flows[i]
-		lf := loop.Flow{Key: f.Key, Bridge: portBr[f.InPort], InPort: f.InPort, Src: f.Src, Dst: f.Dst,
-			Packets: f.Packets, Bytes: f.Bytes}
-		if loop.IsGroup(f.Dst) { // only broadcasts and station floods look at the copies
-			lf.Outputs = make([]string, len(f.Outputs))
-			for j, o := range f.Outputs {
-				lf.Outputs[j] = o.Port
-			}
-		}
-		out = append(out, lf)
-	}
-	return out
-}
-
-// reuse empties buf for another poll, dropping what its flows referred
-// to (the previous dump's keys and MACs).
-func reuse(buf []loop.Flow) []loop.Flow {
-	clear(buf)
-	return buf[:0]
 }
 
 // macs returns the ports' attached MACs and each bridge's own MAC (its

@@ -158,21 +158,24 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 	s.logBounded(p, dp, stats, plan)
 	start := len(p.flows)
 	for _, filter := range sortedKeys(ports) {
-		mf, err := s.v.DumpFlowsFiltered(ctx, dp.Name, filter)
+		// Everything kept is copied out of the dump inside the visit:
+		// its strings point into the client's read buffer.
+		err := s.v.VisitFlows(ctx, dp.Name, filter, func(mf *ovs.Megaflows) error {
+			d.Dumped += len(mf.Flows)
+			p.flows = s.appendFlows(p.flows, dp.Name, mf.Flows, p.names)
+			for _, name := range ports[filter] {
+				if mf.Dropped[name] == 0 {
+					observed[name] = true
+				}
+			}
+			s.noteDropped(p, &d, mf)
+			return nil
+		})
 		if err != nil {
 			clear(p.flows[start:])
 			p.flows = p.flows[:start]
 			return d, false, fmt.Errorf("dpctl/dump-flows %s: %w", dp.Name, err)
 		}
-		d.Dumped += len(mf.Flows)
-		p.flows = s.appendFlows(p.flows, dp.Name, mf.Flows, p.names)
-		for _, name := range ports[filter] {
-			if mf.Dropped[name] == 0 {
-				observed[name] = true
-			}
-		}
-		s.noteDropped(p, &d, mf)
-		mf.Release() // everything kept was copied out
 	}
 	s.gate.observe(dp.Name, plan, p.flows[start:], p.cfg.Detect.MinPacketRate, p.Time, p.flooding)
 	return d, plan.mode == dumpFull && d.Dropped == 0, nil
@@ -287,7 +290,7 @@ func (ids flowIDs) datapath(dp string) [2]uint64 {
 // noteDropped records the megaflows a dump held beyond the parse cap and
 // logs, once per change, the ports they entered by: a VM that floods while
 // also creating many megaflows is named, never silently hidden.
-func (s *unixctlSource) noteDropped(p *Poll, d *state.Datapath, mf ovs.Megaflows) {
+func (s *unixctlSource) noteDropped(p *Poll, d *state.Datapath, mf *ovs.Megaflows) {
 	n := 0
 	for _, c := range mf.Dropped {
 		n += c

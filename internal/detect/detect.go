@@ -85,6 +85,11 @@ type Flow struct {
 	// does not match the tag). On a port without an access tag it is the
 	// frame's VLAN (a trunk, or a VM's tagged sub-port).
 	VLAN int
+	// DstMasked is true when Dst is the value of a masked match (a range
+	// of destinations, such as every group address), not one MAC. The
+	// detector reads one-MAC destinations only: the agent leaves Dst nil
+	// for a masked one; the loop checks (internal/loop) read both.
+	DstMasked bool
 }
 
 // FDB answers whether a bridge has learned a MAC on a VLAN. The agent

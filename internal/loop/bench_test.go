@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 )
 
@@ -73,14 +74,16 @@ func BenchmarkStormPoll(b *testing.B) {
 // grow between polls.
 func BenchmarkMACFloodPoll(b *testing.B) {
 	const n = 20000
-	flows := make([]Flow, n)
+	flows := make([]detect.Flow, n)
 	dst := mac(b, "02:00:00:00:00:64")
 	for i := range flows {
-		flows[i] = Flow{Key: fmt.Sprintf("netdev@ovs-netdev/%08x-0000-0000-0000-000000000000", i), Bridge: "br-int", InPort: "tapvm1",
+		flows[i] = detect.Flow{Key: fmt.Sprintf("netdev@ovs-netdev/%08x-0000-0000-0000-000000000000", i), InPort: "tapvm1",
 			Src: net.HardwareAddr{2, byte(i >> 16), byte(i >> 8), byte(i), 0, 1}, Dst: dst, Packets: 1, Bytes: 60}
 	}
+	var p Ports
+	p.Add("br-int", "tapvm1", 1)
 	var c Counter
-	c.Deltas(flows, true)
+	deltas := c.Deltas(flows, true)
 	in := BridgeInput{Bridge: "br-int", Interval: time.Second}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -89,10 +92,11 @@ func BenchmarkMACFloodPoll(b *testing.B) {
 			flows[k].Packets++
 			flows[k].Bytes += 60
 		}
-		d := c.Deltas(flows, true)
-		st := FindStations(nil, d)
-		_ = Broadcast(d, st)
-		in.Flows, in.Stations = d, st
+		deltas = c.AppendDeltas(deltas[:0], flows, true)
+		fl := Flows{Dump: flows, Deltas: deltas, Ports: p}
+		st := FindStations(nil, fl)
+		_ = Broadcast(fl, st)
+		in.Flows, in.Stations = fl, st
 		_ = Assess(in, nil, DefaultConfig)
 	}
 }
@@ -101,9 +105,9 @@ func BenchmarkMACFloodPoll(b *testing.B) {
 // 5,000 megaflows that every poll lists again with grown counters.
 func BenchmarkCounterSteady(b *testing.B) {
 	const n = 5000
-	flows := make([]Flow, n)
+	flows := make([]detect.Flow, n)
 	for i := range flows {
-		flows[i] = Flow{Key: fmt.Sprintf("%016x", i*7919), Packets: 1, Bytes: 60}
+		flows[i] = detect.Flow{Key: fmt.Sprintf("%016x", i*7919), Packets: 1, Bytes: 60}
 	}
 	var c Counter
 	out := c.Deltas(flows, true)

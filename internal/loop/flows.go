@@ -14,34 +14,61 @@
 package loop
 
 import (
+	"encoding/binary"
+	"hash/maphash"
+	"iter"
 	"net"
+	"slices"
 	"sort"
 
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/flowtab"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 )
 
-// Flow is what one megaflow carried over one poll interval.
-type Flow struct {
-	// Key identifies the megaflow across dumps (its UFID or its match,
-	// with the datapath when there are several, or the agent's hash of
-	// them).
-	Key string
-	// Bridge is the bridge of InPort ("" when unknown).
-	Bridge string
-	// InPort is the OVS port the frames entered through.
-	InPort string
-	// Src and Dst are the megaflow's eth(src=,dst=); nil when the key
-	// wildcards them.
-	Src, Dst net.HardwareAddr
-	// DstMasked is true when the key matches a range of destinations.
-	DstMasked bool
-	// Outputs are the ports the frames were copied to.
-	Outputs []string
-	// Packets and Bytes are the megaflow's counters' growth over the
-	// interval (cumulative before Counter.Deltas).
-	Packets, Bytes uint64
+// Flows is one poll's megaflows as the checks read them: the dump itself
+// and, side by side, what each megaflow carried over the interval. The
+// checks read the dump's own ports and MACs and keep none of them: a dump
+// is thousands of megaflows every poll, and copying them, or holding them
+// until the next poll, costs more than the checks.
+type Flows struct {
+	// Dump is the poll's megaflows, their counters cumulative as dumped.
+	// Only Key, InPort, Src, Dst, DstMasked and the ports of Outputs are
+	// read.
+	Dump []detect.Flow
+	// Deltas[i] is what Dump[i] carried over the interval
+	// (Counter.AppendDeltas); a megaflow without one counts nothing.
+	Deltas []Delta
+	// Ports names the bridge of each megaflow's in_port ("" when
+	// unknown).
+	Ports Ports
 }
+
+// Delta is what one megaflow carried over a poll interval. It holds no
+// pointer: a poll's deltas cost the garbage collector nothing to mark.
+type Delta struct {
+	Packets, Bytes uint64
+	// Counted is false for a megaflow the interval does not count: every
+	// one of the first dump (there is no interval yet), one without a key,
+	// and one listed again in the same dump.
+	Counted bool
+}
+
+// counted yields the megaflows of fl the interval counts, in dump order,
+// with what each carried.
+func (fl *Flows) counted() iter.Seq2[*detect.Flow, Delta] {
+	return func(yield func(*detect.Flow, Delta) bool) {
+		n := min(len(fl.Dump), len(fl.Deltas))
+		for i := 0; i < n; i++ {
+			if d := fl.Deltas[i]; d.Counted && !yield(&fl.Dump[i], d) {
+				return
+			}
+		}
+	}
+}
+
+// bridge returns the bridge of f's in_port, "" when unknown.
+func (fl *Flows) bridge(f *detect.Flow) string { return fl.Ports.Bridge(f.InPort) }
 
 // IsGroup reports whether mac has the group (multicast) bit set: the bit
 // that makes a switch flood a frame sent to it.
@@ -50,9 +77,8 @@ func IsGroup(mac net.HardwareAddr) bool { return len(mac) == 6 && mac[0]&1 == 1 
 // Ports maps between the port names in megaflows and the OpenFlow port
 // numbers in fdb/show, per bridge, from dpif/show.
 type Ports struct {
-	bridgeOf map[string]string            // port name -> bridge
-	names    map[string]map[string]string // bridge -> ofport ("1", "LOCAL") -> name
-	hint     int                          // the size of the first bridge's names (PortsFor)
+	bridgeOf map[string]string     // port name -> bridge
+	ports    map[string]ovs.DPPort // port name -> port (its OpenFlow number)
 }
 
 // NewPorts indexes the ports of every bridge in dps.
@@ -68,29 +94,23 @@ func NewPorts(dps []ovs.Datapath) Ports {
 	return p
 }
 
-// PortsFor returns an empty Ports sized for n ports, most of them on one
-// bridge: filling it then never grows a map.
-func PortsFor(n int) Ports {
-	return Ports{bridgeOf: make(map[string]string, n), names: map[string]map[string]string{}, hint: n}
+// PortsOf returns the Ports of two maps the caller keeps, by port name:
+// its bridge, and its datapath port (for its OpenFlow number). The maps
+// are read, not copied: a poll of 500 ports builds no index of its own
+// (numbers are named only while a MAC table is read, a handful of times).
+// The caller must not change them while the Ports is in use; Add writes
+// to them.
+func PortsOf(bridgeOf map[string]string, ports map[string]ovs.DPPort) Ports {
+	return Ports{bridgeOf: bridgeOf, ports: ports}
 }
 
 // Add records port name, OpenFlow port ofport, on bridge.
 func (p *Ports) Add(bridge, name string, ofport uint32) {
 	if p.bridgeOf == nil {
-		p.bridgeOf, p.names = map[string]string{}, map[string]map[string]string{}
+		p.bridgeOf, p.ports = map[string]string{}, map[string]ovs.DPPort{}
 	}
 	p.bridgeOf[name] = bridge
-	of := uitoa(ofport)
-	if ofport == ovs.LocalOFPort {
-		of = "LOCAL"
-	}
-	m := p.names[bridge]
-	if m == nil {
-		m = make(map[string]string, p.hint)
-		p.hint = 0 // the other bridges are the few
-		p.names[bridge] = m
-	}
-	m[of] = name
+	p.ports[name] = ovs.DPPort{Name: name, OFPort: ofport}
 }
 
 // Bridge returns the bridge a port belongs to, "" when unknown.
@@ -98,36 +118,78 @@ func (p Ports) Bridge(port string) string { return p.bridgeOf[port] }
 
 // Name returns the name of OpenFlow port ofport ("3", "LOCAL") of bridge,
 // or ofport itself when unknown (a port added since dpif/show was read).
+// It looks through every port: it is called for the few ports of a MAC
+// table, never per megaflow.
 func (p Ports) Name(bridge, ofport string) string {
-	if n, ok := p.names[bridge][ofport]; ok {
-		return n
+	n, ok := parseOFPort(ofport)
+	if !ok {
+		return ofport
+	}
+	for name, port := range p.ports {
+		if port.OFPort == n && p.bridgeOf[name] == bridge {
+			return name
+		}
 	}
 	return ofport
 }
 
-func uitoa(n uint32) string {
-	var b [10]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
+// parseOFPort reads an OpenFlow port number as fdb/show prints it: decimal
+// without leading zeros, or "LOCAL" for the bridge's own port (which is
+// never printed as a number).
+func parseOFPort(s string) (uint32, bool) {
+	if s == "LOCAL" {
+		return ovs.LocalOFPort, true
 	}
+	if s == "" || len(s) > 10 || s[0] == '0' && len(s) > 1 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(s[i]-'0')
+	}
+	if n > 1<<32-1 || n == ovs.LocalOFPort {
+		return 0, false
+	}
+	return uint32(n), true
 }
 
 // Counter turns the cumulative counters of successive megaflow dumps into
-// per-interval Flows, keyed by Flow.Key; a counter that went down is a
-// re-created megaflow, counted from zero. It holds one entry per megaflow
-// of the last complete dump, plus, after partial dumps, those seen in the
-// last MaxAge polls. The counts are a flowtab.Table: a poll looks each
-// megaflow up at most once and walks the table, not a map, to forget.
+// what each megaflow carried per interval, keyed by detect.Flow.Key; a
+// counter that went down is a re-created megaflow, counted from zero. It
+// holds one entry per megaflow of the last complete dump, plus, after
+// partial dumps, those seen in the last MaxAge polls. The counts are a
+// flowtab table: a poll looks each megaflow up at most once and walks the
+// table, not a map, to forget. It is keyed by a fixed-size identity of
+// each key (flowID), so it holds no pointer for the garbage collector to
+// mark, and no key of an old dump stays reachable through it.
 type Counter struct {
-	counts flowtab.Table[flowCounts]
+	counts flowtab.Keyed[flowID, flowCounts]
+	seeds  [2]maphash.Seed
 	poll   int
 	primed bool
+}
+
+// flowID is a megaflow key of the agent's form (16 bytes: its 128-bit
+// hash of the datapath and UFID) as is, or a 128-bit keyed hash of any
+// other key (a UFID or a match). A hashed key and an agent's key, or two
+// hashed keys, are the same flowID only by chance, with odds of 1 in 2^128.
+type flowID [16]byte
+
+func (c *Counter) id(key string) flowID {
+	var id flowID
+	if len(key) == len(id) {
+		copy(id[:], key)
+		return id
+	}
+	if c.seeds == ([2]maphash.Seed{}) {
+		c.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+	}
+	binary.LittleEndian.PutUint64(id[:8], maphash.String(c.seeds[0], key))
+	binary.LittleEndian.PutUint64(id[8:], maphash.String(c.seeds[1], key))
+	return id
 }
 
 // MaxAge is how many polls a Counter remembers a megaflow that partial
@@ -140,43 +202,49 @@ type flowCounts struct {
 	seen           int
 }
 
-// Deltas returns cur with Packets and Bytes replaced by their growth since
-// the previous call (nothing on the first call: there is no interval yet).
-// When complete is false (a bounded dump of a few ports), megaflows absent
-// from cur are remembered for MaxAge polls, so they are not counted from
-// zero when they are dumped again, and memory stays bounded while a MAC
-// flood creates megaflows faster than they are dumped. The memory is
-// updated in place: a dump of 20,000 megaflows allocates no new map.
-func (c *Counter) Deltas(cur []Flow, complete bool) []Flow {
-	return c.AppendDeltas(make([]Flow, 0, len(cur)), cur, complete)
+// Deltas returns what each megaflow of cur carried since the previous
+// call, the i-th delta that of cur[i] (none counted on the first call:
+// there is no interval yet). When complete is false (a bounded dump of a
+// few ports), megaflows absent from cur are remembered for MaxAge polls,
+// so they are not counted from zero when they are dumped again, and
+// memory stays bounded while a MAC flood creates megaflows faster than
+// they are dumped. The memory is updated in place: a dump of 20,000
+// megaflows allocates no new map.
+func (c *Counter) Deltas(cur []detect.Flow, complete bool) []Delta {
+	return c.AppendDeltas(make([]Delta, 0, len(cur)), cur, complete)
 }
 
 // AppendDeltas is Deltas appending to out, so that a caller can reuse one
-// buffer across polls; out must not overlap cur.
-func (c *Counter) AppendDeltas(out, cur []Flow, complete bool) []Flow {
+// buffer across polls.
+func (c *Counter) AppendDeltas(out []Delta, cur []detect.Flow, complete bool) []Delta {
 	c.poll++
 	c.counts.Walk()
-	for _, f := range cur {
-		if f.Key == "" {
-			continue
-		}
-		fc, ok := c.counts.Visit(f.Key)
-		if ok && fc.seen == c.poll {
-			continue // the same megaflow twice in one dump counts once
-		}
-		prev := *fc // zero counts for a megaflow new since the last dump
-		fc.packets, fc.bytes, fc.seen = f.Packets, f.Bytes, c.poll
-		if !c.primed {
-			continue
-		}
-		f.Packets, f.Bytes = delta(prev.packets, f.Packets), delta(prev.bytes, f.Bytes)
-		out = append(out, f)
+	out = slices.Grow(out, len(cur))
+	for i := range cur {
+		out = append(out, c.count(&cur[i]))
 	}
 	c.counts.Retain(func(fc *flowCounts) bool {
 		return fc.seen == c.poll || (!complete && c.poll-fc.seen <= MaxAge)
 	})
 	c.primed = true
 	return out
+}
+
+// count records f's counters and returns their growth since the last dump.
+func (c *Counter) count(f *detect.Flow) Delta {
+	if f.Key == "" {
+		return Delta{}
+	}
+	fc, ok := c.counts.Visit(c.id(f.Key))
+	if ok && fc.seen == c.poll {
+		return Delta{} // the same megaflow twice in one dump counts once
+	}
+	prev := *fc // zero counts for a megaflow new since the last dump
+	fc.packets, fc.bytes, fc.seen = f.Packets, f.Bytes, c.poll
+	if !c.primed {
+		return Delta{}
+	}
+	return Delta{Packets: delta(prev.packets, f.Packets), Bytes: delta(prev.bytes, f.Bytes), Counted: true}
 }
 
 // Len is the number of megaflows remembered.
@@ -189,29 +257,27 @@ func delta(prev, cur uint64) uint64 {
 	return cur - prev
 }
 
-// Flows returns what each megaflow of cur carried since the previous call,
-// with its bridge from ports. A megaflow is keyed by its UFID (dumps with
-// -m) or else by its match (dumps without -m, as the agent reads them).
-func (c *Counter) Flows(cur ovs.Megaflows, ports Ports) []Flow {
-	flows := make([]Flow, 0, len(cur.Flows))
+// Flows returns the megaflows of cur with what each carried since the
+// previous call, their bridges named by ports. A megaflow is keyed by its
+// UFID (dumps with -m) or else by its match.
+func (c *Counter) Flows(cur ovs.Megaflows, ports Ports) Flows {
+	dump := make([]detect.Flow, len(cur.Flows))
 	for i := range cur.Flows {
-		m := &cur.Flows[i]
-		f := FlowOf(m, ports.Bridge(m.InPort), m.Packets, m.Bytes)
-		f.Key = m.UFID
-		if f.Key == "" {
-			f.Key = m.Key
-		}
-		flows = append(flows, f)
+		dump[i] = FlowOf(&cur.Flows[i])
 	}
-	return c.Deltas(flows, true)
+	return Flows{Dump: dump, Deltas: c.Deltas(dump, true), Ports: ports}
 }
 
-// FlowOf is the Flow of megaflow m on bridge, carrying packets and bytes.
-func FlowOf(m *ovs.Megaflow, bridge string, packets, bytes uint64) Flow {
-	f := Flow{Bridge: bridge, InPort: m.InPort, Src: m.EthSrc, Dst: m.EthDst, DstMasked: m.EthDstMasked,
-		Packets: packets, Bytes: bytes, Outputs: make([]string, 0, len(m.Outputs))}
-	for _, o := range m.Outputs {
-		f.Outputs = append(f.Outputs, o.Port)
+// FlowOf is megaflow m as the checks read it, keyed by its UFID or else
+// its match.
+func FlowOf(m *ovs.Megaflow) detect.Flow {
+	f := detect.Flow{Key: m.UFID, InPort: m.InPort, Src: m.EthSrc, Dst: m.EthDst, DstMasked: m.EthDstMasked,
+		Packets: m.Packets, Bytes: m.Bytes, VLAN: m.VLAN, Outputs: make([]detect.Output, len(m.Outputs))}
+	if f.Key == "" {
+		f.Key = m.Key
+	}
+	for i, o := range m.Outputs {
+		f.Outputs[i] = detect.Output{Port: o.Port, VLAN: o.VLAN}
 	}
 	return f
 }
@@ -226,24 +292,23 @@ type PortCounts struct {
 // frames OVS copied to one or more ports: flows whose destination has the
 // group bit set (or is a masked range of such), except frames to a
 // station MAC, which are floods of their own (StationFloods).
-func Broadcast(flows []Flow, st Stations) []PortCounts {
+func Broadcast(flows Flows, st Stations) []PortCounts {
 	sum := map[[2]string]*PortCounts{}
-	for i := range flows {
-		f := &flows[i]
-		if f.Dst == nil || !IsGroup(f.Dst) || len(f.Outputs) == 0 || f.Packets == 0 {
+	for f, d := range flows.counted() {
+		if f.Dst == nil || !IsGroup(f.Dst) || len(f.Outputs) == 0 || d.Packets == 0 {
 			continue
 		}
 		if !f.DstMasked && st.Has(f.Dst) {
 			continue
 		}
-		k := [2]string{f.Bridge, f.InPort}
+		k := [2]string{flows.bridge(f), f.InPort}
 		c := sum[k]
 		if c == nil {
-			c = &PortCounts{Bridge: f.Bridge, Port: f.InPort}
+			c = &PortCounts{Bridge: k[0], Port: f.InPort}
 			sum[k] = c
 		}
-		c.Packets += f.Packets
-		c.Bytes += f.Bytes
+		c.Packets += d.Packets
+		c.Bytes += d.Bytes
 	}
 	out := make([]PortCounts, 0, len(sum))
 	for _, c := range sum {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 )
 
@@ -32,13 +33,15 @@ func fuzzInput(b []byte) (BridgeInput, []PortMAC) {
 	mac := func() net.HardwareAddr { return net.HardwareAddr{next() & 3, 0, 0, 0, 0, next() & 3} }
 	in := BridgeInput{Bridge: "br-int", Interval: time.Duration(next()) * 10 * time.Millisecond,
 		Moved: uint64(next()) * 50, Ports: p, LocalMAC: mac()}
+	in.Flows.Ports = p
 	for n := int(next() % 8); n > 0; n-- {
-		f := Flow{Key: string(rune('a' + next()%8)), Bridge: "br-int", InPort: names[next()%4], Src: mac(), Dst: mac(),
-			Packets: uint64(next()) * 20, Bytes: uint64(next()) * 1000}
+		f := detect.Flow{Key: string(rune('a' + next()%8)), InPort: names[next()%4], Src: mac(), Dst: mac(), DstMasked: next()&1 == 1}
+		d := Delta{Packets: uint64(next()) * 20, Bytes: uint64(next()) * 1000, Counted: next()&1 == 0}
 		for o := int(next() % 4); o > 0; o-- {
-			f.Outputs = append(f.Outputs, names[next()%4])
+			f.Outputs = append(f.Outputs, detect.Output{Port: names[next()%4]})
 		}
-		in.Flows = append(in.Flows, f)
+		in.Flows.Dump = append(in.Flows.Dump, f)
+		in.Flows.Deltas = append(in.Flows.Deltas, d)
 	}
 	if next()&1 == 1 {
 		t := ovs.FDBTable{}

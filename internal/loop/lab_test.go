@@ -108,7 +108,7 @@ func newReader(t *testing.T, l *loopLab, attached []PortMAC) *reader {
 }
 
 // poll reads once and returns the verdict per bridge and the interval's flows.
-func (r *reader) poll() (map[string]State, []Flow, map[string]ovs.FDBTable) {
+func (r *reader) poll() (map[string]State, Flows, map[string]ovs.FDBTable) {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -238,7 +238,7 @@ func TestLabStation(t *testing.T) {
 	r := newReader(t, l, vmMACs)
 	vm1, vm3 := l.Name+"-vm1", l.Name+"-vm3"
 	station := net.HardwareAddr{0x91, 0x92, 0xac, 0x18, 0x04, 0xc8}
-	send := func(dst net.HardwareAddr) []Flow {
+	send := func(dst net.HardwareAddr) Flows {
 		r.poll()
 		l.udp(vm1, nil, dst, "10.0.0.1", "10.0.0.3", 500, 2*time.Second)
 		_, flows, _ := r.poll()

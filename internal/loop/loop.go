@@ -38,7 +38,7 @@ type BridgeInput struct {
 	Moved uint64
 	// Flows are the interval's megaflows; those entering other bridges
 	// are ignored.
-	Flows []Flow
+	Flows Flows
 	// Stations are the host's station MACs: frames to them are not
 	// broadcasts.
 	Stations Stations
@@ -149,9 +149,8 @@ func flapping(in BridgeInput, min float64) ([]Flap, map[string]uint64) {
 		owner[key(in.LocalMAC)] = in.Ports.Name(in.Bridge, "LOCAL")
 	}
 	by := map[[6]byte]map[string]uint64{}
-	for i := range in.Flows {
-		f := &in.Flows[i]
-		if f.Bridge != in.Bridge || f.Src == nil || IsGroup(f.Src) || f.Packets == 0 {
+	for f, d := range in.Flows.counted() {
+		if f.Src == nil || IsGroup(f.Src) || d.Packets == 0 || in.Flows.bridge(f) != in.Bridge {
 			continue
 		}
 		k := key(f.Src)
@@ -161,7 +160,7 @@ func flapping(in BridgeInput, min float64) ([]Flap, map[string]uint64) {
 		if by[k] == nil {
 			by[k] = map[string]uint64{}
 		}
-		by[k][f.InPort] += f.Packets
+		by[k][f.InPort] += d.Packets
 	}
 	var flaps []Flap
 	weight := map[string]uint64{}

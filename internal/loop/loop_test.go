@@ -73,7 +73,7 @@ func mac(t testing.TB, s string) net.HardwareAddr {
 // capture is one lab's pair of reads.
 type capture struct {
 	prefix string // "loop", "loop-twin"
-	flows  []Flow
+	flows  Flows
 	ports  Ports
 }
 
@@ -268,5 +268,52 @@ func TestWantFDB(t *testing.T) {
 				t.Errorf("WantFDB = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestPortsName checks the naming of fdb/show's port numbers, from an
+// index built by Add and from the agent's own maps alike: the same number
+// on two bridges is two ports, and anything fdb/show would not print for
+// a known port comes back as it is.
+func TestPortsName(t *testing.T) {
+	built := ports(t, "loop-dpif-show.txt")
+	dps, err := ovs.ParseDpifShow(read(t, "loop-dpif-show.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bridgeOf, byName := map[string]string{}, map[string]ovs.DPPort{}
+	for _, b := range dps[0].Bridges {
+		for _, p := range b.Ports {
+			bridgeOf[p.Name], byName[p.Name] = b.Name, p
+		}
+	}
+	cases := []struct{ bridge, ofport, want string }{
+		{"br-int", "4", "int-ex1"},
+		{"br-ex", "2", "ex-int1"},
+		{"br-int", "2", "tapvm2"},
+		{"br-int", "LOCAL", "br-int"},
+		{"br-ex", "LOCAL", "br-ex"},
+		{"br-int", "99", "99"},
+		{"br-int", "04", "04"},
+		{"br-int", "65534", "65534"},
+		{"br-int", "", ""},
+		{"br-int", "4294967297", "4294967297"},
+		{"br-nosuch", "4", "4"},
+	}
+	for name, p := range map[string]Ports{"NewPorts": built, "PortsOf": PortsOf(bridgeOf, byName)} {
+		t.Run(name, func(t *testing.T) {
+			for _, tc := range cases {
+				if got := p.Name(tc.bridge, tc.ofport); got != tc.want {
+					t.Errorf("Name(%q, %q) = %q, want %q", tc.bridge, tc.ofport, got, tc.want)
+				}
+			}
+			if got := p.Bridge("ex-int2"); got != "br-ex" {
+				t.Errorf("Bridge(ex-int2) = %q", got)
+			}
+		})
+	}
+	var zero Ports
+	if zero.Name("br-int", "4") != "4" || zero.Bridge("tapvm1") != "" {
+		t.Error("the zero Ports names a port")
 	}
 }

@@ -2,6 +2,7 @@ package loop
 
 import (
 	"net"
+	"slices"
 	"sort"
 )
 
@@ -40,7 +41,7 @@ func key(mac net.HardwareAddr) (k [6]byte) {
 // and among the senders of flows (a port sending frames from a group-bit
 // source MAC). A station found only by its frames is named by the VM port
 // (one of ports) that sends them, else by the first port seen.
-func FindStations(ports []PortMAC, flows []Flow) Stations {
+func FindStations(ports []PortMAC, flows Flows) Stations {
 	s := Stations{byMAC: map[[6]byte]Station{}, via: map[string]map[[6]byte]string{}}
 	vm := map[string]bool{}
 	for _, p := range ports {
@@ -50,17 +51,18 @@ func FindStations(ports []PortMAC, flows []Flow) Stations {
 			s.setVia(p.Bridge, p.MAC, p.Port)
 		}
 	}
-	for i := range flows {
-		f := &flows[i]
+	for f := range flows.counted() {
 		if f.Src == nil || !IsGroup(f.Src) || f.InPort == "" {
 			continue
 		}
-		s.setVia(f.Bridge, f.Src, f.InPort)
+		bridge := flows.bridge(f)
+		s.setVia(bridge, f.Src, f.InPort)
 		old, ok := s.byMAC[key(f.Src)]
 		if ok && (old.Why == "attached-mac" || vm[old.Bridge+"/"+old.Port]) {
 			continue
 		}
-		s.byMAC[key(f.Src)] = Station{Bridge: f.Bridge, Port: f.InPort, MAC: f.Src, Why: "source"}
+		// A copy of the MAC: the report outlives the poll's dump.
+		s.byMAC[key(f.Src)] = Station{Bridge: bridge, Port: f.InPort, MAC: slices.Clone(f.Src), Why: "source"}
 	}
 	return s
 }
@@ -123,36 +125,37 @@ type StationFlood struct {
 
 // StationFloods returns the floods to station MACs among flows, one per
 // bridge, entry port and station, victims merged.
-func StationFloods(flows []Flow, st Stations) []StationFlood {
+func StationFloods(flows Flows, st Stations) []StationFlood {
 	type k struct {
 		bridge, in string
 		mac        [6]byte
 	}
 	sum := map[k]*StationFlood{}
 	var order []k
-	for i := range flows {
-		f := &flows[i]
-		if f.Dst == nil || f.DstMasked || len(f.Outputs) < 2 || f.Packets == 0 {
+	for f, d := range flows.counted() {
+		if f.Dst == nil || f.DstMasked || len(f.Outputs) < 2 || d.Packets == 0 {
 			continue
 		}
 		s, ok := st.Get(f.Dst)
 		if !ok {
 			continue
 		}
-		kk := k{f.Bridge, f.InPort, key(f.Dst)}
+		bridge := flows.bridge(f)
+		kk := k{bridge, f.InPort, key(f.Dst)}
 		sf := sum[kk]
 		if sf == nil {
-			sf = &StationFlood{Bridge: f.Bridge, InPort: f.InPort, Dst: f.Dst, Station: s}
+			sf = &StationFlood{Bridge: bridge, InPort: f.InPort, Dst: slices.Clone(f.Dst), Station: s}
 			sum[kk] = sf
 			order = append(order, kk)
 		}
-		sf.Packets += f.Packets
-		sf.Bytes += f.Bytes
+		sf.Packets += d.Packets
+		sf.Bytes += d.Bytes
+		via := st.Via(bridge, f.Dst)
 		for _, o := range f.Outputs {
-			if o == st.Via(f.Bridge, f.Dst) || o == f.InPort || contains(sf.Victims, o) {
+			if o.Port == via || o.Port == f.InPort || contains(sf.Victims, o.Port) {
 				continue
 			}
-			sf.Victims = append(sf.Victims, o)
+			sf.Victims = append(sf.Victims, o.Port)
 		}
 	}
 	out := make([]StationFlood, 0, len(order))

@@ -283,6 +283,9 @@ func (m *Megaflows) drop(inPort string) {
 	if m.Dropped == nil {
 		m.Dropped = make(map[string]int)
 	}
+	if _, ok := m.Dropped[inPort]; !ok {
+		inPort = strings.Clone(inPort) // a key outlives the reply it came from
+	}
 	m.Dropped[inPort]++
 	m.Truncated = true
 }

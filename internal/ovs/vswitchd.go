@@ -4,12 +4,22 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // Caller sends one unixctl command and returns the reply text;
 // *unixctl.Client implements it.
 type Caller interface {
 	Call(ctx context.Context, method string, params ...string) (string, error)
+}
+
+// FuncCaller is a Caller that can also hand a reply to a function without
+// copying it out of its read buffer (the text is valid until fn returns);
+// *unixctl.Client implements it. VisitFlows uses it when it is there: a
+// flow dump is a megabyte every poll.
+type FuncCaller interface {
+	Caller
+	CallFunc(ctx context.Context, fn func(text []byte) error, method string, params ...string) error
 }
 
 // Vswitchd is what the agent reads from ovs-vswitchd over unixctl (the
@@ -38,11 +48,16 @@ type Vswitchd interface {
 	// Check DatapathShow's Flows first: a dump of 100k flows stalls
 	// vswitchd for most of a second.
 	DumpFlows(ctx context.Context, dp string) (Megaflows, error)
-	// DumpFlowsFiltered is DumpFlows restricted to the flows matching
-	// filter, in ovs-ofctl match syntax ("in_port=tapvm1"). vswitchd still
-	// walks every flow but formats and sends only the matches, which is
-	// what makes a filtered dump cheap on a datapath with many flows.
-	DumpFlowsFiltered(ctx context.Context, dp, filter string) (Megaflows, error)
+	// VisitFlows is DumpFlows handing the megaflows to fn instead of
+	// returning them, what a poll does: the flows and every string in
+	// them are valid only until fn returns (they may be views of the
+	// client's read buffer, which is then never copied), and fn's error is
+	// returned. A non-empty filter, in ovs-ofctl match syntax
+	// ("in_port=tapvm1"), restricts the dump to the flows it matches:
+	// vswitchd still walks every flow but formats and sends only the
+	// matches, which is what makes a filtered dump cheap on a datapath
+	// with many flows.
+	VisitFlows(ctx context.Context, dp, filter string, fn func(*Megaflows) error) error
 	// Trace traces flow (ovs-ofctl flow syntax) through bridge
 	// (ofproto/trace).
 	Trace(ctx context.Context, bridge, flow string) (Trace, error)
@@ -120,15 +135,30 @@ func (v vswitchd) DumpFlows(ctx context.Context, dp string) (Megaflows, error) {
 	return ParseDumpFlows(out)
 }
 
-func (v vswitchd) DumpFlowsFiltered(ctx context.Context, dp, filter string) (Megaflows, error) {
-	if filter == "" {
-		return v.DumpFlows(ctx, dp)
+func (v vswitchd) VisitFlows(ctx context.Context, dp, filter string, fn func(*Megaflows) error) error {
+	params := []string{"--names", dp}
+	if filter != "" {
+		params = append(params, "filter="+filter)
 	}
-	out, err := v.c.Call(ctx, "dpctl/dump-flows", "--names", dp, "filter="+filter)
+	visit := func(text string) error {
+		m, err := ParseDumpFlows(text)
+		if err != nil {
+			return err
+		}
+		defer m.Release()
+		return fn(&m)
+	}
+	if fc, ok := v.c.(FuncCaller); ok {
+		return fc.CallFunc(ctx, func(b []byte) error {
+			// A view, never written while visit runs: the client is held.
+			return visit(unsafe.String(unsafe.SliceData(b), len(b)))
+		}, "dpctl/dump-flows", params...)
+	}
+	out, err := v.c.Call(ctx, "dpctl/dump-flows", params...)
 	if err != nil {
-		return Megaflows{}, err
+		return err
 	}
-	return ParseDumpFlows(out)
+	return visit(out)
 }
 
 func (v vswitchd) Trace(ctx context.Context, bridge, flow string) (Trace, error) {

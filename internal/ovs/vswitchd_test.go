@@ -33,3 +33,79 @@ func TestVswitchdParseError(t *testing.T) {
 		t.Fatal("no error for a bogus reply")
 	}
 }
+
+// funcReplies is replies with CallFunc: the text is copied into a buffer
+// that is overwritten once fn returns, as the real client's next read
+// would.
+type funcReplies struct {
+	replies
+	calls int
+}
+
+func (r *funcReplies) CallFunc(ctx context.Context, fn func([]byte) error, method string, params ...string) error {
+	out, err := r.Call(ctx, method, params...)
+	if err != nil {
+		return err
+	}
+	r.calls++
+	buf := []byte(out)
+	defer func() {
+		for i := range buf {
+			buf[i] = '#'
+		}
+	}()
+	return fn(buf)
+}
+
+// VisitFlows sends the filter as dpctl/dump-flows takes it and parses the
+// same flows through a plain Caller and through a FuncCaller's buffer.
+func TestVisitFlows(t *testing.T) {
+	dump := capture(t, "dpctl-dump-flows.seed000-flood.txt")
+	want, err := ParseDumpFlows(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := replies{
+		"dpctl/dump-flows --names netdev@ovs-netdev":                       dump,
+		"dpctl/dump-flows --names netdev@ovs-netdev filter=in_port=tapvm1": dump,
+	}
+	fr := &funcReplies{replies: r}
+	for _, c := range []struct {
+		name   string
+		caller Caller
+	}{{"Call", r}, {"CallFunc", fr}} {
+		for _, filter := range []string{"", "in_port=tapvm1"} {
+			t.Run(c.name+"/"+filter, func(t *testing.T) {
+				var got []string
+				err := NewVswitchd(c.caller).VisitFlows(context.Background(), "netdev@ovs-netdev", filter, func(m *Megaflows) error {
+					for _, f := range m.Flows {
+						got = append(got, strings.Clone(f.Key)+" -> "+strings.Clone(f.InPort))
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want.Flows) || len(got) == 0 {
+					t.Fatalf("%d flows, want %d", len(got), len(want.Flows))
+				}
+				for i, f := range want.Flows {
+					if got[i] != f.Key+" -> "+f.InPort {
+						t.Errorf("flow %d: %s, want %s -> %s", i, got[i], f.Key, f.InPort)
+					}
+				}
+			})
+		}
+	}
+	if fr.calls != 2 {
+		t.Errorf("CallFunc used %d times, want 2", fr.calls)
+	}
+	mine := errors.New("stop")
+	err = NewVswitchd(fr).VisitFlows(context.Background(), "netdev@ovs-netdev", "", func(*Megaflows) error { return mine })
+	if err != mine {
+		t.Errorf("fn's error came back as %v", err)
+	}
+	if err := NewVswitchd(fr).VisitFlows(context.Background(), "system@ovs-system", "", func(*Megaflows) error { return nil }); err == nil {
+		t.Error("no error for a datapath without a reply")
+	}
+}

@@ -28,11 +28,13 @@ type Fake struct {
 	Errs    map[string]error
 	// Calls records every command received, in order.
 	Calls []string
+
+	readBuf []byte // CallFunc's buffer, reused
 }
 
 var (
-	_ ovs.Vswitchd = (*Fake)(nil)
-	_ ovs.Caller   = (*Fake)(nil)
+	_ ovs.Vswitchd   = (*Fake)(nil)
+	_ ovs.FuncCaller = (*Fake)(nil)
 )
 
 // NewFake returns a Fake with no replies.
@@ -90,6 +92,30 @@ func (f *Fake) Call(ctx context.Context, method string, params ...string) (strin
 	return "", fmt.Errorf("fake vswitchd: no reply for %q", key)
 }
 
+// CallFunc implements ovs.FuncCaller the way the real client does: fn
+// sees the reply in a buffer the fake reuses. Once fn returns, the buffer
+// is overwritten with '#', so a caller that keeps a view of the text past
+// fn finds garbage in its tests instead of a bug in production.
+func (f *Fake) CallFunc(ctx context.Context, fn func(text []byte) error, method string, params ...string) error {
+	out, err := f.Call(ctx, method, params...)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	buf := append(f.readBuf[:0], out...)
+	f.readBuf = nil // a nested call gets a buffer of its own
+	f.mu.Unlock()
+	defer func() {
+		for i := range buf {
+			buf[i] = '#'
+		}
+		f.mu.Lock()
+		f.readBuf = buf
+		f.mu.Unlock()
+	}()
+	return fn(buf)
+}
+
 // v parses the canned replies the way the real Vswitchd does.
 func (f *Fake) v() ovs.Vswitchd { return ovs.NewVswitchd(f) }
 
@@ -119,9 +145,9 @@ func (f *Fake) DumpFlows(ctx context.Context, dp string) (ovs.Megaflows, error) 
 	return f.v().DumpFlows(ctx, dp)
 }
 
-// DumpFlowsFiltered implements ovs.Vswitchd.
-func (f *Fake) DumpFlowsFiltered(ctx context.Context, dp, filter string) (ovs.Megaflows, error) {
-	return f.v().DumpFlowsFiltered(ctx, dp, filter)
+// VisitFlows implements ovs.Vswitchd.
+func (f *Fake) VisitFlows(ctx context.Context, dp, filter string, fn func(*ovs.Megaflows) error) error {
+	return f.v().VisitFlows(ctx, dp, filter, fn)
 }
 
 // Trace implements ovs.Vswitchd.

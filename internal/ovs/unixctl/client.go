@@ -235,6 +235,26 @@ func (c *Client) dial(ctx context.Context, deadline time.Time) error {
 //
 // Replies are not length-framed; they are delimited by the JSON syntax.
 func (c *Client) Call(ctx context.Context, method string, params ...string) (string, error) {
+	var out string
+	err := c.call(ctx, method, params, false, func(r *reply) error {
+		out = r.result
+		return nil
+	})
+	return out, err
+}
+
+// CallFunc is Call for replies of megabytes read every poll (a flow
+// dump): fn gets the reply text decoded in place in the client's read
+// buffer, with no copy made. The text is valid only until fn returns, and
+// fn runs while the client is held, so it should parse and copy out what
+// it keeps, nothing more. fn's error is returned as it is.
+func (c *Client) CallFunc(ctx context.Context, fn func(text []byte) error, method string, params ...string) error {
+	return c.call(ctx, method, params, true, func(r *reply) error { return fn(r.view) })
+}
+
+// call sends one request, retrying once on a connection found closed, and
+// hands the decoded reply to use while the client is still held.
+func (c *Client) call(ctx context.Context, method string, params []string, inPlace bool, use func(*reply) error) error {
 	if params == nil {
 		params = []string{} // OVS rejects "params":null
 	}
@@ -242,14 +262,14 @@ func (c *Client) Call(ctx context.Context, method string, params ...string) (str
 	case c.turn <- struct{}{}:
 		defer func() { <-c.turn }()
 	case <-ctx.Done():
-		return "", fmt.Errorf("unixctl %s: waiting for the call before this one: %w", method, ctx.Err())
+		return fmt.Errorf("unixctl %s: waiting for the call before this one: %w", method, ctx.Err())
 	}
 	if c.closed {
-		return "", fmt.Errorf("unixctl %s: %w", method, net.ErrClosed)
+		return fmt.Errorf("unixctl %s: %w", method, net.ErrClosed)
 	}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return "", fmt.Errorf("unixctl %s: %w", method, err)
+			return fmt.Errorf("unixctl %s: %w", method, err)
 		}
 		deadline := time.Now().Add(c.opts.Timeout)
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -258,17 +278,17 @@ func (c *Client) Call(ctx context.Context, method string, params ...string) (str
 		fresh := false
 		if c.conn == nil {
 			if err := c.dial(ctx, deadline); err != nil {
-				return "", fmt.Errorf("unixctl %s: %w", method, err)
+				return fmt.Errorf("unixctl %s: %w", method, err)
 			}
 			fresh = true
 		}
-		res, stale, err := c.roundTrip(ctx, deadline, method, params)
+		rep, stale, err := c.roundTrip(ctx, deadline, method, params, inPlace)
 		if err == nil {
-			return res, nil
+			return use(&rep)
 		}
 		var se *ServerError
 		if errors.As(err, &se) {
-			return "", err
+			return err
 		}
 		c.dropConn()
 		// A kept connection that the peer closed while idle (the daemon
@@ -278,17 +298,17 @@ func (c *Client) Call(ctx context.Context, method string, params ...string) (str
 		if stale && !fresh && attempt == 0 {
 			continue
 		}
-		return "", err
+		return err
 	}
 }
 
-// roundTrip writes one request and reads its reply. stale reports a
-// failure before any reply byte arrived on a connection that was closed
-// by the peer.
-func (c *Client) roundTrip(ctx context.Context, deadline time.Time, method string, params []string) (res string, stale bool, err error) {
+// roundTrip writes one request and reads its reply (see decodeReply for
+// inPlace). stale reports a failure before any reply byte arrived on a
+// connection that was closed by the peer.
+func (c *Client) roundTrip(ctx context.Context, deadline time.Time, method string, params []string, inPlace bool) (rep reply, stale bool, err error) {
 	conn := c.conn
 	if err := conn.SetDeadline(deadline); err != nil {
-		return "", false, fmt.Errorf("unixctl %s on %s: %w", method, c.sock, err)
+		return reply{}, false, fmt.Errorf("unixctl %s on %s: %w", method, c.sock, err)
 	}
 	// Interrupt blocking I/O when ctx is cancelled before the deadline.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
@@ -304,28 +324,28 @@ func (c *Client) roundTrip(ctx context.Context, deadline time.Time, method strin
 	id := c.nextID
 	c.wbuf = appendRequest(c.wbuf[:0], id, method, params)
 	if _, err := conn.Write(c.wbuf); err != nil {
-		return "", isPeerClosed(err), c.ioError(ctx, method, err)
+		return reply{}, isPeerClosed(err), c.ioError(ctx, method, err)
 	}
 	frame, n, err := c.rd.next(c.opts.MaxReplyBytes)
 	if err != nil {
 		if errors.Is(err, ErrReplyTooLarge) {
-			return "", false, fmt.Errorf("unixctl %s on %s: %w: over %d bytes (raise --ovs.max-reply-bytes)",
+			return reply{}, false, fmt.Errorf("unixctl %s on %s: %w: over %d bytes (raise --ovs.max-reply-bytes)",
 				method, c.sock, err, c.opts.MaxReplyBytes)
 		}
-		return "", n == 0 && isPeerClosed(err), c.ioError(ctx, method, err)
+		return reply{}, n == 0 && isPeerClosed(err), c.ioError(ctx, method, err)
 	}
-	rep, err := decodeReply(frame)
+	rep, err = decodeReply(frame, inPlace)
 	if err != nil {
-		return "", false, fmt.Errorf("unixctl %s on %s: %w: %w", method, c.sock, ErrProtocol, err)
+		return reply{}, false, fmt.Errorf("unixctl %s on %s: %w: %w", method, c.sock, ErrProtocol, err)
 	}
 	if !rep.hasID || rep.id != id {
-		return "", false, fmt.Errorf("unixctl %s on %s: %w: reply id %s does not match request id %d",
+		return reply{}, false, fmt.Errorf("unixctl %s on %s: %w: reply id %s does not match request id %d",
 			method, c.sock, ErrProtocol, rep.rawID, id)
 	}
 	if rep.hasError {
-		return "", false, &ServerError{Method: method, Params: append([]string(nil), params...), Message: rep.errMsg}
+		return reply{}, false, &ServerError{Method: method, Params: append([]string(nil), params...), Message: rep.errMsg}
 	}
-	return rep.result, false, nil
+	return rep, false, nil
 }
 
 func (c *Client) ioError(ctx context.Context, method string, err error) error {

@@ -534,3 +534,43 @@ func TestQueuedCallHonoursDeadline(t *testing.T) {
 		t.Fatalf("slow call: %v", err)
 	}
 }
+
+// CallFunc hands fn the same text Call returns (escapes decoded), on a
+// kept connection, and passes errors through: the server's, fn's own.
+func TestCallFunc(t *testing.T) {
+	dir := shortDir(t)
+	text := "ufid:1, in_port(tapvm1), actions:tapvm2\n\"quoted\" \\ é\nline 3\n"
+	srv := startFake(t, dir, 8, func(conn net.Conn, req request) {
+		if req.Method == "bad" {
+			fmt.Fprintf(conn, `{"id":%s,"result":null,"error":"no such command"}`, req.ID)
+			return
+		}
+		replyWith(text)(conn, req)
+	})
+	c := New(dir, Options{})
+	defer c.Close()
+	ctx := context.Background()
+	for i := range 3 {
+		var got string
+		if err := c.CallFunc(ctx, func(b []byte) error { got = string(b); return nil }, "dpctl/dump-flows"); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if got != text {
+			t.Fatalf("call %d: text %q, want %q", i, got, text)
+		}
+	}
+	if got, err := c.Call(ctx, "version"); err != nil || got != text {
+		t.Fatalf("Call after CallFunc = %q, %v", got, err)
+	}
+	if d := srv.dials.Load(); d != 1 {
+		t.Errorf("%d dials, want 1 kept connection", d)
+	}
+	var se *ServerError
+	if err := c.CallFunc(ctx, func([]byte) error { t.Error("fn called for an error reply"); return nil }, "bad"); !errors.As(err, &se) {
+		t.Errorf("error reply: err = %v, want a *ServerError", err)
+	}
+	mine := errors.New("parse failed")
+	if err := c.CallFunc(ctx, func([]byte) error { return mine }, "dpctl/dump-flows"); err != mine {
+		t.Errorf("fn's error came back as %v", err)
+	}
+}

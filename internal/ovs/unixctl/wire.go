@@ -9,9 +9,9 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // frameReader splits a byte stream into JSON objects. OVS does not frame
@@ -172,17 +172,38 @@ type reply struct {
 	result   string
 	hasError bool
 	errMsg   string
+	// view is the result when it was decoded in place (decodeReply with
+	// inPlace): a slice of the frame itself, result is then "".
+	view []byte
+	// resultAt is where the result string's opening quote is in the frame
+	// (0: no string result), for the in-place decode after validation.
+	resultAt int
 }
 
 // decodeReply decodes one reply object. Replies are parsed by hand
 // because a reply can be megabytes of one escaped string (a flow dump)
 // and encoding/json validates and unescapes it byte by byte several
 // times; anything unusual falls back to encoding/json.
-func decodeReply(b []byte) (reply, error) {
-	if r, ok := fastDecode(b); ok {
+//
+// With inPlace the result is decoded over its own bytes in b (a JSON
+// string's value is never longer than its encoding) and returned as
+// r.view: a megabyte reply read every poll then costs no allocation, and b
+// is overwritten. The whole object is validated before anything is
+// written, so the fallback always sees the frame as received.
+func decodeReply(b []byte, inPlace bool) (reply, error) {
+	r, ok := fastDecode(b, inPlace)
+	if ok {
+		if inPlace && r.resultAt > 0 {
+			p := parser{b: b, i: r.resultAt}
+			r.view, _, _ = p.strBytes(decodeInPlace)
+		}
 		return r, nil
 	}
-	return slowDecode(b)
+	r, err := slowDecode(b)
+	if err == nil && inPlace {
+		r.view, r.result = []byte(r.result), ""
+	}
+	return r, err
 }
 
 func slowDecode(b []byte) (reply, error) {
@@ -254,8 +275,8 @@ func rawText(raw json.RawMessage) string {
 // fastDecode handles the shape OVS sends: one flat object whose values
 // are strings, null or unsigned integers, each key once. ok is false for
 // anything else.
-func fastDecode(b []byte) (r reply, ok bool) {
-	p := parser{b: b}
+func fastDecode(b []byte, inPlace bool) (r reply, ok bool) {
+	p := parser{b: b, inPlace: inPlace}
 	if !p.consume('{') {
 		return r, false
 	}
@@ -296,6 +317,12 @@ func (p *parser) member(key string, r *reply) bool {
 		return false
 	}
 	switch c := p.b[p.i]; {
+	case c == '"' && key == "result" && p.inPlace:
+		// Validated only: decodeReply decodes it once the whole reply is.
+		r.resultAt = p.i
+		if _, _, ok := p.strBytes(validateOnly); !ok {
+			return false
+		}
 	case c == '"':
 		v, ok := p.str()
 		if !ok {
@@ -354,8 +381,9 @@ func (p *parser) uint() (uint64, string, bool) {
 }
 
 type parser struct {
-	b []byte
-	i int
+	b       []byte
+	i       int
+	inPlace bool // the result is to be decoded in place (decodeReply)
 }
 
 func (p *parser) ws() {
@@ -378,15 +406,38 @@ func (p *parser) consume(c byte) bool {
 	return false
 }
 
+// strMode says what strBytes does with a string's value.
+type strMode int
+
+const (
+	decodeNew     strMode = iota // a view of the input, or a new array when escaped
+	decodeInPlace                // over the string's own bytes in the input
+	validateOnly                 // nothing: only check and skip the string
+)
+
 // str parses a JSON string starting at the next non-space byte.
 func (p *parser) str() (string, bool) {
-	if !p.consume('"') {
+	v, fresh, ok := p.strBytes(decodeNew)
+	if !ok {
 		return "", false
 	}
+	if fresh {
+		// v is a new array nothing else refers to or will write.
+		return unsafe.String(unsafe.SliceData(v), len(v)), true
+	}
+	return string(v), true
+}
+
+// strBytes parses a JSON string starting at the next non-space byte and
+// returns its value as mode says; fresh is true when the value is an
+// array of its own. It checks that there is nothing encoding/json would
+// treat differently (control bytes, invalid UTF-8).
+func (p *parser) strBytes(mode strMode) (v []byte, fresh, ok bool) {
+	if !p.consume('"') {
+		return nil, false, false
+	}
 	start := p.i
-	// Find the closing quote, checking that there is nothing encoding/json
-	// would treat differently (control bytes, invalid UTF-8).
-	var sb strings.Builder
+	var dst []byte
 	plain := true
 	seg := start
 	ascii := true
@@ -405,31 +456,39 @@ func (p *parser) str() (string, bool) {
 		case c == '"':
 			chunk := p.b[seg:p.i]
 			if !ascii && !utf8.Valid(chunk) {
-				return "", false
+				return nil, false, false
 			}
 			p.i++
-			if plain {
-				return string(chunk), true
+			if plain || mode == validateOnly {
+				return chunk, false, true
 			}
-			sb.Write(chunk)
-			return sb.String(), true
+			// In place, dst ends at or before seg: append moves the chunk
+			// down (memmove).
+			return append(dst, chunk...), mode == decodeNew, true
 		case c == '\\':
 			chunk := p.b[seg:p.i]
 			if !ascii && !utf8.Valid(chunk) {
-				return "", false
+				return nil, false, false
 			}
 			if plain {
 				plain = false
-				sb.Grow(len(p.b) - start)
+				switch mode {
+				case decodeNew:
+					dst = make([]byte, 0, len(p.b)-start)
+				case decodeInPlace:
+					dst = p.b[start:start]
+				}
 			}
-			sb.Write(chunk)
+			if mode != validateOnly {
+				dst = append(dst, chunk...)
+			}
 			ascii = true
-			if !p.escape(&sb) {
-				return "", false
+			if dst, ok = p.escape(dst, mode != validateOnly); !ok {
+				return nil, false, false
 			}
 			seg = p.i
 		case c < 0x20:
-			return "", false
+			return nil, false, false
 		default:
 			if c >= utf8.RuneSelf {
 				ascii = false
@@ -437,7 +496,7 @@ func (p *parser) str() (string, bool) {
 			p.i++
 		}
 	}
-	return "", false
+	return nil, false, false
 }
 
 // strSpecial marks the bytes a JSON string scan must stop at: the
@@ -474,30 +533,33 @@ func skipPlain(b []byte, i int) int {
 // hasZero reports whether a byte of w is zero.
 func hasZero(w uint64) bool { return (w-ones)&^w&highs != 0 }
 
-// escape decodes the escape sequence at p.i (a backslash) into sb.
-func (p *parser) escape(sb *strings.Builder) bool {
+// escape decodes the escape sequence at p.i (a backslash), appending it
+// to dst when write is set. It reads the whole sequence before writing, and
+// writes fewer bytes than it reads: dst may end in p.b right before it.
+func (p *parser) escape(dst []byte, write bool) ([]byte, bool) {
 	if p.i+1 >= len(p.b) {
-		return false
+		return dst, false
 	}
 	c := p.b[p.i+1]
 	p.i += 2
+	var r rune
 	switch c {
 	case '"', '\\', '/':
-		sb.WriteByte(c)
+		r = rune(c)
 	case 'b':
-		sb.WriteByte('\b')
+		r = '\b'
 	case 'f':
-		sb.WriteByte('\f')
+		r = '\f'
 	case 'n':
-		sb.WriteByte('\n')
+		r = '\n'
 	case 'r':
-		sb.WriteByte('\r')
+		r = '\r'
 	case 't':
-		sb.WriteByte('\t')
+		r = '\t'
 	case 'u':
-		r, ok := p.hex4()
-		if !ok {
-			return false
+		var ok bool
+		if r, ok = p.hex4(); !ok {
+			return dst, false
 		}
 		if utf16.IsSurrogate(r) {
 			// A valid pair combines; anything else is U+FFFD, as in
@@ -507,21 +569,23 @@ func (p *parser) escape(sb *strings.Builder) bool {
 				p.i += 2
 				r2, ok := p.hex4()
 				if !ok {
-					return false
+					return dst, false
 				}
 				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-					sb.WriteRune(dec)
-					return true
+					r = dec
+					break
 				}
 				p.i = save
 			}
 			r = utf8.RuneError
 		}
-		sb.WriteRune(r)
 	default:
-		return false
+		return dst, false
 	}
-	return true
+	if write {
+		dst = utf8.AppendRune(dst, r)
+	}
+	return dst, true
 }
 
 func (p *parser) hex4() (rune, bool) {

@@ -27,12 +27,26 @@ func TestDecodeReply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodeReply([]byte(tt.in))
+			got, err := decodeReply([]byte(tt.in), false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want {
+			got.resultAt = 0
+			if !sameReply(got, tt.want) {
 				t.Errorf("decodeReply = %+v, want %+v", got, tt.want)
+			}
+			// In place: the same reply, its result over the frame's bytes.
+			frame := []byte(tt.in)
+			got, err = decodeReply(frame, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got.view) != tt.want.result || got.result != "" {
+				t.Errorf("in place: view %q result %q, want %q", got.view, got.result, tt.want.result)
+			}
+			got.view, got.result, got.resultAt = nil, tt.want.result, 0
+			if !sameReply(got, tt.want) {
+				t.Errorf("in place: decodeReply = %+v, want %+v", got, tt.want)
 			}
 		})
 	}
@@ -43,9 +57,31 @@ func TestDecodeReply(t *testing.T) {
 		`{"id":1,"result":{"a":1},"result":"y"}`,
 		`{"id":1,"a":1,"b":2,"c":3,"a":4}`,
 	} {
-		if r, err := decodeReply([]byte(bad)); err == nil {
-			t.Errorf("decodeReply(%s) = %+v, want an error", bad, r)
+		for _, inPlace := range []bool{false, true} {
+			if r, err := decodeReply([]byte(bad), inPlace); err == nil {
+				t.Errorf("decodeReply(%s, %v) = %+v, want an error", bad, inPlace, r)
+			}
 		}
+	}
+}
+
+// sameReply compares replies on what Call returns.
+func sameReply(a, b reply) bool {
+	return a.hasID == b.hasID && a.id == b.id && a.rawID == b.rawID && a.result == b.result &&
+		a.hasError == b.hasError && a.errMsg == b.errMsg && string(a.view) == string(b.view) && a.resultAt == b.resultAt
+}
+
+// An escaped result followed by a member the fast path refuses (a
+// string id): the reply goes to encoding/json as received, not half
+// decoded in place.
+func TestDecodeInPlaceFallsBackOnTheFrameAsReceived(t *testing.T) {
+	frame := []byte(`{"result":"a\nb\u00e9","id":"7","x":1}`)
+	r, err := decodeReply(frame, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(r.view) != "a\nbé" || r.rawID != `"7"` {
+		t.Fatalf("view %q rawID %s, want %q and \"7\"", r.view, r.rawID, "a\nbé")
 	}
 }
 
@@ -79,8 +115,14 @@ func FuzzDecodeReply(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		fast, ok := fastDecode([]byte(s))
+		fast, ok := fastDecode([]byte(s), false)
 		slow, err := slowDecode([]byte(s))
+		// In place, through decodeReply: the view must be what
+		// encoding/json decodes, whichever path took it.
+		if inPlace, ierr := decodeReply([]byte(s), true); (ierr == nil) != (err == nil) ||
+			err == nil && string(inPlace.view) != slow.result {
+			t.Fatalf("in place %q: view %q err %v; encoding/json %q err %v", s, inPlace.view, ierr, slow.result, err)
+		}
 		if !ok {
 			return
 		}
@@ -151,7 +193,21 @@ func BenchmarkDecodeReply(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if r, err := decodeReply(msg); err != nil || len(r.result) == 0 {
+		if r, err := decodeReply(msg, false); err != nil || len(r.result) == 0 {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeReplyInPlace is what CallFunc does: no allocation.
+func BenchmarkDecodeReplyInPlace(b *testing.B) {
+	msg := bigReply()
+	frame := make([]byte, len(msg))
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(frame, msg)
+		if r, err := decodeReply(frame, true); err != nil || len(r.view) == 0 {
 			b.Fatal(err)
 		}
 	}

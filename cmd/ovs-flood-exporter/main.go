@@ -98,6 +98,7 @@ func run(args []string) int {
 		}
 		return runCheck(ctx, cfg, src, checkLog, *output)
 	default:
+		cfg.AfterPoll = newGCPacer().afterPoll
 		return web.Serve(ctx, web.Options{
 			Agent: cfg, Sources: src, Logger: zl, SlogLogger: sl, Flags: webFlags,
 			MetricsPath: *metricsPath, MaxRequests: *maxRequests, Pprof: *pprof,

@@ -92,7 +92,7 @@ func New(cfg Config, sources []Source, log *zap.Logger, store *state.Store) *Age
 func (a *Agent) Run(ctx context.Context, ready func()) {
 	t := time.NewTicker(a.cfg.Interval)
 	defer t.Stop()
-	a.Poll(ctx)
+	a.pollOnce(ctx)
 	if ready != nil && ctx.Err() == nil {
 		ready()
 	}
@@ -101,8 +101,15 @@ func (a *Agent) Run(ctx context.Context, ready func()) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.Poll(ctx)
+			a.pollOnce(ctx)
 		}
+	}
+}
+
+func (a *Agent) pollOnce(ctx context.Context) {
+	a.Poll(ctx)
+	if a.cfg.AfterPoll != nil {
+		a.cfg.AfterPoll()
 	}
 }
 

@@ -37,6 +37,10 @@ type Config struct {
 	Detect detect.Config
 	// Gate tunes when megaflows are dumped (gate.go).
 	Gate GateConfig
+	// AfterPoll, when set, runs after each poll of Run once its snapshot
+	// is published, on the poll loop (the binary times its garbage
+	// collection there).
+	AfterPoll func()
 }
 
 // DefaultConfig returns the defaults behind the flags. It is the one

@@ -175,9 +175,9 @@ type reply struct {
 	// view is the result when it was decoded in place (decodeReply with
 	// inPlace): a slice of the frame itself, result is then "".
 	view []byte
-	// resultAt is where the result string's opening quote is in the frame
-	// (0: no string result), for the in-place decode after validation.
-	resultAt int
+	// overwritten is true once an escaped result was decoded in place:
+	// the frame is no longer what was received.
+	overwritten bool
 }
 
 // decodeReply decodes one reply object. Replies are parsed by hand
@@ -187,17 +187,17 @@ type reply struct {
 //
 // With inPlace the result is decoded over its own bytes in b (a JSON
 // string's value is never longer than its encoding) and returned as
-// r.view: a megabyte reply read every poll then costs no allocation, and b
-// is overwritten. The whole object is validated before anything is
-// written, so the fallback always sees the frame as received.
+// r.view: a megabyte reply read every poll then costs no allocation and
+// one pass. b is overwritten, so a reply that turns out unusual after an
+// escaped result was decoded cannot fall back: it is an error (OVS sends
+// nothing of the kind).
 func decodeReply(b []byte, inPlace bool) (reply, error) {
 	r, ok := fastDecode(b, inPlace)
 	if ok {
-		if inPlace && r.resultAt > 0 {
-			p := parser{b: b, i: r.resultAt}
-			r.view, _, _ = p.strBytes(decodeInPlace)
-		}
 		return r, nil
+	}
+	if r.overwritten {
+		return reply{}, errors.New("reply is not in the form OVS sends, and its result was already decoded in place")
 	}
 	r, err := slowDecode(b)
 	if err == nil && inPlace {
@@ -318,11 +318,17 @@ func (p *parser) member(key string, r *reply) bool {
 	}
 	switch c := p.b[p.i]; {
 	case c == '"' && key == "result" && p.inPlace:
-		// Validated only: decodeReply decodes it once the whole reply is.
-		r.resultAt = p.i
-		if _, _, ok := p.strBytes(validateOnly); !ok {
+		start := p.i
+		v, _, ok := p.strBytes(decodeInPlace)
+		if !ok {
+			// Nothing was written past what strBytes read, but the
+			// escapes before the failure were: no fallback either.
+			r.overwritten = true
 			return false
 		}
+		r.view = v
+		// An escape-free value is a view of the frame as received.
+		r.overwritten = len(v) != p.i-start-2
 	case c == '"':
 		v, ok := p.str()
 		if !ok {
@@ -412,7 +418,6 @@ type strMode int
 const (
 	decodeNew     strMode = iota // a view of the input, or a new array when escaped
 	decodeInPlace                // over the string's own bytes in the input
-	validateOnly                 // nothing: only check and skip the string
 )
 
 // str parses a JSON string starting at the next non-space byte.
@@ -459,7 +464,7 @@ func (p *parser) strBytes(mode strMode) (v []byte, fresh, ok bool) {
 				return nil, false, false
 			}
 			p.i++
-			if plain || mode == validateOnly {
+			if plain {
 				return chunk, false, true
 			}
 			// In place, dst ends at or before seg: append moves the chunk
@@ -472,18 +477,15 @@ func (p *parser) strBytes(mode strMode) (v []byte, fresh, ok bool) {
 			}
 			if plain {
 				plain = false
-				switch mode {
-				case decodeNew:
-					dst = make([]byte, 0, len(p.b)-start)
-				case decodeInPlace:
+				if mode == decodeInPlace {
 					dst = p.b[start:start]
+				} else {
+					dst = make([]byte, 0, len(p.b)-start)
 				}
 			}
-			if mode != validateOnly {
-				dst = append(dst, chunk...)
-			}
+			dst = append(dst, chunk...)
 			ascii = true
-			if dst, ok = p.escape(dst, mode != validateOnly); !ok {
+			if dst, ok = p.escape(dst); !ok {
 				return nil, false, false
 			}
 			seg = p.i
@@ -534,9 +536,9 @@ func skipPlain(b []byte, i int) int {
 func hasZero(w uint64) bool { return (w-ones)&^w&highs != 0 }
 
 // escape decodes the escape sequence at p.i (a backslash), appending it
-// to dst when write is set. It reads the whole sequence before writing, and
-// writes fewer bytes than it reads: dst may end in p.b right before it.
-func (p *parser) escape(dst []byte, write bool) ([]byte, bool) {
+// to dst. It reads the whole sequence before writing, and writes fewer
+// bytes than it reads: dst may end in p.b right before it.
+func (p *parser) escape(dst []byte) ([]byte, bool) {
 	if p.i+1 >= len(p.b) {
 		return dst, false
 	}
@@ -582,10 +584,7 @@ func (p *parser) escape(dst []byte, write bool) ([]byte, bool) {
 	default:
 		return dst, false
 	}
-	if write {
-		dst = utf8.AppendRune(dst, r)
-	}
-	return dst, true
+	return utf8.AppendRune(dst, r), true
 }
 
 func (p *parser) hex4() (rune, bool) {

@@ -318,17 +318,15 @@ func (p *parser) member(key string, r *reply) bool {
 	}
 	switch c := p.b[p.i]; {
 	case c == '"' && key == "result" && p.inPlace:
-		start := p.i
 		v, _, ok := p.strBytes(decodeInPlace)
+		// Only an escape makes the decode write: an escape-free value is
+		// a view of the frame as received, and so is a string that failed
+		// before its first escape.
+		r.overwritten = p.wrote
 		if !ok {
-			// Nothing was written past what strBytes read, but the
-			// escapes before the failure were: no fallback either.
-			r.overwritten = true
 			return false
 		}
 		r.view = v
-		// An escape-free value is a view of the frame as received.
-		r.overwritten = len(v) != p.i-start-2
 	case c == '"':
 		v, ok := p.str()
 		if !ok {
@@ -390,6 +388,7 @@ type parser struct {
 	b       []byte
 	i       int
 	inPlace bool // the result is to be decoded in place (decodeReply)
+	wrote   bool // an in-place decode has written over b
 }
 
 func (p *parser) ws() {
@@ -478,7 +477,7 @@ func (p *parser) strBytes(mode strMode) (v []byte, fresh, ok bool) {
 			if plain {
 				plain = false
 				if mode == decodeInPlace {
-					dst = p.b[start:start]
+					dst, p.wrote = p.b[start:start], true
 				} else {
 					dst = make([]byte, 0, len(p.b)-start)
 				}

@@ -81,6 +81,12 @@ func TestDecodeInPlaceOfAnUnusualReply(t *testing.T) {
 	if r, err := decodeReply([]byte(`{"result":"a\nb","id":"7","x":1}`), true); err == nil {
 		t.Fatalf("escaped: %+v, want an error", r)
 	}
+	// Invalid UTF-8 before any escape: nothing was written, and
+	// encoding/json decodes it (with U+FFFD) as Call would.
+	r, err = decodeReply([]byte("{\"id\":1,\"result\":\"a\xffb\\nc\"}"), true)
+	if err != nil || string(r.view) != "a\ufffdb\nc" {
+		t.Fatalf("invalid UTF-8: view %q err %v, want the fallback's decode", r.view, err)
+	}
 }
 
 func TestFrameReader(t *testing.T) {

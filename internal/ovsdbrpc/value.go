@@ -180,40 +180,26 @@ func (v Value) UUID() (string, error) { return Value(trimSpace(v)).atomUUID() }
 
 // Strings decodes a set of strings: ["set",["OpenFlow10","OpenFlow13"]],
 // "OpenFlow13" or ["set",[]] (nil).
-func (v Value) Strings() ([]string, error) {
-	var out []string
-	err := v.setElems(func(e Value) error {
-		s, err := e.atomString()
-		out = append(out, s)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
+func (v Value) Strings() ([]string, error) { return setOf(v, Value.atomString) }
 
 // Ints decodes a set of integers: ["set",[10,20]], 30 or ["set",[]] (nil).
 func (v Value) Ints() ([]int, error) {
-	var out []int
-	err := v.setElems(func(e Value) error {
+	return setOf(v, func(e Value) (int, error) {
 		n, err := e.atomInt()
-		out = append(out, int(n))
-		return err
+		return int(n), err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // UUIDs decodes a set of uuids: ["set",[["uuid","…"],["uuid","…"]]],
 // ["uuid","…"] or ["set",[]] (nil).
-func (v Value) UUIDs() ([]string, error) {
-	var out []string
+func (v Value) UUIDs() ([]string, error) { return setOf(v, Value.atomUUID) }
+
+// setOf decodes a set whose elements atom decodes; nil when it is empty.
+func setOf[T any](v Value, atom func(Value) (T, error)) ([]T, error) {
+	var out []T
 	err := v.setElems(func(e Value) error {
-		u, err := e.atomUUID()
-		out = append(out, u)
+		x, err := atom(e)
+		out = append(out, x)
 		return err
 	})
 	if err != nil {

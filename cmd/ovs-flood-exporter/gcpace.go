@@ -1,9 +1,6 @@
 package main
 
-import (
-	"runtime"
-	"runtime/metrics"
-)
+import "runtime"
 
 // gcPacer runs a collection right after a poll when the heap is so close
 // to its goal that what the next interval allocates (the next poll, and a
@@ -37,19 +34,7 @@ func (g *gcPacer) afterPoll() {
 	}
 }
 
-var heapSamples = []string{"/gc/heap/allocs:bytes", "/memory/classes/heap/objects:bytes", "/gc/heap/goal:bytes"}
-
 func readHeapFigures() heapFigures {
-	s := make([]metrics.Sample, len(heapSamples))
-	for i, name := range heapSamples {
-		s[i].Name = name
-	}
-	metrics.Read(s)
-	v := func(i int) uint64 {
-		if s[i].Value.Kind() != metrics.KindUint64 {
-			return 0
-		}
-		return s[i].Value.Uint64()
-	}
-	return heapFigures{allocs: v(0), objects: v(1), goal: v(2)}
+	v := readUint64s("/gc/heap/allocs:bytes", "/memory/classes/heap/objects:bytes", "/gc/heap/goal:bytes")
+	return heapFigures{allocs: v[0], objects: v[1], goal: v[2]}
 }

@@ -52,11 +52,21 @@ func newMemoryLimit(floor int64) memoryLimit {
 }
 
 // liveHeap returns the heap the last GC found live.
-func liveHeap() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+func liveHeap() uint64 { return readUint64s("/gc/heap/live:bytes")[0] }
+
+// readUint64s reads runtime metrics of kind uint64, 0 for one the runtime
+// does not have.
+func readUint64s(names ...string) []uint64 {
+	s := make([]metrics.Sample, len(names))
+	for i, name := range names {
+		s[i].Name = name
 	}
-	return s[0].Value.Uint64()
+	metrics.Read(s)
+	out := make([]uint64, len(s))
+	for i := range s {
+		if s[i].Value.Kind() == metrics.KindUint64 {
+			out[i] = s[i].Value.Uint64()
+		}
+	}
+	return out
 }

@@ -2,15 +2,13 @@ package ovsdb
 
 import (
 	"go/ast"
-	"go/parser"
 	"go/token"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/srccheck"
 )
 
 // TestReadOnlyWire drives every code path that talks to the server (dial,
@@ -68,53 +66,35 @@ func TestReadOnlyWire(t *testing.T) {
 // Select is called in selectRows only, no other method of it sends a
 // request, and no mutating op name appears.
 func TestReadOnlySource(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
+	fset, decls := srccheck.Decls(t)
 	transactCalls := 0
 	mutating := map[string]bool{"insert": true, "update": true, "mutate": true, "delete": true,
 		"commit": true, "abort": true, "wait": true, "assert": true, "lock": true, "steal": true, "transact": true}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		file, err := parser.ParseFile(fset, f, src, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, decl := range file.Decls {
-			fn, _ := decl.(*ast.FuncDecl)
-			ast.Inspect(decl, func(n ast.Node) bool {
-				switch n := n.(type) {
-				case *ast.SelectorExpr:
-					switch n.Sel.Name {
-					case "Select":
-						if id, ok := n.X.(*ast.Ident); ok && id.Name == "ovsdbrpc" {
-							return true // the op type
-						}
-						transactCalls++
-						if fn == nil || fn.Name.Name != "selectRows" {
-							t.Errorf("%s: Select used outside selectRows", fset.Position(n.Pos()))
-						}
-					case "SelectParams", "DecodeResult":
-						t.Errorf("%s: ovsdbrpc.%s used; read through selectRows", fset.Position(n.Pos()), n.Sel.Name)
+	for _, d := range decls {
+		ast.Inspect(d.Decl, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.SelectorExpr:
+				switch n.Sel.Name {
+				case "Select":
+					if id, ok := n.X.(*ast.Ident); ok && id.Name == "ovsdbrpc" {
+						return true // the op type
 					}
-				case *ast.BasicLit:
-					if n.Kind == token.STRING {
-						if v, err := strconv.Unquote(n.Value); err == nil && mutating[v] {
-							t.Errorf("%s: string %q in the package", fset.Position(n.Pos()), v)
-						}
+					transactCalls++
+					if d.Func == nil || d.Func.Name.Name != "selectRows" {
+						t.Errorf("%s: Select used outside selectRows", fset.Position(n.Pos()))
+					}
+				case "SelectParams", "DecodeResult":
+					t.Errorf("%s: ovsdbrpc.%s used; read through selectRows", fset.Position(n.Pos()), n.Sel.Name)
+				}
+			case *ast.BasicLit:
+				if n.Kind == token.STRING {
+					if v, err := strconv.Unquote(n.Value); err == nil && mutating[v] {
+						t.Errorf("%s: string %q in the package", fset.Position(n.Pos()), v)
 					}
 				}
-				return true
-			})
-		}
+			}
+			return true
+		})
 	}
 	if transactCalls != 1 {
 		t.Errorf("Select called %d times, want once (in selectRows)", transactCalls)

@@ -3,13 +3,11 @@ package ovsdbrpc
 import (
 	"encoding/json"
 	"go/ast"
-	"go/parser"
 	"go/token"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/srccheck"
 )
 
 func TestSelectJSON(t *testing.T) {
@@ -64,58 +62,40 @@ func TestSelectJSON(t *testing.T) {
 // requests, is given methodTransact only in Select, whose params come from
 // SelectParams; echo is never a request; no mutating op name appears.
 func TestReadOnlySource(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
+	fset, decls := srccheck.Decls(t)
 	allowed := map[string]bool{"list_dbs": true, "get_schema": true, "transact": true, "echo": true}
 	mutating := map[string]bool{"insert": true, "update": true, "mutate": true, "delete": true,
 		"commit": true, "abort": true, "wait": true, "assert": true, "lock": true, "steal": true,
 		"monitor": true, "monitor_cond": true, "transact": true}
 	calls := map[string]int{}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
+	for _, d := range decls {
+		if gd, ok := d.Decl.(*ast.GenDecl); ok && gd.Tok == token.CONST && d.File == "readonly.go" {
+			continue // the method set
 		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		file, err := parser.ParseFile(fset, f, src, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, decl := range file.Decls {
-			if gd, ok := decl.(*ast.GenDecl); ok && gd.Tok == token.CONST && f == "readonly.go" {
-				continue // the method set
-			}
-			fn, _ := decl.(*ast.FuncDecl)
-			ast.Inspect(decl, func(n ast.Node) bool {
-				switch n := n.(type) {
-				case *ast.CallExpr:
-					sel, ok := n.Fun.(*ast.SelectorExpr)
-					if !ok || sel.Sel.Name != "call" || len(n.Args) < 2 || fn == nil {
-						return true
-					}
-					m, _ := n.Args[1].(*ast.Ident)
-					if m == nil {
-						t.Errorf("%s: call with a computed method", fset.Position(n.Pos()))
-						return true
-					}
-					calls[fn.Name.Name+":"+m.Name]++
-				case *ast.BasicLit:
-					if n.Kind != token.STRING {
-						return true
-					}
-					v, err := strconv.Unquote(n.Value)
-					if err == nil && (mutating[v] || allowed[v]) {
-						t.Errorf("%s: string %q outside the method set", fset.Position(n.Pos()), v)
-					}
+		ast.Inspect(d.Decl, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.CallExpr:
+				sel, ok := n.Fun.(*ast.SelectorExpr)
+				if !ok || sel.Sel.Name != "call" || len(n.Args) < 2 || d.Func == nil {
+					return true
 				}
-				return true
-			})
-		}
+				m, _ := n.Args[1].(*ast.Ident)
+				if m == nil {
+					t.Errorf("%s: call with a computed method", fset.Position(n.Pos()))
+					return true
+				}
+				calls[d.Func.Name.Name+":"+m.Name]++
+			case *ast.BasicLit:
+				if n.Kind != token.STRING {
+					return true
+				}
+				v, err := strconv.Unquote(n.Value)
+				if err == nil && (mutating[v] || allowed[v]) {
+					t.Errorf("%s: string %q outside the method set", fset.Position(n.Pos()), v)
+				}
+			}
+			return true
+		})
 	}
 	want := map[string]int{"ListDBs:methodListDBs": 1, "GetSchema:methodGetSchema": 1, "Select:methodTransact": 1}
 	for k, n := range calls {

@@ -78,49 +78,25 @@ func skipString(b []byte, i int) (int, error) {
 
 // eachElem calls fn with every element of the JSON array b.
 func eachElem(b []byte, fn func(elem []byte) error) error {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '[' {
-		return fmt.Errorf("got %s, want an array", short(b))
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return nil
-	}
-	for {
-		end, err := skipValue(b, i)
-		if err != nil {
+	i, more, err := openContainer(b, '[', ']', "an array")
+	for more && err == nil {
+		var end int
+		if end, err = skipValue(b, i); err != nil {
 			return err
 		}
 		if err := fn(trimSpace(b[i:end])); err != nil {
 			return err
 		}
-		i = skipSpace(b, end)
-		if i >= len(b) {
-			return errTruncated
-		}
-		switch b[i] {
-		case ',':
-			i++
-		case ']':
-			return nil
-		default:
-			return fmt.Errorf("unexpected %q in an array", b[i])
-		}
+		i, more, err = nextInContainer(b, end, ']', "an array")
 	}
+	return err
 }
 
 // eachMember calls fn with the raw (quoted) name and the value of every
 // member of the JSON object b.
 func eachMember(b []byte, fn func(name, value []byte) error) error {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return fmt.Errorf("got %s, want an object", short(b))
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return nil
-	}
-	for {
+	i, more, err := openContainer(b, '{', '}', "an object")
+	for more && err == nil {
 		if i >= len(b) || b[i] != '"' {
 			return errors.New("object member without a name")
 		}
@@ -141,19 +117,37 @@ func eachMember(b []byte, fn func(name, value []byte) error) error {
 		if err := fn(name, b[start:end]); err != nil {
 			return err
 		}
-		i = skipSpace(b, end)
-		if i >= len(b) {
-			return errTruncated
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return nil
-		default:
-			return fmt.Errorf("unexpected %q in an object", b[i])
-		}
+		i, more, err = nextInContainer(b, end, '}', "an object")
 	}
+	return err
+}
+
+// openContainer checks that b opens with opener (an array or an object,
+// what) and returns where its first element starts; more is false when
+// closer follows at once.
+func openContainer(b []byte, opener, closer byte, what string) (i int, more bool, err error) {
+	i = skipSpace(b, 0)
+	if i >= len(b) || b[i] != opener {
+		return 0, false, fmt.Errorf("got %s, want %s", short(b), what)
+	}
+	i = skipSpace(b, i+1)
+	return i, i >= len(b) || b[i] != closer, nil
+}
+
+// nextInContainer reads what follows an element ending at end: a comma
+// (more is true and i is where the next element starts) or closer.
+func nextInContainer(b []byte, end int, closer byte, what string) (i int, more bool, err error) {
+	i = skipSpace(b, end)
+	if i >= len(b) {
+		return 0, false, errTruncated
+	}
+	switch b[i] {
+	case ',':
+		return skipSpace(b, i+1), true, nil
+	case closer:
+		return i, false, nil
+	}
+	return 0, false, fmt.Errorf("unexpected %q in %s", b[i], what)
 }
 
 func trimSpace(b []byte) []byte {

@@ -100,8 +100,8 @@ func eachMember(b []byte, fn func(name, value []byte) error) error {
 		if i >= len(b) || b[i] != '"' {
 			return errors.New("object member without a name")
 		}
-		nameEnd, err := skipString(b, i)
-		if err != nil {
+		var nameEnd, end int
+		if nameEnd, err = skipString(b, i); err != nil {
 			return err
 		}
 		name := b[i:nameEnd]
@@ -110,8 +110,7 @@ func eachMember(b []byte, fn func(name, value []byte) error) error {
 			return errors.New("object member without a value")
 		}
 		start := skipSpace(b, i+1)
-		end, err := skipValue(b, start)
-		if err != nil {
+		if end, err = skipValue(b, start); err != nil {
 			return err
 		}
 		if err := fn(name, b[start:end]); err != nil {

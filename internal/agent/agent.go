@@ -58,6 +58,13 @@ type Agent struct {
 	leakReceivers bool
 	// macs caches parsed attached MACs across polls (bounded).
 	macs map[string]net.HardwareAddr
+	// detectPorts, received and stations are the detector's input maps,
+	// cleared and refilled by each poll: the detector reads them only
+	// inside Observe and keeps nothing of them, and a poll would
+	// otherwise build three maps of every port.
+	detectPorts map[string]detect.Port
+	received    map[string]uint64
+	stations    map[string]string
 	// lastProgress is when the poll loop last finished a step (UnixNano).
 	lastProgress atomic.Int64
 }
@@ -82,6 +89,10 @@ func New(cfg Config, sources []Source, log *zap.Logger, store *state.Store) *Age
 		hostname:  host,
 		sent:      map[string]uint64{},
 		macs:      map[string]net.HardwareAddr{},
+
+		detectPorts: map[string]detect.Port{},
+		received:    map[string]uint64{},
+		stations:    map[string]string{},
 	}
 	a.progress()
 	return a
@@ -165,10 +176,14 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	return snap
 }
 
-// detectInput turns the poll into the detector's input.
+// detectInput turns the poll into the detector's input. Its maps are the
+// agent's, reused from poll to poll (see Agent.detectPorts): valid until
+// the next call.
 func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
-	in := detect.Input{Time: p.Time, Ports: make(map[string]detect.Port, len(p.ports)),
-		Received: make(map[string]uint64, len(p.ports)), Flows: p.flows, Complete: p.dumped}
+	clear(a.detectPorts)
+	clear(a.received)
+	clear(a.stations)
+	in := detect.Input{Time: p.Time, Ports: a.detectPorts, Received: a.received, Flows: p.flows, Complete: p.dumped}
 	for _, port := range p.ports {
 		in.Ports[port.Name] = detect.Port{Bridge: port.Bridge, Name: port.Name, VLAN: port.VLAN,
 			Endpoint: isEndpoint(port), MAC: a.mac(port.AttachedMAC), Tunnel: port.Tunnel != nil}
@@ -190,7 +205,7 @@ func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
 		in.FDB = newLazyFDB(ctx, p.vswitchd, stats, a.fdbTables)
 	}
 	if p.l2 != nil && len(p.l2.Stations) > 0 {
-		in.Stations = make(map[string]string, len(p.l2.Stations))
+		in.Stations = a.stations
 		for _, st := range p.l2.Stations {
 			in.Stations[st.MAC.String()] = st.Port
 		}

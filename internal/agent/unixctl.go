@@ -37,6 +37,21 @@ type unixctlSource struct {
 	outs      []detect.Output
 	overLimit map[string]bool // datapaths not dumped whole last poll, to log the switch once
 	truncated map[string]bool // datapaths whose last dump was over the parse cap
+	// topo is the last poll's ports and bridges, reused (never modified)
+	// while DpifShow returns the same bridges: ports change rarely, and
+	// rebuilding the maps of every port is most of what a read allocates.
+	topo dpifTopology
+}
+
+// dpifTopology is what a poll's unixctl view derives from dpif/show: the
+// maps and bridges of unixctlView, and the parse and config they were
+// built from.
+type dpifTopology struct {
+	from    []ovs.Datapath
+	cfg     *Config
+	ports   map[string]ovs.DPPort
+	portBr  map[string]string
+	bridges []string
 }
 
 // NewUnixctl returns the "unixctl" source reading ovs-vswitchd through v;
@@ -69,25 +84,49 @@ func (s *unixctlSource) Read(ctx context.Context, p *Poll) error {
 		}
 	}
 	p.ovsVersion, p.vswitchd = s.version, s.v
-	// Sized up front: growing two maps of every port costs more than
-	// filling them, every poll.
-	n := countPorts(dps)
-	v := &unixctlView{ports: make(map[string]ovs.DPPort, n), portBr: make(map[string]string, n), fdbStats: map[string]*state.FDB{}}
-	for _, dp := range dps {
-		for _, br := range dp.Bridges {
-			if !p.cfg.wanted(br.Name) {
-				continue
-			}
-			v.bridges = append(v.bridges, br.Name)
-			for _, port := range br.Ports {
-				v.ports[port.Name], v.portBr[port.Name] = port, br.Name
-			}
-		}
+	if !s.topo.builtFrom(dps, p.cfg) {
+		s.topo = newDpifTopology(dps, p.cfg)
 	}
-	sort.Strings(v.bridges)
+	v := &unixctlView{ports: s.topo.ports, portBr: s.topo.portBr, bridges: s.topo.bridges, fdbStats: map[string]*state.FDB{}}
 	p.unixctl = v
 	errs := s.readFDBStats(ctx, p, v)
 	return errors.Join(append(errs, s.readDatapaths(ctx, p, dps)...)...)
+}
+
+// newDpifTopology indexes the ports of the bridges of dps that cfg wants.
+func newDpifTopology(dps []ovs.Datapath, cfg *Config) dpifTopology {
+	// Sized up front: growing two maps of every port costs more than
+	// filling them.
+	n := countPorts(dps)
+	t := dpifTopology{from: dps, cfg: cfg, ports: make(map[string]ovs.DPPort, n), portBr: make(map[string]string, n)}
+	for _, dp := range dps {
+		for _, br := range dp.Bridges {
+			if !cfg.wanted(br.Name) {
+				continue
+			}
+			t.bridges = append(t.bridges, br.Name)
+			for _, port := range br.Ports {
+				t.ports[port.Name], t.portBr[port.Name] = port, br.Name
+			}
+		}
+	}
+	sort.Strings(t.bridges)
+	return t
+}
+
+// builtFrom says whether t was built for cfg from the very bridges of dps
+// (DpifShow hands out the same ones while the ports stay).
+func (t *dpifTopology) builtFrom(dps []ovs.Datapath, cfg *Config) bool {
+	if t.cfg != cfg || len(dps) != len(t.from) {
+		return false
+	}
+	for i := range dps {
+		a, b := dps[i].Bridges, t.from[i].Bridges
+		if dps[i].Name != t.from[i].Name || len(a) != len(b) || (len(a) > 0 && &a[0] != &b[0]) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *unixctlSource) readFDBStats(ctx context.Context, p *Poll, v *unixctlView) []error {

@@ -46,12 +46,13 @@ func ParsePortCounters(text string) (map[string]PortCounters, error) {
 	if err != nil {
 		return nil, err
 	}
-	return portCounters(text, dps)
+	return portCounters(text, dps, nil)
 }
 
 // portCounters is ParsePortCounters for a text already read by
-// ParseDpctlShow into dps.
-func portCounters(text string, dps []DatapathStats) (map[string]PortCounters, error) {
+// ParseDpctlShow into dps; keep, when not nil, copies the port names out
+// of text (see datapathStats).
+func portCounters(text string, dps []DatapathStats, keep func(string) string) (map[string]PortCounters, error) {
 	if len(dps) != 1 {
 		return nil, fmt.Errorf("dpctl/show -s: want one datapath in the reply, got %d", len(dps))
 	}
@@ -65,6 +66,9 @@ func portCounters(text string, dps []DatapathStats) (map[string]PortCounters, er
 		}
 		if seen != 2 {
 			return fmt.Errorf("dpctl/show -s: port %s has no RX/TX packets lines (was -s given?)", name)
+		}
+		if keep != nil {
+			name = keep(name)
 		}
 		out[name] = cur
 		return nil
@@ -171,7 +175,7 @@ func ReadPortCounters(ctx context.Context, c Caller, dp string) (DatapathStats, 
 	if err != nil {
 		return DatapathStats{}, nil, err
 	}
-	pc, err := portCounters(out, dps)
+	pc, err := portCounters(out, dps, nil)
 	if err != nil {
 		return DatapathStats{}, nil, err
 	}

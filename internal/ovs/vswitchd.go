@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -32,7 +33,9 @@ type Vswitchd interface {
 	// about 2.5 ms of vswitchd's main thread for 500 ports).
 	DatapathShow(ctx context.Context, dp string) (DatapathStats, error)
 	// DpifShow returns every datapath with its bridges and their ports,
-	// mapping OpenFlow to datapath port numbers (dpif/show).
+	// mapping OpenFlow to datapath port numbers (dpif/show). While the
+	// ports do not change, consecutive calls return the same Bridges
+	// (only the datapaths' counters are new): treat them as read-only.
 	DpifShow(ctx context.Context) ([]Datapath, error)
 	// FDBShow returns a bridge's MAC learning table (fdb/show).
 	FDBShow(ctx context.Context, bridge string) (FDBTable, error)
@@ -65,9 +68,15 @@ type Vswitchd interface {
 
 // NewVswitchd returns the Vswitchd that reads ovs-vswitchd through c,
 // normally a *unixctl.Client.
-func NewVswitchd(c Caller) Vswitchd { return vswitchd{c: c} }
+func NewVswitchd(c Caller) Vswitchd {
+	return vswitchd{c: c, dpif: &dpifReuse{}, names: &nameCache{m: map[string]string{}}}
+}
 
-type vswitchd struct{ c Caller }
+type vswitchd struct {
+	c     Caller
+	dpif  *dpifReuse // the last dpif/show parse, reused while ports stay
+	names *nameCache // names copied out of replies read in place
+}
 
 func (v vswitchd) Version(ctx context.Context) (string, error) {
 	out, err := v.c.Call(ctx, "version")
@@ -78,11 +87,34 @@ func (v vswitchd) Version(ctx context.Context) (string, error) {
 }
 
 func (v vswitchd) DatapathShow(ctx context.Context, dp string) (DatapathStats, error) {
-	out, err := v.c.Call(ctx, "dpctl/show", "-s", dp)
-	if err != nil {
-		return DatapathStats{}, err
+	fc, ok := v.c.(FuncCaller)
+	if !ok {
+		out, err := v.c.Call(ctx, "dpctl/show", "-s", dp)
+		if err != nil {
+			return DatapathStats{}, err
+		}
+		return datapathStats(out, dp, nil)
 	}
-	dps, err := ParseDpctlShow(out)
+	// Read in place: the reply is 100 kB at 500 ports, every poll, and
+	// only the numbers and a few hundred names (copied once, then reused)
+	// are kept.
+	var st DatapathStats
+	err := fc.CallFunc(ctx, func(b []byte) error {
+		v.names.mu.Lock()
+		defer v.names.mu.Unlock()
+		var err error
+		// A view, never written while it is parsed: the client is held.
+		st, err = datapathStats(unsafe.String(unsafe.SliceData(b), len(b)), dp, v.names.keep)
+		return err
+	}, "dpctl/show", "-s", dp)
+	return st, err
+}
+
+// datapathStats parses the reply to dpctl/show -s dp; keep, when not nil,
+// copies each string kept out of text (text is then a view of a buffer
+// that is reused).
+func datapathStats(text, dp string, keep func(string) string) (DatapathStats, error) {
+	dps, err := ParseDpctlShow(text)
 	if err != nil {
 		return DatapathStats{}, err
 	}
@@ -91,7 +123,14 @@ func (v vswitchd) DatapathShow(ctx context.Context, dp string) (DatapathStats, e
 			if len(dps) == 1 {
 				// Without counters (an older reply shape) the caller
 				// cannot gate its dumps and reads every megaflow.
-				d.Counters, _ = portCounters(out, dps)
+				d.Counters, _ = portCounters(text, dps, keep)
+			}
+			if keep != nil {
+				d.Name = dp
+				for i := range d.Ports {
+					p := &d.Ports[i]
+					p.Name, p.Type, p.Config = keep(p.Name), keep(p.Type), keep(p.Config)
+				}
 			}
 			return d, nil
 		}
@@ -103,7 +142,46 @@ func (v vswitchd) DatapathShow(ctx context.Context, dp string) (DatapathStats, e
 	return DatapathStats{}, fmt.Errorf("dpctl/show %s: reply is about %s", dp, strings.Join(names, ", "))
 }
 
+// nameCache hands out copies of the names read from replies read in
+// place, the same copy for the same name from call to call: a poll reads
+// the same few hundred port names every time.
+type nameCache struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// maxCachedNames bounds a nameCache (a host with more distinct names
+// copies some again on each read).
+const maxCachedNames = 1 << 14
+
+// keep returns a copy of s that does not share s's memory. Call it with
+// c.mu held.
+func (c *nameCache) keep(s string) string {
+	if s == "" {
+		return ""
+	}
+	if k, ok := c.m[s]; ok {
+		return k
+	}
+	if len(c.m) >= maxCachedNames {
+		clear(c.m)
+	}
+	k := strings.Clone(s)
+	c.m[k] = k
+	return k
+}
+
 func (v vswitchd) DpifShow(ctx context.Context) ([]Datapath, error) {
+	if fc, ok := v.c.(FuncCaller); ok {
+		var dps []Datapath
+		err := fc.CallFunc(ctx, func(b []byte) error {
+			var err error
+			// A view, never written while it is parsed: the client is held.
+			dps, err = v.dpif.parse(unsafe.String(unsafe.SliceData(b), len(b)))
+			return err
+		}, "dpif/show")
+		return dps, err
+	}
 	out, err := v.c.Call(ctx, "dpif/show")
 	if err != nil {
 		return nil, err

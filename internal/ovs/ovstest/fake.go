@@ -30,6 +30,9 @@ type Fake struct {
 	Calls []string
 
 	readBuf []byte // CallFunc's buffer, reused
+
+	parser     ovs.Vswitchd // one, so that it reuses parses as the real one does
+	parserOnce sync.Once
 }
 
 var (
@@ -117,7 +120,10 @@ func (f *Fake) CallFunc(ctx context.Context, fn func(text []byte) error, method 
 }
 
 // v parses the canned replies the way the real Vswitchd does.
-func (f *Fake) v() ovs.Vswitchd { return ovs.NewVswitchd(f) }
+func (f *Fake) v() ovs.Vswitchd {
+	f.parserOnce.Do(func() { f.parser = ovs.NewVswitchd(f) })
+	return f.parser
+}
 
 // Version implements ovs.Vswitchd.
 func (f *Fake) Version(ctx context.Context) (string, error) { return f.v().Version(ctx) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/loop"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdb"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
 
@@ -37,6 +38,11 @@ type fdbSource struct {
 	deltas  []loop.Delta
 	logged  map[string]string // bridge -> last read error logged
 	noLocal map[string]bool   // bridges logged as having no LOCAL MAC
+	// macsOf is the OVSDB topology that attached and local were read
+	// from: they are reused, never modified, while the topology stays.
+	macsOf   *ovsdb.Topology
+	attached []loop.PortMAC
+	local    map[string]net.HardwareAddr
 }
 
 // NewFDB returns the "fdb" source with the loop verdict's thresholds cfg;
@@ -113,12 +119,22 @@ func (s *fdbSource) Read(ctx context.Context, p *Poll) error {
 // macs returns the ports' attached MACs and each bridge's own MAC (its
 // internal port's mac_in_use) from the OVSDB topology.
 func (s *fdbSource) macs(p *Poll) ([]loop.PortMAC, map[string]net.HardwareAddr) {
+	if p.ovsdb == nil {
+		return nil, map[string]net.HardwareAddr{}
+	}
+	if p.ovsdb != s.macsOf {
+		s.macsOf = p.ovsdb
+		s.attached, s.local = attachedMACs(p.ovsdb)
+	}
+	return s.attached, s.local
+}
+
+// attachedMACs reads the ports' attached MACs and each bridge's own
+// (LOCAL) MAC from the OVSDB topology.
+func attachedMACs(t *ovsdb.Topology) ([]loop.PortMAC, map[string]net.HardwareAddr) {
 	local := map[string]net.HardwareAddr{}
 	var attached []loop.PortMAC
-	if p.ovsdb == nil {
-		return nil, local
-	}
-	for _, b := range p.ovsdb.Bridges {
+	for _, b := range t.Bridges {
 		for _, port := range b.Ports {
 			for _, in := range port.Interfaces {
 				if m := parseMAC(in.AttachedMAC); m != nil {

@@ -17,6 +17,10 @@ type netlinkSource struct {
 	r        netdev.Reader
 	deadline time.Duration
 	netns    *NetnsErrors
+	// devs is the last poll's devices, refilled by the next poll when r
+	// is a netdev.Filler: nothing keeps a poll's device map past the
+	// poll (ports copy their device's counters and name).
+	devs map[string]netdev.Device
 }
 
 // NewNetlink returns the "netlink" source reading through r. netns, if
@@ -30,12 +34,27 @@ func (s *netlinkSource) Name() string           { return state.SourceNetlink }
 func (s *netlinkSource) Timeout() time.Duration { return s.deadline }
 
 func (s *netlinkSource) Read(ctx context.Context, p *Poll) error {
-	devs, err := s.r.Devices(ctx)
+	devs, err := s.read(ctx)
 	if err == nil {
 		s.netns.settle(p.log)
 		p.netlink = devs
 	}
 	return err
+}
+
+// read returns the devices, in the map of the last poll when it can.
+func (s *netlinkSource) read(ctx context.Context) (map[string]netdev.Device, error) {
+	f, ok := s.r.(netdev.Filler)
+	if !ok {
+		return s.r.Devices(ctx)
+	}
+	if s.devs == nil {
+		s.devs = map[string]netdev.Device{}
+	}
+	if err := f.FillDevices(ctx, s.devs); err != nil {
+		return nil, err
+	}
+	return s.devs, nil
 }
 
 // NetnsErrors collects the namespaces a netlink walk could not read, so

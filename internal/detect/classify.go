@@ -22,11 +22,12 @@ type Classified struct {
 // destination delivered to two or more distinct ports. It is pure.
 func Classify(flows []Flow, ports map[string]Port) []Classified {
 	var out []Classified
+	seen := map[Output]bool{} // copies' scratch, one for every flow
 	for _, f := range flows {
 		if !IsUnicast(f.Dst) || len(f.Outputs) < 2 {
 			continue
 		}
-		outs, vlan := copies(f)
+		outs, vlan := copies(f, seen)
 		if len(outs) < 2 {
 			continue
 		}
@@ -70,9 +71,11 @@ func bridgeOf(in Port, outs []string, ports map[string]Port) string {
 
 // copies returns the distinct ports f delivers to other than its in_port
 // (a tunnel port once per remote) and the first VLAN tag seen on the wire
-// (-1 for none).
-func copies(f Flow) (outs []string, vlan int) {
-	seen := make(map[Output]bool, len(f.Outputs))
+// (-1 for none). seen is its scratch set, cleared on every call: one set
+// for all the flows of a poll, not one per flow.
+func copies(f Flow, seen map[Output]bool) (outs []string, vlan int) {
+	clear(seen)
+	outs = make([]string, 0, len(f.Outputs))
 	vlan = -1
 	for _, o := range f.Outputs {
 		id := Output{Port: o.Port, Tunnel: o.Tunnel}

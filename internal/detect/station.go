@@ -12,6 +12,7 @@ func ClassifyStations(flows []Flow, ports map[string]Port, stations map[string]s
 		return nil
 	}
 	var out []Classified
+	seen := map[Output]bool{} // copies' scratch, one for every flow
 	for _, f := range flows {
 		if len(f.Dst) != 6 || IsUnicast(f.Dst) || len(f.Outputs) < 2 {
 			continue
@@ -20,7 +21,7 @@ func ClassifyStations(flows []Flow, ports map[string]Port, stations map[string]s
 		if !ok {
 			continue
 		}
-		outs, vlan := copies(f)
+		outs, vlan := copies(f, seen)
 		kept := outs[:0]
 		for _, o := range outs {
 			if o != own {

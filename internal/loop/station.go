@@ -43,9 +43,19 @@ func key(mac net.HardwareAddr) (k [6]byte) {
 // (one of ports) that sends them, else by the first port seen.
 func FindStations(ports []PortMAC, flows Flows) Stations {
 	s := Stations{byMAC: map[[6]byte]Station{}, via: map[string]map[[6]byte]string{}}
-	vm := map[string]bool{}
+	// The VM ports, indexed only on first need: frames from a group MAC
+	// are rare, and a poll would otherwise index every port.
+	var vm map[[2]string]bool
+	isVM := func(bridge, port string) bool {
+		if vm == nil {
+			vm = make(map[[2]string]bool, len(ports))
+			for _, p := range ports {
+				vm[[2]string{p.Bridge, p.Port}] = true
+			}
+		}
+		return vm[[2]string{bridge, port}]
+	}
 	for _, p := range ports {
-		vm[p.Bridge+"/"+p.Port] = true
 		if IsGroup(p.MAC) {
 			s.byMAC[key(p.MAC)] = Station{Bridge: p.Bridge, Port: p.Port, MAC: p.MAC, Why: "attached-mac"}
 			s.setVia(p.Bridge, p.MAC, p.Port)
@@ -58,7 +68,7 @@ func FindStations(ports []PortMAC, flows Flows) Stations {
 		bridge := flows.bridge(f)
 		s.setVia(bridge, f.Src, f.InPort)
 		old, ok := s.byMAC[key(f.Src)]
-		if ok && (old.Why == "attached-mac" || vm[old.Bridge+"/"+old.Port]) {
+		if ok && (old.Why == "attached-mac" || isVM(old.Bridge, old.Port)) {
 			continue
 		}
 		// A copy of the MAC: the report outlives the poll's dump.

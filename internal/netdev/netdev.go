@@ -76,6 +76,15 @@ type Reader interface {
 	Devices(ctx context.Context) (map[string]Device, error)
 }
 
+// Filler is a Reader that can also fill a map its caller keeps from one
+// read to the next: a poll then does not build a new map of every device.
+type Filler interface {
+	Reader
+	// FillDevices clears devs and fills it with what Devices would
+	// return. On error devs holds an unspecified part of the devices.
+	FillDevices(ctx context.Context, devs map[string]Device) error
+}
+
 // Find returns the device called name: the one in the agent's namespace if
 // there is one, else the only device of that name in any other namespace
 // (an OVS internal port that Neutron moved into a qrouter- namespace, say).

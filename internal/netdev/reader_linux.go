@@ -37,7 +37,7 @@ type NetlinkReader struct {
 	plain  map[string]bool // names that were no namespace mount in the last walk
 }
 
-var _ Reader = (*NetlinkReader)(nil)
+var _ Filler = (*NetlinkReader)(nil)
 
 // NewNetlinkReader returns a reader whose own namespace is that of the
 // calling thread (the process's, unless the caller switched it).
@@ -84,29 +84,35 @@ func (r *NetlinkReader) Close() error {
 // cannot be read; other namespaces that fail are skipped and reported to
 // Options.OnNetnsError.
 func (r *NetlinkReader) Devices(ctx context.Context) (map[string]Device, error) {
-	if err := ctx.Err(); err != nil {
+	devs := make(map[string]Device)
+	if err := r.FillDevices(ctx, devs); err != nil {
 		return nil, err
+	}
+	return devs, nil
+}
+
+// FillDevices implements Filler, failing as Devices does.
+func (r *NetlinkReader) FillDevices(ctx context.Context, devs map[string]Device) error {
+	clear(devs)
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	self, err := r.ownReader()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	now := time.Now()
-	devs := make(map[string]Device, len(self.links))
 	if err := self.read(ctx, now, r.opts.TopologyMaxAge, func(d Device) { devs[d.Name] = d }); err != nil {
 		r.drop("", self)
-		return nil, err
+		return err
 	}
 	if !r.opts.WalkNetns {
 		r.prune(nil)
-		return devs, nil
+		return nil
 	}
-	if err := r.walk(ctx, now, devs); err != nil {
-		return nil, err
-	}
-	return devs, nil
+	return r.walk(ctx, now, devs)
 }
 
 // ErrNetnsPermission is reported, once per walk under the namespace

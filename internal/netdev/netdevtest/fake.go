@@ -18,7 +18,7 @@ type Fake struct {
 	err  error
 }
 
-var _ netdev.Reader = (*Fake)(nil)
+var _ netdev.Filler = (*Fake)(nil)
 
 // NewFake returns a Fake serving devs (keyed as netdev.Reader.Devices documents).
 func NewFake(devs map[string]netdev.Device) *Fake {
@@ -76,4 +76,20 @@ func (f *Fake) Devices(ctx context.Context) (map[string]netdev.Device, error) {
 		out = map[string]netdev.Device{}
 	}
 	return out, nil
+}
+
+// FillDevices implements netdev.Filler: devs holds the current devices, or
+// the error set with SetError is returned.
+func (f *Fake) FillDevices(ctx context.Context, devs map[string]netdev.Device) error {
+	clear(devs)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	maps.Copy(devs, f.devs)
+	return nil
 }

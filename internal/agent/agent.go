@@ -47,7 +47,12 @@ type Agent struct {
 	tunnels   tunnelResolver
 	hostname  string
 	// sent and flooding are the hints the next poll's sources get.
-	sent     map[string]uint64
+	sent map[string]uint64
+	// portSeen is ovsPorts' scratch, reused by each poll.
+	portSeen map[string]bool
+	// spareSent is the map sent was before the last poll, refilled as
+	// the next poll's sent: nothing else holds it by then.
+	spareSent map[string]uint64
 	flooding []string
 	// floodedByPort is each in_port's flooded packets so far, to tell
 	// the dump gate which ports flooded in the last poll.
@@ -88,6 +93,8 @@ func New(cfg Config, sources []Source, log *zap.Logger, store *state.Store) *Age
 		series:    newSeriesKeeper(cfg.RetireAfter, cfg.MaxVLANsPerPort),
 		hostname:  host,
 		sent:      map[string]uint64{},
+		spareSent: map[string]uint64{},
+		portSeen:  map[string]bool{},
 		macs:      map[string]net.HardwareAddr{},
 
 		detectPorts: map[string]detect.Port{},
@@ -143,7 +150,8 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	now := time.Now()
 	snap := &state.Snapshot{Time: now, Sources: map[string]state.SourceStatus{}, Hostname: a.hostname}
 	p := &Poll{Time: now, cfg: &a.cfg, log: a.log, counters: a.counters, names: a.names,
-		sent: a.sent, flooding: a.flooding, leakReceivers: a.leakReceivers}
+		sent: a.sent, sentNow: a.spareSent, flooding: a.flooding, leakReceivers: a.leakReceivers}
+	clear(p.sentNow)
 	a.readSources(ctx, p, snap)
 	a.joinOVS(p)
 	a.tunnels.resolve(p)
@@ -168,7 +176,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	snap.Bridges = p.bridges
 	snap.L2 = p.l2
 	a.counters.sweep(now)
-	a.sent = p.sentNow
+	a.sent, a.spareSent = p.sentNow, a.sent
 	a.flooding, a.floodedByPort = followedPorts(res, a.floodedByPort)
 	a.leakReceivers = hasLeakReceivers(p)
 	a.store.Publish(snap)

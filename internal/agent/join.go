@@ -53,7 +53,9 @@ func (a *Agent) joinOVS(p *Poll) {
 	} else {
 		p.ports = append(p.ports, ports...)
 	}
-	p.sentNow = make(map[string]uint64, len(p.ports))
+	if p.sentNow == nil {
+		p.sentNow = make(map[string]uint64, len(p.ports))
+	}
 	counters := make([]state.Counters, len(p.ports)) // one block, not one per port
 	for i := range p.ports {
 		addCounters(p, &p.ports[i], &counters[i])
@@ -64,7 +66,10 @@ func (a *Agent) joinOVS(p *Poll) {
 // plus the ports vswitchd has that OVSDB did not tell about (OVSDB down).
 func (a *Agent) ovsPorts(p *Poll) []state.Port {
 	var out []state.Port
-	seen := map[string]bool{}
+	// The ports are the snapshot's, new every poll; the index of their
+	// names is the agent's scratch, cleared.
+	seen := a.portSeen
+	clear(seen)
 	if p.ovsdb != nil {
 		for _, b := range p.ovsdb.Bridges {
 			if !p.cfg.wanted(b.Name) {
@@ -72,7 +77,6 @@ func (a *Agent) ovsPorts(p *Poll) []state.Port {
 			}
 			if out == nil {
 				out = make([]state.Port, 0, len(b.Ports)*len(p.ovsdb.Bridges))
-				seen = make(map[string]bool, cap(out))
 			}
 			for _, port := range b.Ports {
 				sp := state.Port{Bridge: b.Name, Name: port.Name, OFPort: -1, VLAN: port.Tag}
@@ -94,18 +98,14 @@ func (a *Agent) ovsPorts(p *Poll) []state.Port {
 		}
 	}
 	slices.SortFunc(out, func(x, y state.Port) int { return strings.Compare(x.Name, y.Name) })
-	var vmDev map[string]string
+	var vmDev *netdev.VMDevices
 	if p.netlink != nil {
-		names := make([]string, len(out))
-		for i := range out {
-			names[i] = out[i].Name
-		}
-		vmDev = netdev.ResolveVMDevices(p.netlink, names) // indexes devices once, not once per port
+		vmDev = netdev.NewVMDevices(p.netlink) // indexes devices once, not once per port
 	}
 	for i := range out {
 		out[i].Device = out[i].Name
 		if vmDev != nil {
-			out[i].Device = vmDev[out[i].Name]
+			out[i].Device = vmDev.Resolve(out[i].Name)
 		}
 	}
 	return out

@@ -132,7 +132,8 @@ func ratios(h []sample, ports map[string]Port) []Ratio {
 		return nil
 	}
 	first, last := &h[0], &h[len(h)-1]
-	var out []Ratio
+	// Only ports that leaked have a ratio: sized once, not grown.
+	out := make([]Ratio, 0, min(len(last.leakedKeys), len(ports)))
 	for name, p := range ports {
 		if !p.Endpoint {
 			continue
@@ -157,6 +158,9 @@ func ratios(h []sample, ports map[string]Port) []Ratio {
 		// shows when the device dropped some: clamp.
 		ratio = min(ratio, 1)
 		out = append(out, Ratio{PortKey: k, Ratio: ratio, Leaked: leaked, Received: received})
+	}
+	if len(out) == 0 {
+		return nil // no ratio is a nil slice, as it always was
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Bridge != out[j].Bridge {

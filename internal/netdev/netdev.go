@@ -124,19 +124,35 @@ func Find(devs map[string]Device, name string) (Device, bool) {
 // Devices are indexed only when some port is a veth with a known peer:
 // on a host whose VMs plug their taps straight into OVS no port needs it.
 func ResolveVMDevices(devs map[string]Device, ovsPorts []string) map[string]string {
-	var t *topology
+	r := VMDevices{devs: devs}
 	out := make(map[string]string, len(ovsPorts))
 	for _, p := range ovsPorts {
-		if d, ok := devs[p]; !ok || d.Kind != "veth" || d.PeerIndex == 0 {
-			out[p] = p
-			continue
-		}
-		if t == nil {
-			t = newTopology(devs)
-		}
-		out[p] = t.resolveVM(p)
+		out[p] = r.Resolve(p)
 	}
 	return out
+}
+
+// VMDevices is ResolveVMDevices one port at a time, for a caller that
+// needs no map of every port: its zero value resolves nothing, use
+// NewVMDevices. It indexes the devices once, on first need.
+type VMDevices struct {
+	devs map[string]Device
+	t    *topology
+}
+
+// NewVMDevices returns the VMDevices that resolves ports among devs.
+func NewVMDevices(devs map[string]Device) *VMDevices { return &VMDevices{devs: devs} }
+
+// Resolve returns the key of the device that faces the VM behind OVS
+// port p (see ResolveVMDevices).
+func (r *VMDevices) Resolve(p string) string {
+	if d, ok := r.devs[p]; !ok || d.Kind != "veth" || d.PeerIndex == 0 {
+		return p
+	}
+	if r.t == nil {
+		r.t = newTopology(r.devs)
+	}
+	return r.t.resolveVM(p)
 }
 
 // nsIndex identifies a device across namespaces.

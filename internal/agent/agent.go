@@ -47,13 +47,13 @@ type Agent struct {
 	tunnels   tunnelResolver
 	hostname  string
 	// sent and flooding are the hints the next poll's sources get.
-	sent map[string]uint64
-	// portSeen is ovsPorts' scratch, reused by each poll.
-	portSeen map[string]bool
+	sent     map[string]uint64
+	flooding []string
 	// spareSent is the map sent was before the last poll, refilled as
 	// the next poll's sent: nothing else holds it by then.
 	spareSent map[string]uint64
-	flooding []string
+	// portSeen is ovsPorts' scratch, reused by each poll.
+	portSeen map[string]bool
 	// floodedByPort is each in_port's flooded packets so far, to tell
 	// the dump gate which ports flooded in the last poll.
 	floodedByPort map[string]uint64

@@ -49,9 +49,6 @@ type Agent struct {
 	// sent and flooding are the hints the next poll's sources get.
 	sent     map[string]uint64
 	flooding []string
-	// spareSent is the map sent was before the last poll, refilled as
-	// the next poll's sent: nothing else holds it by then.
-	spareSent map[string]uint64
 	// portSeen is ovsPorts' scratch, reused by each poll.
 	portSeen map[string]bool
 	// floodedByPort is each in_port's flooded packets so far, to tell
@@ -63,13 +60,6 @@ type Agent struct {
 	leakReceivers bool
 	// macs caches parsed attached MACs across polls (bounded).
 	macs map[string]net.HardwareAddr
-	// detectPorts, received and stations are the detector's input maps,
-	// cleared and refilled by each poll: the detector reads them only
-	// inside Observe and keeps nothing of them, and a poll would
-	// otherwise build three maps of every port.
-	detectPorts map[string]detect.Port
-	received    map[string]uint64
-	stations    map[string]string
 	// lastProgress is when the poll loop last finished a step (UnixNano).
 	lastProgress atomic.Int64
 }
@@ -93,13 +83,8 @@ func New(cfg Config, sources []Source, log *zap.Logger, store *state.Store) *Age
 		series:    newSeriesKeeper(cfg.RetireAfter, cfg.MaxVLANsPerPort),
 		hostname:  host,
 		sent:      map[string]uint64{},
-		spareSent: map[string]uint64{},
 		portSeen:  map[string]bool{},
 		macs:      map[string]net.HardwareAddr{},
-
-		detectPorts: map[string]detect.Port{},
-		received:    map[string]uint64{},
-		stations:    map[string]string{},
 	}
 	a.progress()
 	return a
@@ -150,8 +135,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	now := time.Now()
 	snap := &state.Snapshot{Time: now, Sources: map[string]state.SourceStatus{}, Hostname: a.hostname}
 	p := &Poll{Time: now, cfg: &a.cfg, log: a.log, counters: a.counters, names: a.names,
-		sent: a.sent, sentNow: a.spareSent, flooding: a.flooding, leakReceivers: a.leakReceivers}
-	clear(p.sentNow)
+		sent: a.sent, flooding: a.flooding, leakReceivers: a.leakReceivers}
 	a.readSources(ctx, p, snap)
 	a.joinOVS(p)
 	a.tunnels.resolve(p)
@@ -176,7 +160,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	snap.Bridges = p.bridges
 	snap.L2 = p.l2
 	a.counters.sweep(now)
-	a.sent, a.spareSent = p.sentNow, a.sent
+	a.sent = p.sentNow
 	a.flooding, a.floodedByPort = followedPorts(res, a.floodedByPort)
 	a.leakReceivers = hasLeakReceivers(p)
 	a.store.Publish(snap)
@@ -184,14 +168,10 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	return snap
 }
 
-// detectInput turns the poll into the detector's input. Its maps are the
-// agent's, reused from poll to poll (see Agent.detectPorts): valid until
-// the next call.
+// detectInput turns the poll into the detector's input.
 func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
-	clear(a.detectPorts)
-	clear(a.received)
-	clear(a.stations)
-	in := detect.Input{Time: p.Time, Ports: a.detectPorts, Received: a.received, Flows: p.flows, Complete: p.dumped}
+	in := detect.Input{Time: p.Time, Ports: make(map[string]detect.Port, len(p.ports)),
+		Received: make(map[string]uint64, len(p.ports)), Flows: p.flows, Complete: p.dumped}
 	for _, port := range p.ports {
 		in.Ports[port.Name] = detect.Port{Bridge: port.Bridge, Name: port.Name, VLAN: port.VLAN,
 			Endpoint: isEndpoint(port), MAC: a.mac(port.AttachedMAC), Tunnel: port.Tunnel != nil}
@@ -213,7 +193,7 @@ func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
 		in.FDB = newLazyFDB(ctx, p.vswitchd, stats, a.fdbTables)
 	}
 	if p.l2 != nil && len(p.l2.Stations) > 0 {
-		in.Stations = a.stations
+		in.Stations = make(map[string]string, len(p.l2.Stations))
 		for _, st := range p.l2.Stations {
 			in.Stations[st.MAC.String()] = st.Port
 		}

@@ -83,7 +83,15 @@ func (l *lazyFDB) table(bridge string) map[fdbEntryKey]bool {
 		delete(l.cache.tables, bridge)
 		return nil
 	}
-	t := make(map[fdbEntryKey]bool, len(table.Entries))
+	var t map[fdbEntryKey]bool
+	if c != nil {
+		// The table this one replaces, refilled: read in an earlier
+		// poll, nothing holds it any more.
+		t = c.table
+		clear(t)
+	} else {
+		t = make(map[fdbEntryKey]bool, len(table.Entries))
+	}
 	for _, e := range table.Entries {
 		t[fdbKey(int(e.VLAN), e.MAC)] = true
 	}

@@ -53,9 +53,7 @@ func (a *Agent) joinOVS(p *Poll) {
 	} else {
 		p.ports = append(p.ports, ports...)
 	}
-	if p.sentNow == nil {
-		p.sentNow = make(map[string]uint64, len(p.ports))
-	}
+	p.sentNow = make(map[string]uint64, len(p.ports))
 	counters := make([]state.Counters, len(p.ports)) // one block, not one per port
 	for i := range p.ports {
 		addCounters(p, &p.ports[i], &counters[i])

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"unsafe"
 )
 
@@ -69,13 +68,12 @@ type Vswitchd interface {
 // NewVswitchd returns the Vswitchd that reads ovs-vswitchd through c,
 // normally a *unixctl.Client.
 func NewVswitchd(c Caller) Vswitchd {
-	return vswitchd{c: c, dpif: &dpifReuse{}, names: &nameCache{m: map[string]string{}}}
+	return vswitchd{c: c, dpif: &dpifReuse{}}
 }
 
 type vswitchd struct {
-	c     Caller
-	dpif  *dpifReuse // the last dpif/show parse, reused while ports stay
-	names *nameCache // names copied out of replies read in place
+	c    Caller
+	dpif *dpifReuse // the last dpif/show parse, reused while ports stay
 }
 
 func (v vswitchd) Version(ctx context.Context) (string, error) {
@@ -96,15 +94,13 @@ func (v vswitchd) DatapathShow(ctx context.Context, dp string) (DatapathStats, e
 		return datapathStats(out, dp, nil)
 	}
 	// Read in place: the reply is 100 kB at 500 ports, every poll, and
-	// only the numbers and a few hundred names (copied once, then reused)
-	// are kept.
+	// only the numbers and the names are kept, copied together.
 	var st DatapathStats
 	err := fc.CallFunc(ctx, func(b []byte) error {
-		v.names.mu.Lock()
-		defer v.names.mu.Unlock()
+		var names stringArena
 		var err error
 		// A view, never written while it is parsed: the client is held.
-		st, err = datapathStats(unsafe.String(unsafe.SliceData(b), len(b)), dp, v.names.keep)
+		st, err = datapathStats(unsafe.String(unsafe.SliceData(b), len(b)), dp, names.keep)
 		return err
 	}, "dpctl/show", "-s", dp)
 	return st, err
@@ -142,33 +138,24 @@ func datapathStats(text, dp string, keep func(string) string) (DatapathStats, er
 	return DatapathStats{}, fmt.Errorf("dpctl/show %s: reply is about %s", dp, strings.Join(names, ", "))
 }
 
-// nameCache hands out copies of the names read from replies read in
-// place, the same copy for the same name from call to call: a poll reads
-// the same few hundred port names every time.
-type nameCache struct {
-	mu sync.Mutex
-	m  map[string]string
-}
+// stringArena copies strings into a few large allocations instead of one
+// each: a reply's hundreds of port names cost a handful of allocations.
+// Its zero value is ready to use.
+type stringArena struct{ b strings.Builder }
 
-// maxCachedNames bounds a nameCache (a host with more distinct names
-// copies some again on each read).
-const maxCachedNames = 1 << 14
-
-// keep returns a copy of s that does not share s's memory. Call it with
-// c.mu held.
-func (c *nameCache) keep(s string) string {
+// keep returns a copy of s. The copies share the arena's buffers, which
+// are only ever appended to: a copy never changes.
+func (a *stringArena) keep(s string) string {
 	if s == "" {
 		return ""
 	}
-	if k, ok := c.m[s]; ok {
-		return k
+	if a.b.Cap()-a.b.Len() < len(s) {
+		a.b = strings.Builder{} // a fresh buffer; the copies keep the old one
+		a.b.Grow(max(4096, len(s)))
 	}
-	if len(c.m) >= maxCachedNames {
-		clear(c.m)
-	}
-	k := strings.Clone(s)
-	c.m[k] = k
-	return k
+	start := a.b.Len()
+	a.b.WriteString(s)
+	return a.b.String()[start:]
 }
 
 func (v vswitchd) DpifShow(ctx context.Context) ([]Datapath, error) {

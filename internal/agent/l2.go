@@ -205,7 +205,7 @@ func (s *fdbSource) addBroadcast(counts []loop.PortCounts) {
 
 // report copies the totals of the ports still present into rep (and
 // forgets those of deleted bridges and ports).
-func (s *fdbSource) report(rep *loop.Report, present map[string]bool, ports map[string]ovs.DPPort) {
+func (s *fdbSource) report(rep *loop.Report, present map[string]bool, ports map[string]*ovs.DPPort) {
 	gone := func(k [2]string) bool {
 		_, ok := ports[k[1]]
 		return !present[k[0]] || !ok

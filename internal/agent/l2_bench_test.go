@@ -26,12 +26,12 @@ import (
 func steadyPoll(b *testing.B) *Poll {
 	b.Helper()
 	const nPorts, nFlows, nBcast = 500, 5000, 50
-	u := &unixctlView{ports: map[string]ovs.DPPort{}, portBr: map[string]string{}, bridges: []string{"br-int"},
+	u := &unixctlView{ports: map[string]*ovs.DPPort{}, portBr: map[string]string{}, bridges: []string{"br-int"},
 		fdbStats: map[string]*state.FDB{"br-int": {Entries: 600, Max: 8192}}}
 	names := make([]string, nPorts)
 	for i := range names {
 		names[i] = fmt.Sprintf("tap%04d", i)
-		u.ports[names[i]], u.portBr[names[i]] = ovs.DPPort{Name: names[i], OFPort: uint32(i + 1)}, "br-int"
+		u.ports[names[i]], u.portBr[names[i]] = &ovs.DPPort{Name: names[i], OFPort: uint32(i + 1)}, "br-int"
 	}
 	outs := make([]detect.Output, 10)
 	for i := range outs {

@@ -78,7 +78,7 @@ func IsGroup(mac net.HardwareAddr) bool { return len(mac) == 6 && mac[0]&1 == 1 
 // numbers in fdb/show, per bridge, from dpif/show.
 type Ports struct {
 	bridgeOf map[string]string     // port name -> bridge
-	ports    map[string]ovs.DPPort // port name -> port (its OpenFlow number)
+	ports    map[string]*ovs.DPPort // port name -> port (its OpenFlow number)
 }
 
 // NewPorts indexes the ports of every bridge in dps.
@@ -100,17 +100,17 @@ func NewPorts(dps []ovs.Datapath) Ports {
 // (numbers are named only while a MAC table is read, a handful of times).
 // The caller must not change them while the Ports is in use; Add writes
 // to them.
-func PortsOf(bridgeOf map[string]string, ports map[string]ovs.DPPort) Ports {
+func PortsOf(bridgeOf map[string]string, ports map[string]*ovs.DPPort) Ports {
 	return Ports{bridgeOf: bridgeOf, ports: ports}
 }
 
 // Add records port name, OpenFlow port ofport, on bridge.
 func (p *Ports) Add(bridge, name string, ofport uint32) {
 	if p.bridgeOf == nil {
-		p.bridgeOf, p.ports = map[string]string{}, map[string]ovs.DPPort{}
+		p.bridgeOf, p.ports = map[string]string{}, map[string]*ovs.DPPort{}
 	}
 	p.bridgeOf[name] = bridge
-	p.ports[name] = ovs.DPPort{Name: name, OFPort: ofport}
+	p.ports[name] = &ovs.DPPort{Name: name, OFPort: ofport}
 }
 
 // Bridge returns the bridge a port belongs to, "" when unknown.

@@ -281,10 +281,10 @@ func TestPortsName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bridgeOf, byName := map[string]string{}, map[string]ovs.DPPort{}
+	bridgeOf, byName := map[string]string{}, map[string]*ovs.DPPort{}
 	for _, b := range dps[0].Bridges {
-		for _, p := range b.Ports {
-			bridgeOf[p.Name], byName[p.Name] = b.Name, p
+		for i, p := range b.Ports {
+			bridgeOf[p.Name], byName[p.Name] = b.Name, &b.Ports[i]
 		}
 	}
 	cases := []struct{ bridge, ofport, want string }{

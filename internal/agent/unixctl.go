@@ -34,7 +34,10 @@ type unixctlSource struct {
 	// the next poll: nothing keeps a poll's flows past it.
 	flows []detect.Flow
 	// outs is the same for the flows' outputs.
-	outs      []detect.Output
+	outs []detect.Output
+	// observed is the same for the ports whose flows a poll read, made a
+	// set only when a dump was partial (the detector needs it only then).
+	observed  []string
 	overLimit map[string]bool // datapaths not dumped whole last poll, to log the switch once
 	truncated map[string]bool // datapaths whose last dump was over the parse cap
 	// topo is the last poll's ports and bridges, reused (never modified)
@@ -160,7 +163,7 @@ func (s *unixctlSource) readFDBStats(ctx context.Context, p *Poll, v *unixctlVie
 func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Datapath) []error {
 	var errs []error
 	complete := true
-	observed := make(map[string]bool, countPorts(dps)) // every port, after whole dumps
+	s.observed = s.observed[:0] // every port, after whole dumps
 	if p.flows == nil {
 		clear(s.flows) // drop the last poll's references to its dumps
 		p.flows = s.flows[:0]
@@ -169,7 +172,7 @@ func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Da
 	clear(s.outs)
 	s.outs = s.outs[:0]
 	for _, dp := range dps {
-		d, whole, err := s.readDatapath(ctx, p, dp, observed)
+		d, whole, err := s.readDatapath(ctx, p, dp)
 		if err != nil {
 			errs = append(errs, err)
 			complete = false
@@ -180,7 +183,10 @@ func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Da
 	}
 	p.dumped = complete
 	if !complete {
-		p.observed = observed
+		p.observed = make(map[string]bool, len(s.observed))
+		for _, name := range s.observed {
+			p.observed[name] = true
+		}
 	}
 	return errs
 }
@@ -188,7 +194,7 @@ func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Da
 // readDatapath reads the datapath's counters, then dumps the megaflows
 // the gate lets it (none, all, or those of a few ports) into p.flows.
 // Ports are marked observed only once their flows are in.
-func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapath, observed map[string]bool) (state.Datapath, bool, error) {
+func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapath) (state.Datapath, bool, error) {
 	stats, err := s.v.DatapathShow(ctx, dp.Name)
 	if err != nil {
 		return state.Datapath{}, false, fmt.Errorf("dpctl/show %s: %w", dp.Name, err)
@@ -207,7 +213,7 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 			p.flows = s.appendFlows(p.flows, dp.Name, mf.Flows, p.names)
 			for _, name := range ports[filter] {
 				if mf.Dropped[name] == 0 {
-					observed[name] = true
+					s.observed = append(s.observed, name)
 				}
 			}
 			s.noteDropped(p, &d, mf)

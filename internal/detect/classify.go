@@ -21,10 +21,21 @@ type Classified struct {
 // Classify returns the flows that are flooded unknown unicast: a unicast
 // destination delivered to two or more distinct ports. It is pure.
 func Classify(flows []Flow, ports map[string]Port) []Classified {
-	var out []Classified
+	// Sized for every candidate up front: growing a slice of large
+	// entries costs more than one pass over the flows.
+	n := 0
+	for i := range flows {
+		if candidate(&flows[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]Classified, 0, n)
 	seen := map[Output]bool{} // copies' scratch, one for every flow
 	for _, f := range flows {
-		if !IsUnicast(f.Dst) || len(f.Outputs) < 2 {
+		if !candidate(&f) {
 			continue
 		}
 		outs, vlan := copies(f, seen)
@@ -34,8 +45,15 @@ func Classify(flows []Flow, ports map[string]Port) []Classified {
 		in := ports[f.InPort]
 		out = append(out, Classified{Flow: f, Bridge: bridgeOf(in, outs, ports), VLAN: frameVLAN(f, in, vlan), Outputs: outs})
 	}
+	if len(out) == 0 {
+		return nil
+	}
 	return out
 }
+
+// candidate says whether f may be a flood of unknown unicast: a unicast
+// destination with two outputs or more.
+func candidate(f *Flow) bool { return IsUnicast(f.Dst) && len(f.Outputs) >= 2 }
 
 // frameVLAN is the VLAN a flood is reported on: an access port's tag,
 // else the tag the frame entered with (a trunk, or a VM's tagged sub-port),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +24,9 @@ type hostState struct {
 	drop       string
 	hit        string // the datapath's hit counter in dpif/show
 	configured int64  // OVSDB's cur_cfg, bumped when the topology changes
+	// unchanged: the ports are those of the step before, so what was
+	// derived from them is reused (the test checks that it is).
+	unchanged bool
 }
 
 // apply makes the fakes serve h; with OVSDB down, the ports come from
@@ -98,10 +102,10 @@ func portViews(s *state.Snapshot) []portView {
 func TestPollReusesStorageExactly(t *testing.T) {
 	steps := []hostState{
 		{name: "lab", hit: "22404", configured: 1},
-		{name: "counters moved", hit: "23000", configured: 1},
+		{name: "counters moved", hit: "23000", configured: 1, unchanged: true},
 		{name: "tapvm3 removed", drop: "tapvm3", hit: "23100", configured: 2},
 		{name: "tapvm3 back, uplink removed", drop: "uplink", hit: "23200", configured: 3},
-		{name: "counters moved again", drop: "uplink", hit: "23300", configured: 3},
+		{name: "counters moved again", drop: "uplink", hit: "23300", configured: 3, unchanged: true},
 		{name: "tapvm5 removed", drop: "tapvm5", hit: "23400", configured: 4},
 		{name: "all back", hit: "23500", configured: 5},
 	}
@@ -113,7 +117,16 @@ func TestPollReusesStorageExactly(t *testing.T) {
 		for _, h := range steps {
 			t.Run(fmt.Sprintf("%s/OVSDB down=%v", h.name, ovsdbDown), func(t *testing.T) {
 				h.apply(t, long, ovsdbDown)
+				before := unixctlOf(a).topo.ports
+				attached := sourceOf[*fdbSource](a).attached
 				got := a.Poll(context.Background())
+				after := unixctlOf(a).topo.ports
+				if reused := before != nil && sameMap(before, after); reused != h.unchanged {
+					t.Errorf("dpif/show's port index reused: %v, want %v", reused, h.unchanged)
+				}
+				if reused := attached != nil && &attached[0] == &sourceOf[*fdbSource](a).attached[0]; reused != (h.unchanged && !ovsdbDown) {
+					t.Errorf("attached MACs reused: %v, want %v", reused, h.unchanged && !ovsdbDown)
+				}
 				fresh := fakeReaders(t)
 				h.apply(t, fresh, ovsdbDown)
 				b := New(cfg, fresh.sources(), nil, &state.Store{})
@@ -141,6 +154,7 @@ func compareReuse(t *testing.T, h hostState, a *Agent, got *state.Snapshot, b *A
 		"unixctl ports":        {sortedKeys(unixctlOf(a).topo.ports), sortedKeys(unixctlOf(b).topo.ports)},
 		"unixctl port bridges": {sortedKeys(unixctlOf(a).topo.portBr), sortedKeys(unixctlOf(b).topo.portBr)},
 		"devices":              {sortedKeys(netlinkOf(a).devs), sortedKeys(netlinkOf(b).devs)},
+		"attached MACs":        {attachedPorts(a), attachedPorts(b)},
 	} {
 		if !slices.Equal(pair[0], pair[1]) {
 			t.Errorf("%s after reuse %q, fresh agent %q", what, pair[0], pair[1])
@@ -149,6 +163,20 @@ func compareReuse(t *testing.T, h hostState, a *Agent, got *state.Snapshot, b *A
 	if got.Datapaths[0].Hit != want.Datapaths[0].Hit {
 		t.Errorf("datapath hits %d after reuse, %d fresh", got.Datapaths[0].Hit, want.Datapaths[0].Hit)
 	}
+}
+
+// attachedPorts lists the ports of the attached MACs the fdb source read.
+func attachedPorts(a *Agent) []string {
+	var out []string
+	for _, pm := range sourceOf[*fdbSource](a).attached {
+		out = append(out, pm.Bridge+"/"+pm.Port+"/"+pm.MAC.String())
+	}
+	return out
+}
+
+// sameMap says whether x and y are the same map, not merely equal ones.
+func sameMap[M ~map[K]V, K comparable, V any](x, y M) bool {
+	return reflect.ValueOf(x).UnsafePointer() == reflect.ValueOf(y).UnsafePointer()
 }
 
 func unixctlOf(a *Agent) *unixctlSource { return sourceOf[*unixctlSource](a) }

@@ -87,10 +87,14 @@ func TestResolveVMDevices(t *testing.T) {
 		ports[i] = tt.port
 	}
 	got := ResolveVMDevices(devs, ports)
+	one := NewVMDevices(devs) // one port at a time, in the same order
 	for _, tt := range tests {
 		t.Run(tt.port, func(t *testing.T) {
 			if got[tt.port] != tt.want {
 				t.Errorf("ResolveVMDevices[%q] = %q, want %q", tt.port, got[tt.port], tt.want)
+			}
+			if r := one.Resolve(tt.port); r != tt.want {
+				t.Errorf("VMDevices.Resolve(%q) = %q, want %q", tt.port, r, tt.want)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"net"
 	"testing"
 	"time"
 )
@@ -62,4 +63,19 @@ func TestRatioHistoryIsDense(t *testing.T) {
 			t.Errorf("poll 3 counter of vm2 = %d, %v; want 50", v, ok)
 		}
 	})
+}
+
+// No ratio is a nil slice, whatever the result was sized for; and a dump
+// whose only candidate is no flood classifies to nil.
+func TestNothingIsNil(t *testing.T) {
+	now := time.Unix(1000, 0)
+	h := []sample{{t: now}, {t: now.Add(time.Second)}}
+	if r := ratios(h, map[string]Port{"tapvm1": {Bridge: "br-int", Name: "tapvm1", Endpoint: true}}); r != nil {
+		t.Errorf("ratios without leaks = %#v, want nil", r)
+	}
+	dst, _ := net.ParseMAC("02:00:00:00:00:64")
+	back := Flow{Key: "k", InPort: "tapvm1", Dst: dst, Outputs: []Output{{Port: "tapvm1"}, {Port: "tapvm1", VLAN: 10}}}
+	if c := Classify([]Flow{back}, nil); c != nil {
+		t.Errorf("Classify of a flow sent back where it came from = %#v, want nil", c)
+	}
 }

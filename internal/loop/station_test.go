@@ -2,7 +2,10 @@ package loop
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 )
 
 func stationFlows(t *testing.T, prefix string) Flows {
@@ -138,5 +141,29 @@ func TestFirstDumpCountsNothing(t *testing.T) {
 	}
 	if st := FindStations(nil, c.Flows(m, p)); len(st.List()) != 1 {
 		t.Errorf("second dump: stations %+v, want the one sending from 91:92:ac:18:04:c8", st.List())
+	}
+}
+
+// A station seen sending through a VM port and through another port (its
+// frames coming back over a patch or uplink) is named by the VM port,
+// whichever megaflow comes first in the dump.
+func TestFindStationsPrefersVMPort(t *testing.T) {
+	var p Ports
+	p.Add("br-int", "tapvm3", 3)
+	p.Add("br-int", "int-ex1", 4)
+	station := mac(t, "91:92:ac:18:04:c8")
+	vms := []PortMAC{{Bridge: "br-int", Port: "tapvm3", MAC: mac(t, "02:00:00:00:00:03")}}
+	for _, order := range [][]string{{"tapvm3", "int-ex1"}, {"int-ex1", "tapvm3"}} {
+		t.Run(strings.Join(order, ","), func(t *testing.T) {
+			flows := Flows{Ports: p}
+			for _, in := range order {
+				flows.Dump = append(flows.Dump, detect.Flow{InPort: in, Src: station, Dst: mac(t, "02:00:00:00:00:01")})
+				flows.Deltas = append(flows.Deltas, Delta{Packets: 1, Counted: true})
+			}
+			got := FindStations(vms, flows).List()
+			if len(got) != 1 || got[0].Port != "tapvm3" || got[0].Why != "source" {
+				t.Errorf("stations = %+v, want the one behind tapvm3", got)
+			}
+		})
 	}
 }

@@ -77,7 +77,7 @@ func IsGroup(mac net.HardwareAddr) bool { return len(mac) == 6 && mac[0]&1 == 1 
 // Ports maps between the port names in megaflows and the OpenFlow port
 // numbers in fdb/show, per bridge, from dpif/show.
 type Ports struct {
-	bridgeOf map[string]string     // port name -> bridge
+	bridgeOf map[string]string      // port name -> bridge
 	ports    map[string]*ovs.DPPort // port name -> port (its OpenFlow number)
 }
 

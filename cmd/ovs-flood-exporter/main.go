@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -46,6 +47,7 @@ func run(args []string) int {
 	)
 	addAgentFlags(app, &cfg, &srcOpt, &db)
 	memLimit := app.Flag("runtime.memory-limit", "Floor of the Go runtime's soft memory limit (GC works harder near it; GOMEMLIMIT, if set, wins; 0: no limit). Each poll reads a few MB of OVS output that becomes garbage at once: without a limit the heap floats at twice what is live. The limit follows 1.5 times the live heap plus 4 MiB when that is more, so a big host never has its collector run back to back.").Default(defaultMemoryLimit).Bytes()
+	maxProcs := app.Flag("runtime.gomaxprocs", "How many threads may run the agent's Go code at once (GOMAXPROCS; 0: one per CPU the process may use). One is enough for one host's OVS: a second only lets the garbage collector's idle workers spend CPU beside every poll.").Envar("GOMAXPROCS").Default("1").Int()
 	app.Flag("netns.walk", "Also read device counters in the network namespaces under /run/netns (Neutron qrouter-/qdhcp-/snat- ports).").Default("false").BoolVar(&srcOpt.WalkNetns)
 	addLinuxBridgeFlags(app, &srcOpt.LinuxBridge)
 	logging.AddFlags(app, &logCfg)
@@ -64,6 +66,13 @@ func run(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ovs-flood-exporter: %v (see --help)\n", err)
 		return report.ExitUnreadable
+	}
+	if *maxProcs < 0 {
+		fmt.Fprintf(os.Stderr, "ovs-flood-exporter: --runtime.gomaxprocs must be 0 or more, not %d (see --help)\n", *maxProcs)
+		return report.ExitUnreadable
+	}
+	if *maxProcs > 0 {
+		runtime.GOMAXPROCS(*maxProcs)
 	}
 	srcOpt.DB = db
 	if db == "" {

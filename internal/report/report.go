@@ -160,8 +160,9 @@ func Build(first, last *state.Snapshot) Report {
 	}
 	r.Bridges = bridges(first, last)
 	switch {
-	case !last.Sources[state.SourceUnixctl].Up && !last.Sources[state.SourceLinuxBridge].Up:
-		// Without OVS, a host whose Linux bridges were read is diagnosed.
+	case !last.Sources[state.SourceUnixctl].Up && !readLinuxBridge(last):
+		// Without OVS, a host whose Linux bridges were read is diagnosed;
+		// one with none read is not clean, only unread.
 		r.Status = "unreadable"
 	case len(r.Floods) > 0 || len(r.Loops) > 0:
 		r.Status = "flooding"
@@ -169,6 +170,20 @@ func Build(first, last *state.Snapshot) Report {
 		r.Status = "clean"
 	}
 	return r
+}
+
+// readLinuxBridge tells whether s holds at least one Linux bridge read by
+// the linuxbridge source (up, and with bridges to watch).
+func readLinuxBridge(s *state.Snapshot) bool {
+	if !s.Sources[state.SourceLinuxBridge].Up {
+		return false
+	}
+	for _, b := range s.Bridges {
+		if b.DatapathType == linuxBridge {
+			return true
+		}
+	}
+	return false
 }
 
 // leaks lists the endpoint ports that received copies and for which copies

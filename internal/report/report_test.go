@@ -36,6 +36,15 @@ func snapshot(flooding, unixctlUp bool) *state.Snapshot {
 	return s
 }
 
+// noBridgeRead is a host where OVS cannot be read and the linuxbridge
+// source is up but found no Linux bridge: nothing was diagnosed.
+func noBridgeRead() *state.Snapshot {
+	s := snapshot(false, false)
+	s.Sources[state.SourceLinuxBridge] = state.SourceStatus{Up: true}
+	s.Bridges = nil
+	return s
+}
+
 func TestBuild(t *testing.T) {
 	cases := []struct {
 		name      string
@@ -50,6 +59,7 @@ func TestBuild(t *testing.T) {
 		{"clean", snapshot(false, true), "clean", ExitClean, []string{"no unknown-unicast flood detected", "7500/8192"}},
 		{"unreadable", snapshot(false, false), "unreadable", ExitUnreadable, []string{"SOURCE DOWN unixctl", "--ovs.rundir"}},
 		{"before the first poll", nil, "unreadable", ExitUnreadable, nil},
+		{"no OVS, no Linux bridge to read", noBridgeRead(), "unreadable", ExitUnreadable, []string{"SOURCE DOWN unixctl"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -401,7 +401,10 @@ func (p *flowParser) parseLine(line string, f *Megaflow) bool {
 	return true
 }
 
-// cutNum parses prefix followed by a decimal number at the start of s.
+// cutNum parses prefix followed by a decimal number at the start of s,
+// as parseDec would. The digits are summed as they are found: up to 19
+// of them cannot overflow, and every line of a dump has two such numbers
+// to parse whether or not the rest of it is cached.
 func cutNum(s, prefix string) (n uint64, rest string, ok bool) {
 	s, ok = strings.CutPrefix(s, prefix)
 	if !ok {
@@ -409,9 +412,13 @@ func cutNum(s, prefix string) (n uint64, rest string, ok bool) {
 	}
 	i := 0
 	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		n = n*10 + uint64(s[i]-'0')
 		i++
 	}
-	n, ok = parseDec(s[:i])
+	if i == 0 || i > 19 || (i > 1 && s[0] == '0') {
+		// None, a leading zero, or maybe too large: parseDec decides.
+		n, ok = parseDec(s[:i])
+	}
 	return n, s[i:], ok
 }
 

@@ -251,3 +251,19 @@ func FuzzKeyHead(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCutNum checks that cutNum reads the number parseDec reads.
+func FuzzCutNum(f *testing.F) {
+	for _, s := range []string{"0", "7, bytes:1", "01", "", "x", "18446744073709551615", "18446744073709551616", "9999999999999999999", "99999999999999999999,", "1234567890123456789"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, rest, ok := cutNum("p:"+s, "p:")
+		i := len(s) - len(rest)
+		want, wantOK := parseDec(s[:i])
+		if ok != wantOK || ok && n != want || i < 0 || strings.TrimLeft(s[:i], "0123456789") != "" ||
+			(rest != "" && rest[0] >= '0' && rest[0] <= '9') {
+			t.Fatalf("cutNum(%q) = %d, %q, %v; parseDec reads %d, %v", s, n, rest, ok, want, wantOK)
+		}
+	})
+}

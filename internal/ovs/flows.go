@@ -403,8 +403,7 @@ func (p *flowParser) parseLine(line string, f *Megaflow) bool {
 
 // cutNum parses prefix followed by a decimal number at the start of s,
 // as parseDec would. The digits are summed as they are found: up to 19
-// of them cannot overflow, and every line of a dump has two such numbers
-// to parse whether or not the rest of it is cached.
+// of them cannot overflow, and every line of a dump has two such numbers.
 func cutNum(s, prefix string) (n uint64, rest string, ok bool) {
 	s, ok = strings.CutPrefix(s, prefix)
 	if !ok {

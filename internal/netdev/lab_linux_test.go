@@ -35,8 +35,8 @@ func TestLabFloodCounters(t *testing.T) {
 		}
 		// The VM end is in the VM's namespace: no usable peer index, so
 		// the port is its own VM-facing device.
-		if d.Kind != "veth" || d.PeerIndex != 0 || ResolveVMDevices(devs, []string{p})[p] != p {
-			t.Errorf("%s: %+v, resolves to %q", p, d, ResolveVMDevices(devs, []string{p})[p])
+		if d.Kind != "veth" || d.PeerIndex != 0 || resolveVM(devs, p) != p {
+			t.Errorf("%s: %+v, resolves to %q", p, d, resolveVM(devs, p))
 		}
 	}
 	if d := devs["ovs-netdev"]; d.Kind != "tun" {

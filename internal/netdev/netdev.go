@@ -108,33 +108,21 @@ func Find(devs map[string]Device, name string) (Device, bool) {
 	return found, n == 1
 }
 
-// ResolveVMDevices maps each OVS port in ovsPorts (a key of devs, usually
-// the port's name) to the key of the device that faces the VM behind it.
-// It indexes devs once for all ports.
+// VMDevices finds, for an OVS port, the device that faces the VM behind
+// it. Its zero value resolves nothing; use NewVMDevices.
 //
 // With the iptables hybrid plug, Nova and Neutron wire a VM as
 // tap → qbr (Linux bridge) → qvb ⇄ qvo (veth pair) → OVS, so the OVS port
 // is qvoX and the VM's counters are on tapX. If a port is a veth whose peer
-// is enslaved to a Linux bridge, it maps to another port of that bridge:
-// the one whose name starts with "tap", the first by name if there are
-// several (or no tap* but several others). In every other case (a tap
+// is enslaved to a Linux bridge, it resolves to another port of that
+// bridge: the one whose name starts with "tap", the first by name if there
+// are several (or no tap* but several others). In every other case (a tap
 // directly on OVS, an internal port, an unknown name, a bridge with no
-// other port) it maps to itself.
+// other port) it resolves to itself.
 //
-// Devices are indexed only when some port is a veth with a known peer:
-// on a host whose VMs plug their taps straight into OVS no port needs it.
-func ResolveVMDevices(devs map[string]Device, ovsPorts []string) map[string]string {
-	r := VMDevices{devs: devs}
-	out := make(map[string]string, len(ovsPorts))
-	for _, p := range ovsPorts {
-		out[p] = r.Resolve(p)
-	}
-	return out
-}
-
-// VMDevices is ResolveVMDevices one port at a time, for a caller that
-// needs no map of every port: its zero value resolves nothing, use
-// NewVMDevices. It indexes the devices once, on first need.
+// The devices are indexed once, and only when some port is a veth with a
+// known peer: on a host whose VMs plug their taps straight into OVS no
+// port needs it.
 type VMDevices struct {
 	devs map[string]Device
 	t    *topology
@@ -144,7 +132,7 @@ type VMDevices struct {
 func NewVMDevices(devs map[string]Device) *VMDevices { return &VMDevices{devs: devs} }
 
 // Resolve returns the key of the device that faces the VM behind OVS
-// port p (see ResolveVMDevices).
+// port p (a key of the devices, usually the port's name).
 func (r *VMDevices) Resolve(p string) string {
 	if d, ok := r.devs[p]; !ok || d.Kind != "veth" || d.PeerIndex == 0 {
 		return p

@@ -7,7 +7,7 @@ import (
 )
 
 // fakeHost is a device map for a hypervisor with the wirings
-// ResolveVMDevices has to tell apart. Indexes repeat across namespaces on
+// VMDevices has to tell apart. Indexes repeat across namespaces on
 // purpose.
 func fakeHost() map[string]Device {
 	devs := map[string]Device{}
@@ -63,7 +63,7 @@ func fakeHost() map[string]Device {
 	return devs
 }
 
-func TestResolveVMDevices(t *testing.T) {
+func TestVMDevices(t *testing.T) {
 	devs := fakeHost()
 	tests := []struct {
 		port, want string
@@ -82,24 +82,19 @@ func TestResolveVMDevices(t *testing.T) {
 		{"ns1/vx", "ns1/tapx"},
 		{"ns1/qr-1", "ns1/qr-1"},
 	}
-	ports := make([]string, len(tests))
-	for i, tt := range tests {
-		ports[i] = tt.port
-	}
-	got := ResolveVMDevices(devs, ports)
-	one := NewVMDevices(devs) // one port at a time, in the same order
+	all := NewVMDevices(devs) // one VMDevices for every port, in order
 	for _, tt := range tests {
 		t.Run(tt.port, func(t *testing.T) {
-			if got[tt.port] != tt.want {
-				t.Errorf("ResolveVMDevices[%q] = %q, want %q", tt.port, got[tt.port], tt.want)
+			if r := all.Resolve(tt.port); r != tt.want {
+				t.Errorf("Resolve(%q) = %q, want %q", tt.port, r, tt.want)
 			}
-			if r := one.Resolve(tt.port); r != tt.want {
-				t.Errorf("VMDevices.Resolve(%q) = %q, want %q", tt.port, r, tt.want)
+			if r := resolveVM(devs, tt.port); r != tt.want {
+				t.Errorf("Resolve(%q) by a fresh VMDevices = %q, want %q", tt.port, r, tt.want)
 			}
 		})
 	}
 	t.Run("nil map", func(t *testing.T) {
-		if got := ResolveVMDevices(nil, []string{"qvo1"}); got["qvo1"] != "qvo1" {
+		if got := NewVMDevices(nil).Resolve("qvo1"); got != "qvo1" {
 			t.Errorf("got %q", got)
 		}
 	})
@@ -142,15 +137,15 @@ func TestFind(t *testing.T) {
 	}
 }
 
-// resolveVM is ResolveVMDevices for one port.
+// resolveVM resolves one port by a VMDevices of its own.
 func resolveVM(devs map[string]Device, port string) string {
-	return ResolveVMDevices(devs, []string{port})[port]
+	return NewVMDevices(devs).Resolve(port)
 }
 
-// BenchmarkResolveVMDevices resolves 500 OVS ports among 1,000 devices:
+// BenchmarkVMDevices resolves 500 OVS ports among 1,000 devices:
 // taps plugged straight into OVS (no index needed) and the hybrid plug
 // (qvo veths whose peers sit in qbr bridges).
-func BenchmarkResolveVMDevices(b *testing.B) {
+func BenchmarkVMDevices(b *testing.B) {
 	for _, hybrid := range []bool{false, true} {
 		devs := map[string]Device{}
 		var ports []string
@@ -172,9 +167,12 @@ func BenchmarkResolveVMDevices(b *testing.B) {
 		b.Run(map[bool]string{false: "taps", true: "hybrid"}[hybrid], func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				out := ResolveVMDevices(devs, ports)
-				if want := strings.Replace(ports[7], "qvo", "tap", 1); out[ports[7]] != want {
-					b.Fatalf("%s resolves to %q, want %q", ports[7], out[ports[7]], want)
+				r := NewVMDevices(devs)
+				for _, p := range ports {
+					r.Resolve(p)
+				}
+				if want := strings.Replace(ports[7], "qvo", "tap", 1); r.Resolve(ports[7]) != want {
+					b.Fatalf("%s resolves to %q, want %q", ports[7], r.Resolve(ports[7]), want)
 				}
 			}
 		})

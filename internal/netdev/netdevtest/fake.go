@@ -63,17 +63,9 @@ func (f *Fake) SetError(err error) {
 // Devices implements netdev.Reader: a copy of the current map, or the error set
 // with SetError.
 func (f *Fake) Devices(ctx context.Context) (map[string]netdev.Device, error) {
-	if err := ctx.Err(); err != nil {
+	out := map[string]netdev.Device{}
+	if err := f.FillDevices(ctx, out); err != nil {
 		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return nil, f.err
-	}
-	out := maps.Clone(f.devs)
-	if out == nil {
-		out = map[string]netdev.Device{}
 	}
 	return out, nil
 }

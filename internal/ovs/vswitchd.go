@@ -85,30 +85,39 @@ func (v vswitchd) Version(ctx context.Context) (string, error) {
 }
 
 func (v vswitchd) DatapathShow(ctx context.Context, dp string) (DatapathStats, error) {
-	fc, ok := v.c.(FuncCaller)
-	if !ok {
-		out, err := v.c.Call(ctx, "dpctl/show", "-s", dp)
-		if err != nil {
-			return DatapathStats{}, err
-		}
-		return datapathStats(out, dp, nil)
-	}
 	// Read in place: the reply is 100 kB at 500 ports, every poll, and
 	// only the numbers and the names are kept, copied together.
 	var st DatapathStats
-	err := fc.CallFunc(ctx, func(b []byte) error {
+	err := v.callView(ctx, func(text string) error {
 		var names stringArena
 		var err error
-		// A view, never written while it is parsed: the client is held.
-		st, err = datapathStats(unsafe.String(unsafe.SliceData(b), len(b)), dp, names.keep)
+		st, err = datapathStats(text, dp, names.keep)
 		return err
 	}, "dpctl/show", "-s", dp)
 	return st, err
 }
 
-// datapathStats parses the reply to dpctl/show -s dp; keep, when not nil,
-// copies each string kept out of text (text is then a view of a buffer
-// that is reused).
+// callView sends method and hands fn the reply's text. Through a
+// FuncCaller the text is a view of the client's read buffer, valid only
+// while fn runs, so fn copies whatever it keeps; otherwise it is the
+// reply itself.
+func (v vswitchd) callView(ctx context.Context, fn func(text string) error, method string, params ...string) error {
+	if fc, ok := v.c.(FuncCaller); ok {
+		return fc.CallFunc(ctx, func(b []byte) error {
+			// A view, never written while fn runs: the client is held.
+			return fn(unsafe.String(unsafe.SliceData(b), len(b)))
+		}, method, params...)
+	}
+	out, err := v.c.Call(ctx, method, params...)
+	if err != nil {
+		return err
+	}
+	return fn(out)
+}
+
+// datapathStats parses the reply to dpctl/show -s dp; keep copies each
+// string kept out of text (which may be a view of a buffer that is
+// reused).
 func datapathStats(text, dp string, keep func(string) string) (DatapathStats, error) {
 	dps, err := ParseDpctlShow(text)
 	if err != nil {
@@ -121,12 +130,10 @@ func datapathStats(text, dp string, keep func(string) string) (DatapathStats, er
 				// cannot gate its dumps and reads every megaflow.
 				d.Counters, _ = portCounters(text, dps, keep)
 			}
-			if keep != nil {
-				d.Name = dp
-				for i := range d.Ports {
-					p := &d.Ports[i]
-					p.Name, p.Type, p.Config = keep(p.Name), keep(p.Type), keep(p.Config)
-				}
+			d.Name = dp
+			for i := range d.Ports {
+				p := &d.Ports[i]
+				p.Name, p.Type, p.Config = keep(p.Name), keep(p.Type), keep(p.Config)
 			}
 			return d, nil
 		}
@@ -159,21 +166,13 @@ func (a *stringArena) keep(s string) string {
 }
 
 func (v vswitchd) DpifShow(ctx context.Context) ([]Datapath, error) {
-	if fc, ok := v.c.(FuncCaller); ok {
-		var dps []Datapath
-		err := fc.CallFunc(ctx, func(b []byte) error {
-			var err error
-			// A view, never written while it is parsed: the client is held.
-			dps, err = v.dpif.parse(unsafe.String(unsafe.SliceData(b), len(b)))
-			return err
-		}, "dpif/show")
-		return dps, err
-	}
-	out, err := v.c.Call(ctx, "dpif/show")
-	if err != nil {
-		return nil, err
-	}
-	return ParseDpifShow(out)
+	var dps []Datapath
+	err := v.callView(ctx, func(text string) error {
+		var err error
+		dps, err = v.dpif.parse(text) // copies what it keeps
+		return err
+	}, "dpif/show")
+	return dps, err
 }
 
 func (v vswitchd) FDBShow(ctx context.Context, bridge string) (FDBTable, error) {
@@ -213,17 +212,8 @@ func (v vswitchd) VisitFlows(ctx context.Context, dp, filter string, fn func(*Me
 		defer m.Release()
 		return fn(&m)
 	}
-	if fc, ok := v.c.(FuncCaller); ok {
-		return fc.CallFunc(ctx, func(b []byte) error {
-			// A view, never written while visit runs: the client is held.
-			return visit(unsafe.String(unsafe.SliceData(b), len(b)))
-		}, "dpctl/dump-flows", params...)
-	}
-	out, err := v.c.Call(ctx, "dpctl/dump-flows", params...)
-	if err != nil {
-		return err
-	}
-	return visit(out)
+	// Everything fn keeps it copies out during the visit.
+	return v.callView(ctx, visit, "dpctl/dump-flows", params...)
 }
 
 func (v vswitchd) Trace(ctx context.Context, bridge, flow string) (Trace, error) {

@@ -33,17 +33,19 @@ func Classify(flows []Flow, ports map[string]Port) []Classified {
 		return nil
 	}
 	out := make([]Classified, 0, n)
-	seen := map[Output]bool{} // copies' scratch, one for every flow
-	for _, f := range flows {
-		if !candidate(&f) {
+	var scratch copyScratch
+	for i := range flows {
+		f := &flows[i]
+		if !candidate(f) {
 			continue
 		}
-		outs, vlan := copies(f, seen)
+		outs, vlan := scratch.of(f)
 		if len(outs) < 2 {
 			continue
 		}
 		in := ports[f.InPort]
-		out = append(out, Classified{Flow: f, Bridge: bridgeOf(in, outs, ports), VLAN: frameVLAN(f, in, vlan), Outputs: outs})
+		out = append(out, Classified{Flow: *f, Bridge: bridgeOf(in, outs, ports), VLAN: frameVLAN(*f, in, vlan),
+			Outputs: append([]string(nil), outs...)})
 	}
 	if len(out) == 0 {
 		return nil
@@ -87,24 +89,65 @@ func bridgeOf(in Port, outs []string, ports map[string]Port) string {
 	return ""
 }
 
-// copies returns the distinct ports f delivers to other than its in_port
-// (a tunnel port once per remote) and the first VLAN tag seen on the wire
-// (-1 for none). seen is its scratch set, cleared on every call: one set
-// for all the flows of a poll, not one per flow.
-func copies(f Flow, seen map[Output]bool) (outs []string, vlan int) {
-	clear(seen)
-	outs = make([]string, 0, len(f.Outputs))
+// copyScratch holds what judging a megaflow's copies needs, kept for all
+// the megaflows of a poll.
+type copyScratch struct {
+	outs []string
+	// seen holds the copies taken so far, a tunnel port once per remote;
+	// byMap replaces it for a megaflow with many outputs.
+	seen  []copyID
+	byMap map[copyID]bool
+	buf   []byte // a station MAC as text
+}
+
+type copyID struct{ port, tunnel string }
+
+// manyOutputs is the output count from which the copies are told apart
+// by a map rather than by comparing each with those taken.
+const manyOutputs = 16
+
+// of returns the distinct ports f delivers to other than its in_port (a
+// tunnel port once per remote), in the order of its actions, and the first
+// VLAN tag seen on the wire (-1 for none). outs is s's: it holds until the
+// next call.
+func (s *copyScratch) of(f *Flow) (outs []string, vlan int) {
+	s.outs, s.seen = s.outs[:0], s.seen[:0]
+	many := len(f.Outputs) > manyOutputs
+	if many {
+		if s.byMap == nil {
+			s.byMap = map[copyID]bool{}
+		}
+		clear(s.byMap)
+	}
 	vlan = -1
 	for _, o := range f.Outputs {
-		id := Output{Port: o.Port, Tunnel: o.Tunnel}
-		if (o.Port == f.InPort && o.Tunnel == "") || seen[id] {
+		if o.Port == f.InPort && o.Tunnel == "" {
 			continue
 		}
-		seen[id] = true
-		outs = append(outs, o.Port)
+		id := copyID{o.Port, o.Tunnel}
+		if many {
+			if s.byMap[id] {
+				continue
+			}
+			s.byMap[id] = true
+		} else if s.taken(id) {
+			continue
+		}
+		s.outs = append(s.outs, o.Port)
 		if vlan < 0 && o.VLAN >= 0 {
 			vlan = o.VLAN
 		}
 	}
-	return outs, vlan
+	return s.outs, vlan
+}
+
+// taken reports whether id is among the copies taken, adding it if not.
+func (s *copyScratch) taken(id copyID) bool {
+	for _, c := range s.seen {
+		if c == id {
+			return true
+		}
+	}
+	s.seen = append(s.seen, id)
+	return false
 }

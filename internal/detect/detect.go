@@ -19,8 +19,6 @@ import (
 	"maps"
 	"net"
 	"time"
-
-	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/counter"
 )
 
 // Port describes one OVS port as far as the detector needs it.
@@ -256,10 +254,16 @@ type Detector struct {
 	// since the previous poll (the array is reused from poll to poll).
 	deltas  []flowDelta
 	senders senders
-	floods  map[FloodKey]*floodState
+	floods  map[floodID]*floodState
 	flooded map[CounterKey]Counter
 	leaked  map[PortKey]uint64
 	history []sample
+	// polled is this poll's floods, in the order charge met them; the
+	// storage is kept from poll to poll (see charge.go).
+	polled polledFloods
+	copies copyScratch
+	// ranked is active's scratch: the floods it ranks.
+	ranked []*floodState
 }
 
 // New returns a Detector with cfg (zero fields take DefaultConfig values).
@@ -287,7 +291,7 @@ func New(cfg Config) *Detector {
 		cfg:     cfg,
 		mem:     newFlowMemory(),
 		senders: senders{},
-		floods:  map[FloodKey]*floodState{},
+		floods:  map[floodID]*floodState{},
 		flooded: map[CounterKey]Counter{},
 		leaked:  map[PortKey]uint64{},
 	}
@@ -301,9 +305,10 @@ func (d *Detector) Observe(in Input) Result {
 	d.started, d.last = true, in.Time
 
 	d.deltas = d.mem.take(d.deltas, in, d.poll, first)
-	polled := d.charge(in, first, d.deltas)
+	d.charge(&in, d.deltas)
 	d.mem.forget(in, d.poll, int64(d.cfg.FlowMemoryPolls))
-	events := d.advance(in, polled, elapsed)
+	events := d.advance(in, elapsed)
+	d.polled.done()
 	d.record(in)
 
 	res := Result{
@@ -321,69 +326,6 @@ func (d *Detector) Observe(in Input) Result {
 		res.PollSeconds = elapsed
 	}
 	return res
-}
-
-// polledFlood is what one flood did in one poll.
-type polledFlood struct {
-	packets, bytes uint64
-	victims        map[string]uint64
-	src            string
-}
-
-// charge adds this poll's deltas of the flooded megaflows to the flood and
-// leak counters and returns them per flood; deltas are the flows' own,
-// from flowMemory.take.
-func (d *Detector) charge(in Input, first bool, deltas []flowDelta) map[FloodKey]*polledFlood {
-	polled := map[FloodKey]*polledFlood{}
-	counted := map[string]bool{}
-	d.senders.learn(in.Flows, in.Ports, d.poll)
-	classified := append(Classify(in.Flows, in.Ports), ClassifyStations(in.Flows, in.Ports, in.Stations)...)
-	for _, c := range append(classified, d.singleReceivers(in, deltas)...) {
-		f := c.Flow
-		if counted[f.Key] {
-			continue // the same megaflow twice in one dump counts once
-		}
-		counted[f.Key] = true
-		dp, db := d.mem.delta(f, first)
-		if dp == 0 && db == 0 {
-			continue
-		}
-		ck := CounterKey{Bridge: c.Bridge, InPort: f.InPort, VLAN: c.VLAN}
-		cnt := d.flooded[ck]
-		cnt.Packets, cnt.Bytes = counter.Add(cnt.Packets, dp), counter.Add(cnt.Bytes, db)
-		d.flooded[ck] = cnt
-
-		fk := FloodKey{Bridge: c.Bridge, InPort: f.InPort, VLAN: c.VLAN, DstMAC: f.Dst.String()}
-		a := polled[fk]
-		if a == nil {
-			a = &polledFlood{victims: map[string]uint64{}}
-			polled[fk] = a
-		}
-		a.packets += dp
-		a.bytes += db
-		if a.src == "" && f.Src != nil {
-			a.src = f.Src.String()
-		}
-		d.chargeVictims(c, fk.DstMAC, db, in.Ports, a.victims)
-	}
-	return polled
-}
-
-// chargeVictims charges the copies of a flooded megaflow to the endpoint
-// ports it reached, except the destination's own port.
-func (d *Detector) chargeVictims(c Classified, dst string, bytes uint64, ports map[string]Port, victims map[string]uint64) {
-	for _, o := range c.Outputs {
-		p, ok := ports[o]
-		if !ok || (!p.Endpoint && !p.Tunnel) {
-			continue
-		}
-		if p.MAC != nil && p.MAC.String() == dst {
-			continue // the copy reached its real destination
-		}
-		k := PortKey{Bridge: p.Bridge, Port: o}
-		d.leaked[k] = counter.Add(d.leaked[k], bytes)
-		victims[o] += bytes
-	}
 }
 
 func copyFlood(f Flood) Flood {

@@ -1,41 +1,47 @@
 package detect
 
 import (
+	"cmp"
 	"net"
-	"sort"
+	"slices"
+	"strings"
 )
 
 // floodState is a flood's streak between polls.
 type floodState struct {
 	flood   Flood
-	streak  int // consecutive flooded polls
-	quiet   int // consecutive quiet polls
+	dst     net.HardwareAddr // flood.DstMAC, for the FDB
+	streak  int              // consecutive flooded polls
+	quiet   int              // consecutive quiet polls
 	active  bool
 	leaked  uint64
 	touched bool
 }
 
 // advance moves every flood's streak by one poll: the floods seen flooding
-// in polled, then the others, which are quiet if their port was looked at.
-// It returns the floods that started or ended.
-func (d *Detector) advance(in Input, polled map[FloodKey]*polledFlood, elapsed float64) []Event {
+// in d.polled, then the others, which are quiet if their port was looked
+// at. It returns the floods that started or ended.
+func (d *Detector) advance(in Input, elapsed float64) []Event {
 	var events []Event
 	for _, st := range d.floods {
 		st.touched = false
 	}
-	for fk, a := range polled {
-		st := d.floods[fk]
+	for i := range d.polled.list {
+		a := &d.polled.list[i]
+		st := d.floods[a.id]
 		if st == nil {
-			st = &floodState{flood: Flood{FloodKey: fk}}
-			d.floods[fk] = st
+			dst := bitsMAC(a.id.dst)
+			st = &floodState{dst: dst, flood: Flood{FloodKey: FloodKey{Bridge: a.id.bridge, InPort: a.id.inPort,
+				VLAN: a.id.vlan, DstMAC: dst.String()}}}
+			d.floods[a.id] = st
 		}
-		if d.flooding(st, a, d.learned(in.FDB, fk), elapsed) {
+		if d.flooding(st, a, d.learned(in.FDB, st), elapsed) {
 			st.flood.Since = in.Time
 			events = append(events, Event{Kind: FloodStarted, Flood: copyFlood(st.flood)})
 		}
 	}
-	for fk, st := range d.floods {
-		if !st.touched && in.Observed != nil && !in.Observed[fk.InPort] {
+	for id, st := range d.floods {
+		if !st.touched && in.Observed != nil && !in.Observed[id.inPort] {
 			continue // not looked at this poll: neither flooded nor quiet
 		}
 		if !st.touched {
@@ -48,7 +54,7 @@ func (d *Detector) advance(in Input, polled map[FloodKey]*polledFlood, elapsed f
 				events = append(events, Event{Kind: FloodEnded, Flood: copyFlood(st.flood),
 					Duration: in.Time.Sub(st.flood.Since), Leaked: st.leaked})
 			}
-			delete(d.floods, fk)
+			delete(d.floods, id)
 		}
 	}
 	return events
@@ -66,16 +72,14 @@ func (d *Detector) flooding(st *floodState, a *polledFlood, learned bool, elapse
 	}
 	fl := &st.flood
 	fl.PacketRate, fl.ByteRate = pps, bps
-	if a.src != "" {
-		fl.SrcMAC = a.src
+	if len(a.src) > 0 {
+		// the same source poll after poll: compared as text, not made again
+		var buf [3 * 8]byte
+		if src := appendMAC(buf[:0], a.src); string(src) != fl.SrcMAC {
+			fl.SrcMAC = string(src)
+		}
 	}
-	fl.Victims = fl.Victims[:0]
-	var leakedNow uint64
-	for p, b := range a.victims {
-		fl.Victims = append(fl.Victims, Victim{Port: p, Bytes: b})
-		leakedNow += b
-	}
-	sort.Slice(fl.Victims, func(i, j int) bool { return fl.Victims[i].Port < fl.Victims[j].Port })
+	leakedNow := sumVictims(&fl.Victims, a.victims)
 	if learned || pps < d.cfg.MinPacketRate {
 		st.streak = 0
 		st.quiet++
@@ -95,56 +99,117 @@ func (d *Detector) flooding(st *floodState, a *polledFlood, learned bool, elapse
 	return false
 }
 
+// sumVictims sets *victims to the copies charged (a port once per copy),
+// summed by port and sorted by it, and returns their total.
+func sumVictims(victims *[]Victim, copies []Victim) (total uint64) {
+	slices.SortFunc(copies, func(a, b Victim) int { return strings.Compare(a.Port, b.Port) })
+	out := (*victims)[:0]
+	for _, c := range copies {
+		total += c.Bytes
+		if n := len(out); n > 0 && out[n-1].Port == c.Port {
+			out[n-1].Bytes += c.Bytes
+			continue
+		}
+		out = append(out, c)
+	}
+	*victims = out
+	return total
+}
+
 // learned reports whether the bridge's FDB confirms it has learned the
 // flood's destination (then the flood is transient, not sustained).
-func (d *Detector) learned(fdb FDB, fk FloodKey) bool {
+func (d *Detector) learned(fdb FDB, st *floodState) bool {
 	if fdb == nil {
 		return false
 	}
-	dst, err := net.ParseMAC(fk.DstMAC)
-	if err != nil {
-		return false
-	}
-	l, ok := fdb.Learned(fk.Bridge, fk.VLAN, dst)
+	l, ok := fdb.Learned(st.flood.Bridge, st.flood.VLAN, st.dst)
 	return ok && l
 }
 
 // active returns the active floods, at most MaxReported per bridge, worst
-// (highest byte rate) first.
+// (highest byte rate) first. Only the floods reported are copied, their
+// victims into one array.
 func (d *Detector) active() []Flood {
-	var all []Flood
+	ranked := d.ranked[:0]
 	for _, st := range d.floods {
 		if st.active {
-			all = append(all, copyFlood(st.flood))
+			ranked = append(ranked, st)
 		}
 	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].ByteRate != all[j].ByteRate {
-			return all[i].ByteRate > all[j].ByteRate
+	if len(ranked) == 0 {
+		return nil
+	}
+	out := d.report(ranked)
+	clear(ranked) // hold no gone flood until the next poll
+	d.ranked = ranked[:0]
+	return out
+}
+
+// report ranks the active floods and copies out those reported.
+func (d *Detector) report(ranked []*floodState) []Flood {
+	slices.SortFunc(ranked, func(a, b *floodState) int {
+		if c := cmp.Compare(b.flood.ByteRate, a.flood.ByteRate); c != 0 {
+			return c
 		}
-		return less(all[i].FloodKey, all[j].FloodKey)
+		return compareFloodKeys(a.flood.FloodKey, b.flood.FloodKey)
 	})
-	perBridge := map[string]int{}
-	out := all[:0]
-	for _, f := range all {
-		if perBridge[f.Bridge] >= d.cfg.MaxReported {
+	var perBridge bridgeCounts // a host has few bridges
+	kept, victims := ranked[:0], 0
+	for _, st := range ranked {
+		if !perBridge.admit(st.flood.Bridge, d.cfg.MaxReported) {
 			continue
 		}
-		perBridge[f.Bridge]++
-		out = append(out, f)
+		kept = append(kept, st)
+		victims += len(st.flood.Victims)
+	}
+	out := make([]Flood, len(kept))
+	all := make([]Victim, 0, victims)
+	for i, st := range kept {
+		out[i] = st.flood
+		if n := len(st.flood.Victims); n > 0 {
+			all = append(all, st.flood.Victims...)
+			out[i].Victims = all[len(all)-n : len(all) : len(all)]
+		} else {
+			out[i].Victims = nil
+		}
 	}
 	return out
 }
 
-func less(a, b FloodKey) bool {
-	if a.Bridge != b.Bridge {
-		return a.Bridge < b.Bridge
+type bridgeCount struct {
+	bridge string
+	n      int
+}
+
+type bridgeCounts []bridgeCount
+
+// admit counts one more flood on bridge unless it has max already.
+func (c *bridgeCounts) admit(bridge string, max int) bool {
+	for i := range *c {
+		if b := &(*c)[i]; b.bridge == bridge {
+			if b.n >= max {
+				return false
+			}
+			b.n++
+			return true
+		}
 	}
-	if a.InPort != b.InPort {
-		return a.InPort < b.InPort
+	if max <= 0 {
+		return false
 	}
-	if a.VLAN != b.VLAN {
-		return a.VLAN < b.VLAN
+	*c = append(*c, bridgeCount{bridge, 1})
+	return true
+}
+
+func compareFloodKeys(a, b FloodKey) int {
+	if c := strings.Compare(a.Bridge, b.Bridge); c != 0 {
+		return c
 	}
-	return a.DstMAC < b.DstMAC
+	if c := strings.Compare(a.InPort, b.InPort); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.VLAN, b.VLAN); c != 0 {
+		return c
+	}
+	return strings.Compare(a.DstMAC, b.DstMAC)
 }

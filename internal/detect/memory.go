@@ -40,6 +40,8 @@ type flowMemory struct {
 	// forgotten holds the in_ports whose megaflows were dropped by age and
 	// that were not dumped since.
 	forgotten map[string]bool
+	// dups is true when the last dump taken listed a megaflow twice.
+	dups bool
 }
 
 func newFlowMemory() flowMemory {
@@ -51,16 +53,20 @@ type flowDelta struct{ packets, bytes uint64 }
 
 // take records this poll's dump (flooded or not: a megaflow can be
 // revalidated from single-output to flooded in place) and returns, per
-// flow of in.Flows, what it counted since the previous poll (see delta),
-// in out (reused). poll is the current poll number.
+// flow of in.Flows, what it counted since the previous poll (see counted),
+// in out (reused). poll is the current poll number. A megaflow listed
+// twice is counted against its counters before this poll both times.
 func (m *flowMemory) take(out []flowDelta, in Input, poll int64, first bool) []flowDelta {
 	out = out[:0]
 	m.memos.Walk()
+	m.dups = false
 	for i := range in.Flows {
 		f := &in.Flows[i]
 		memo, ok := m.memos.Visit(f.Key)
 		if memo.seen != poll {
 			memo.prevPackets, memo.prevBytes, memo.known = memo.packets, memo.bytes, ok
+		} else {
+			m.dups = true
 		}
 		out = append(out, m.counted(memo, f, first))
 		memo.packets, memo.bytes, memo.seen, memo.inPort = f.Packets, f.Bytes, poll, f.InPort
@@ -82,17 +88,6 @@ func (m *flowMemory) counted(memo *flowMemo, f *Flow, first bool) flowDelta {
 	default:
 		return flowDelta{f.Packets, f.Bytes}
 	}
-}
-
-// delta returns what f counted since the previous poll, after take saw it
-// in this poll's dump.
-func (m *flowMemory) delta(f Flow, first bool) (packets, bytes uint64) {
-	memo, ok := m.memos.Get(f.Key)
-	if !ok {
-		return 0, 0 // not in this poll's dump
-	}
-	d := m.counted(memo, &f, first)
-	return d.packets, d.bytes
 }
 
 // forget drops, after take, what is gone or too old. poll is the current

@@ -20,30 +20,22 @@ const maxSendersPerPort = 64
 const senderMemoryPolls = 720
 
 // senders remembers the source MACs each port was seen sending from.
-type senders map[string]map[[6]byte]int64 // port -> MAC -> poll last seen
-
-func macKey(m net.HardwareAddr) (k [6]byte, ok bool) {
-	if len(m) != 6 {
-		return k, false
-	}
-	copy(k[:], m)
-	return k, true
-}
+type senders map[string]map[uint64]int64 // port -> MAC (macBits) -> poll last seen
 
 // learn records this poll's source MACs by in_port, other than the ports'
 // own attached MACs (already owned), and forgets old ones.
 func (s senders) learn(flows []Flow, ports map[string]Port, poll int64) {
 	for _, f := range flows {
-		k, ok := macKey(f.Src)
-		if !ok || f.Packets == 0 || !IsUnicast(f.Src) {
+		if f.Packets == 0 || !IsUnicast(f.Src) {
 			continue
 		}
+		k := macBits(f.Src)
 		if own := ports[f.InPort].MAC; own != nil && string(own) == string(f.Src) {
 			continue
 		}
 		macs := s[f.InPort]
 		if macs == nil {
-			macs = map[[6]byte]int64{}
+			macs = map[uint64]int64{}
 			s[f.InPort] = macs
 		}
 		if _, known := macs[k]; !known && len(macs) >= maxSendersPerPort {
@@ -70,10 +62,10 @@ func (s senders) learn(flows []Flow, ports map[string]Port, poll int64) {
 // MACs, or a MAC it sends from. known is false when nothing is known of
 // the port's MACs (then nothing is concluded).
 func (s senders) owns(p Port, mac net.HardwareAddr) (owned, known bool) {
-	k, ok := macKey(mac)
-	if !ok {
+	if len(mac) != 6 {
 		return false, false
 	}
+	k := macBits(mac)
 	if p.MAC != nil {
 		known = true
 		if string(p.MAC) == string(mac) {
@@ -92,42 +84,39 @@ func (s senders) owns(p Port, mac net.HardwareAddr) (owned, known bool) {
 	return false, known
 }
 
-// singleReceivers returns the megaflows that deliver a unicast frame to
-// exactly one endpoint port that does not own the destination, which no
-// FDB has learned there. Megaflows that carried nothing since the last
-// poll (deltas, one per flow of in.Flows) are left out before the
-// ownership and FDB checks: charge would add nothing for them, and on a
-// busy host they are most of the dump.
-func (d *Detector) singleReceivers(in Input, deltas []flowDelta) []Classified {
-	var out []Classified
-	for i := range in.Flows {
-		f := &in.Flows[i]
-		// cheap tests first: this runs over every megaflow of every poll
-		if len(f.Outputs) != 1 || !IsUnicast(f.Dst) {
-			continue
-		}
-		if deltas[i] == (flowDelta{}) {
-			continue
-		}
-		o := f.Outputs[0]
-		if o.Port == f.InPort && o.Tunnel == "" {
-			continue
-		}
-		p, ok := in.Ports[o.Port]
-		if !ok || !p.Endpoint {
-			continue
-		}
-		if owned, known := d.senders.owns(p, f.Dst); owned || !known {
-			continue
-		}
-		vlan := frameVLAN(*f, in.Ports[f.InPort], o.VLAN)
-		if in.FDB != nil {
-			if l, ok := in.FDB.Learned(p.Bridge, frameVLAN(*f, p, o.VLAN), f.Dst); ok && l {
-				continue // forwarded to where the MAC was learned
-			}
-		}
-		outs := []string{o.Port}
-		out = append(out, Classified{Flow: *f, Bridge: bridgeOf(in.Ports[f.InPort], outs, in.Ports), VLAN: vlan, Outputs: outs, Single: true})
+// singleReceiver judges f, the megaflow of in.Flows whose delta since the
+// last poll is delta: ok when it delivers a unicast frame to exactly one
+// endpoint port that does not own the destination, which no FDB has
+// learned there, with the flood it is charged to. A megaflow that carried
+// nothing since the last poll is left out before the ownership and FDB
+// checks: charge would add nothing for it, and on a busy host such
+// megaflows are most of the dump.
+func (d *Detector) singleReceiver(in *Input, f *Flow, delta flowDelta) (id floodID, ok bool) {
+	// cheap tests first: this runs over every megaflow of every poll
+	if len(f.Outputs) != 1 || !IsUnicast(f.Dst) || delta == (flowDelta{}) {
+		return id, false
 	}
-	return out
+	o := f.Outputs[0]
+	if o.Port == f.InPort && o.Tunnel == "" {
+		return id, false
+	}
+	p, ok := in.Ports[o.Port]
+	if !ok || !p.Endpoint {
+		return id, false
+	}
+	if owned, known := d.senders.owns(p, f.Dst); owned || !known {
+		return id, false
+	}
+	from := in.Ports[f.InPort]
+	vlan := frameVLAN(*f, from, o.VLAN)
+	if in.FDB != nil {
+		if l, ok := in.FDB.Learned(p.Bridge, frameVLAN(*f, p, o.VLAN), f.Dst); ok && l {
+			return id, false // forwarded to where the MAC was learned
+		}
+	}
+	bridge := from.Bridge
+	if bridge == "" {
+		bridge = p.Bridge // bridgeOf with the one output
+	}
+	return floodID{bridge: bridge, inPort: f.InPort, vlan: vlan, dst: macBits(f.Dst)}, true
 }

@@ -12,33 +12,44 @@ func ClassifyStations(flows []Flow, ports map[string]Port, stations map[string]s
 		return nil
 	}
 	var out []Classified
-	seen := map[Output]bool{} // copies' scratch, one for every flow
-	for _, f := range flows {
-		if len(f.Dst) != 6 || IsUnicast(f.Dst) || len(f.Outputs) < 2 {
-			continue
+	var scratch copyScratch
+	for i := range flows {
+		f := &flows[i]
+		if id, outs, ok := scratch.station(f, ports, stations); ok {
+			out = append(out, Classified{Flow: *f, Bridge: id.bridge, VLAN: id.vlan, Outputs: append([]string(nil), outs...)})
 		}
-		own, ok := stations[f.Dst.String()]
-		if !ok {
-			continue
-		}
-		outs, vlan := copies(f, seen)
-		kept := outs[:0]
-		for _, o := range outs {
-			if o != own {
-				kept = append(kept, o)
-			}
-		}
-		if len(kept) == 0 {
-			continue
-		}
-		in := ports[f.InPort]
-		if in.VLAN >= 0 && in.Name != "" {
-			vlan = in.VLAN
-		}
-		if vlan < 0 {
-			vlan = 0
-		}
-		out = append(out, Classified{Flow: f, Bridge: in.Bridge, VLAN: vlan, Outputs: kept})
 	}
 	return out
+}
+
+// station judges f as ClassifyStations does: ok when it is a flood to a
+// station, with its flood and the ports its copies reached (s's, until
+// the next call).
+func (s *copyScratch) station(f *Flow, ports map[string]Port, stations map[string]string) (id floodID, outs []string, ok bool) {
+	if len(f.Dst) != 6 || IsUnicast(f.Dst) || len(f.Outputs) < 2 {
+		return id, nil, false
+	}
+	s.buf = appendMAC(s.buf[:0], f.Dst)
+	own, ok := stations[string(s.buf)]
+	if !ok {
+		return id, nil, false
+	}
+	outs, vlan := s.of(f)
+	kept := outs[:0]
+	for _, o := range outs {
+		if o != own {
+			kept = append(kept, o)
+		}
+	}
+	if len(kept) == 0 {
+		return id, nil, false
+	}
+	in := ports[f.InPort]
+	if in.VLAN >= 0 && in.Name != "" {
+		vlan = in.VLAN
+	}
+	if vlan < 0 {
+		vlan = 0
+	}
+	return floodID{bridge: in.Bridge, inPort: f.InPort, vlan: vlan, dst: macBits(f.Dst)}, kept, true
 }

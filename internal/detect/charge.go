@@ -104,7 +104,6 @@ func (p *polledFloods) done() {
 // floods, floods to stations, then single receivers: a megaflow listed
 // twice in one dump counts once, the first time one of them is met.
 func (d *Detector) charge(in *Input, deltas []flowDelta) {
-	d.senders.learn(in.Flows, in.Ports, d.poll)
 	var counted map[string]bool // only a dump that lists a megaflow twice needs it
 	if d.mem.dups {
 		counted = map[string]bool{}

@@ -304,7 +304,7 @@ func (d *Detector) Observe(in Input) Result {
 	first := !d.started
 	d.started, d.last = true, in.Time
 
-	d.deltas = d.mem.take(d.deltas, in, d.poll, first)
+	d.deltas = d.mem.take(d.deltas, in, d.poll, first, d.senders)
 	d.charge(&in, d.deltas)
 	d.mem.forget(in, d.poll, int64(d.cfg.FlowMemoryPolls))
 	events := d.advance(in, elapsed)

@@ -15,6 +15,11 @@ type flowMemo struct {
 	// twice in one dump is counted against them both times.
 	prevPackets, prevBytes uint64
 	known                  bool // it was remembered before this poll's dump
+	// learnedSpan and learnedMAC say in which span of polls (+1, 0 for
+	// none) the megaflow last refreshed which source MAC of inPort in the
+	// senders (see senderSweepPolls).
+	learnedSpan uint32
+	learnedMAC  uint64
 }
 
 // flowMemory remembers every dumped megaflow's counters so the next poll
@@ -52,11 +57,12 @@ func newFlowMemory() flowMemory {
 type flowDelta struct{ packets, bytes uint64 }
 
 // take records this poll's dump (flooded or not: a megaflow can be
-// revalidated from single-output to flooded in place) and returns, per
+// revalidated from single-output to flooded in place), and each source
+// MAC in s (learnFlow), and returns, per
 // flow of in.Flows, what it counted since the previous poll (see counted),
 // in out (reused). poll is the current poll number. A megaflow listed
 // twice is counted against its counters before this poll both times.
-func (m *flowMemory) take(out []flowDelta, in Input, poll int64, first bool) []flowDelta {
+func (m *flowMemory) take(out []flowDelta, in Input, poll int64, first bool, s senders) []flowDelta {
 	out = out[:0]
 	m.memos.Walk()
 	m.dups = false
@@ -69,8 +75,10 @@ func (m *flowMemory) take(out []flowDelta, in Input, poll int64, first bool) []f
 			m.dups = true
 		}
 		out = append(out, m.counted(memo, f, first))
+		s.learnFlow(f, in.Ports, poll, memo)
 		memo.packets, memo.bytes, memo.seen, memo.inPort = f.Packets, f.Bytes, poll, f.InPort
 	}
+	s.sweep(poll)
 	return out
 }
 

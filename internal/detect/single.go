@@ -22,28 +22,60 @@ const senderMemoryPolls = 720
 // senders remembers the source MACs each port was seen sending from.
 type senders map[string]map[uint64]int64 // port -> MAC (macBits) -> poll last seen
 
+// senderSweepPolls is how often the senders forget old MACs. A MAC's
+// last-seen poll is only read by a sweep, which compares it with a
+// multiple of senderSweepPolls (senderMemoryPolls is one): only the span
+// of senderSweepPolls polls it fell in matters. So a megaflow whose memory
+// says it refreshed the same MAC in the current span is not looked up
+// again (learnFlow).
+const senderSweepPolls = 60
+
 // learn records this poll's source MACs by in_port, other than the ports'
-// own attached MACs (already owned), and forgets old ones.
+// own attached MACs (already owned), and forgets old ones. It is learnFlow
+// for flows without a megaflow memory.
 func (s senders) learn(flows []Flow, ports map[string]Port, poll int64) {
-	for _, f := range flows {
-		if f.Packets == 0 || !IsUnicast(f.Src) {
-			continue
-		}
-		k := macBits(f.Src)
-		if own := ports[f.InPort].MAC; own != nil && string(own) == string(f.Src) {
-			continue
-		}
-		macs := s[f.InPort]
-		if macs == nil {
-			macs = map[uint64]int64{}
-			s[f.InPort] = macs
-		}
-		if _, known := macs[k]; !known && len(macs) >= maxSendersPerPort {
-			continue
-		}
-		macs[k] = poll
+	for i := range flows {
+		s.learnFlow(&flows[i], ports, poll, nil)
 	}
-	if poll%60 != 0 {
+	s.sweep(poll)
+}
+
+// learnFlow records f's source MAC for its in_port. memo, when not nil,
+// is f's megaflow memory before this poll's dump updates it: learnFlow
+// notes there the span in which it refreshed which MAC, and skips the
+// megaflow when it already did in this span for the same in_port and MAC.
+func (s senders) learnFlow(f *Flow, ports map[string]Port, poll int64, memo *flowMemo) {
+	k, span := macBits(f.Src), uint32(poll/senderSweepPolls)+1
+	if memo != nil {
+		if memo.learnedSpan == span && memo.learnedMAC == k && memo.inPort == f.InPort {
+			return
+		}
+		memo.learnedSpan = 0
+	}
+	if f.Packets == 0 || !IsUnicast(f.Src) {
+		return
+	}
+	if own := ports[f.InPort].MAC; own != nil && string(own) == string(f.Src) {
+		return
+	}
+	macs := s[f.InPort]
+	if macs == nil {
+		macs = map[uint64]int64{}
+		s[f.InPort] = macs
+	}
+	if _, known := macs[k]; !known && len(macs) >= maxSendersPerPort {
+		return
+	}
+	macs[k] = poll
+	if memo != nil {
+		memo.learnedSpan, memo.learnedMAC = span, k
+	}
+}
+
+// sweep forgets, once every senderSweepPolls, the MACs not seen for
+// senderMemoryPolls.
+func (s senders) sweep(poll int64) {
+	if poll%senderSweepPolls != 0 {
 		return
 	}
 	for port, macs := range s {

@@ -193,6 +193,10 @@ func (c *receivedCursor) find(keys []string, port string) (int, bool) {
 			lo++
 		}
 	}
+	if lo < len(keys) && keys[lo] == port {
+		c.at, c.last = lo, port
+		return lo, true
+	}
 	i, ok := slices.BinarySearch(keys[lo:], port)
 	c.at, c.last = lo+i, port
 	return lo + i, ok

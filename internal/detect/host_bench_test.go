@@ -16,6 +16,7 @@ type benchHost struct {
 	ports    map[string]Port
 	flows    []Flow
 	received map[string]uint64
+	polls    int
 }
 
 func newBenchHost() *benchHost {
@@ -59,13 +60,15 @@ func newBenchHost() *benchHost {
 	return h
 }
 
-// next grows the counters as one more second of traffic would.
+// next grows the counters as one more second of traffic would, the
+// floods' by a little more or less from one poll to the next.
 func (h *benchHost) next() {
+	h.polls++
 	for j := range h.flows {
 		f := &h.flows[j]
 		if len(f.Outputs) > 1 {
 			f.Packets += 20
-			f.Bytes += 20_000
+			f.Bytes += 20_000 + uint64(h.polls%7)*1000
 		} else if j%4 == 0 {
 			f.Packets++
 			f.Bytes += 1000

@@ -100,41 +100,61 @@ func (p *polledFloods) done() {
 
 // charge adds this poll's deltas of the flooded megaflows to the flood and
 // leak counters and to d.polled, per flood; deltas are the flows' own,
-// from flowMemory.take. The megaflows are taken in three passes, unicast
+// from flowMemory.take. The megaflows are charged in three rounds, unicast
 // floods, floods to stations, then single receivers: a megaflow listed
-// twice in one dump counts once, the first time one of them is met.
+// twice in one dump counts once, the first time one of them is met, and a
+// flood's source MAC is the first met. One walk of the dump charges the
+// unicast floods and notes the few megaflows of the other two rounds.
 func (d *Detector) charge(in *Input, deltas []flowDelta) {
 	var counted map[string]bool // only a dump that lists a megaflow twice needs it
 	if d.mem.dups {
 		counted = map[string]bool{}
 	}
+	stations, singles := d.stations[:0], d.singles[:0]
 	for i := range in.Flows {
 		f := &in.Flows[i]
-		if !candidate(f) {
-			continue
-		}
-		outs, vlan := d.copies.of(f)
-		if len(outs) < 2 {
-			continue
-		}
-		from := in.Ports[f.InPort]
-		d.chargeFlow(in, f, deltas[i], floodID{bridgeOf(from, outs, in.Ports), f.InPort, frameVLAN(*f, from, vlan), macBits(f.Dst)}, outs, counted)
-	}
-	if len(in.Stations) > 0 {
-		for i := range in.Flows {
-			f := &in.Flows[i]
-			if id, outs, ok := d.copies.station(f, in.Ports, in.Stations); ok {
-				d.chargeFlow(in, f, deltas[i], id, outs, counted)
+		switch {
+		case len(f.Dst) != 6 || len(f.Outputs) == 0:
+		case !IsUnicast(f.Dst):
+			if len(f.Outputs) >= 2 && len(in.Stations) > 0 {
+				stations = append(stations, int32(i))
 			}
+		case len(f.Outputs) == 1:
+			if deltas[i] != (flowDelta{}) {
+				singles = append(singles, int32(i))
+			}
+		default:
+			outs, vlan := d.copies.of(f)
+			if len(outs) < 2 {
+				continue
+			}
+			from := in.Ports[f.InPort]
+			d.chargeFlow(in, f, deltas[i], floodID{bridgeOf(from, outs, in.Ports), f.InPort, frameVLAN(*f, from, vlan), macBits(f.Dst)}, outs, counted)
 		}
 	}
-	for i := range in.Flows {
+	for _, i := range stations {
+		f := &in.Flows[i]
+		if id, outs, ok := d.copies.station(f, in.Ports, in.Stations); ok {
+			d.chargeFlow(in, f, deltas[i], id, outs, counted)
+		}
+	}
+	for _, i := range singles {
 		f := &in.Flows[i]
 		if id, ok := d.singleReceiver(in, f, deltas[i]); ok {
 			d.copies.outs = append(d.copies.outs[:0], f.Outputs[0].Port)
 			d.chargeFlow(in, f, deltas[i], id, d.copies.outs, counted)
 		}
 	}
+	d.stations, d.singles = keptScratch(stations), keptScratch(singles)
+}
+
+// keptScratch returns s to keep for the next poll, or nil when a burst
+// (a MAC flood's megaflows) grew it beyond what a poll usually needs.
+func keptScratch(s []int32) []int32 {
+	if cap(s) > 1<<12 {
+		return nil
+	}
+	return s[:0]
 }
 
 // chargeFlow charges one flooded megaflow f, whose copies reached outs,

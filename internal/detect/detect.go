@@ -262,6 +262,9 @@ type Detector struct {
 	// storage is kept from poll to poll (see charge.go).
 	polled polledFloods
 	copies copyScratch
+	// stations and singles are charge's scratch: the megaflows of the
+	// dump, by index, that may be floods to a station or to one VM.
+	stations, singles []int32
 	// ranked is active's scratch: the floods it ranks.
 	ranked []*floodState
 }

@@ -16,8 +16,8 @@ type flowMemo struct {
 	prevPackets, prevBytes uint64
 	known                  bool // it was remembered before this poll's dump
 	// learnedSpan and learnedMAC say in which span of polls (+1, 0 for
-	// none) the megaflow last refreshed which source MAC of inPort in the
-	// senders (see senderSweepPolls).
+	// none) the megaflow last settled which source MAC of inPort in the
+	// senders (see senderSweepPolls and learnFlow).
 	learnedSpan uint32
 	learnedMAC  uint64
 }

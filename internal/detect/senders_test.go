@@ -14,21 +14,46 @@ import (
 // sweeps and expiries: megaflows come and go, change source MAC and
 // in_port, carry nothing, and ports' own MACs change.
 func TestSendersSkipOnlyWithinASpan(t *testing.T) {
-	rng := rand.New(rand.NewPCG(11, 2026))
+	cases := []struct {
+		name               string
+		ports, macs, flows int
+	}{
+		{"below the cap", 4, 40, 40},
+		{"beyond the cap", 2, 4 * maxSendersPerPort, 3 * maxSendersPerPort},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mem, memoized, looked := newFlowMemory(), senders{}, senders{}
+			max := learnAlongside(t, tc.ports, tc.macs, tc.flows, &mem, memoized, looked)
+			if max == 0 {
+				t.Fatal("nothing learned: the test proves nothing")
+			}
+			if atCap := max >= maxSendersPerPort; atCap != (tc.name == "beyond the cap") {
+				t.Fatalf("a port held at most %d MACs: not the case the test is for", max)
+			}
+		})
+	}
+}
+
+// learnAlongside learns the same polls into memoized through the megaflow
+// memory and into looked by looking every MAC up, failing t as soon as
+// they differ, and returns the most MACs a port held.
+func learnAlongside(t *testing.T, nPorts, nMACs, nFlows int, mem *flowMemory, memoized, looked senders) (max int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(11, uint64(nFlows)))
 	ports := map[string]Port{}
-	for i := range 4 {
+	for i := range nPorts {
 		n := fmt.Sprint("tap", i)
 		ports[n] = Port{Bridge: "br-int", Name: n, Endpoint: true}
 	}
-	srcs := make([]net.HardwareAddr, 80) // more than a port may keep
+	srcs := make([]net.HardwareAddr, nMACs)
 	for i := range srcs {
 		srcs[i] = net.HardwareAddr{0x02, 0, 0, 0, byte(i >> 8), byte(i)}
 	}
-	flows := make([]Flow, 40)
+	flows := make([]Flow, nFlows)
 	for i := range flows {
-		flows[i] = Flow{Key: fmt.Sprint("k", i), InPort: fmt.Sprint("tap", i%4), Src: srcs[i], Packets: 1}
+		flows[i] = Flow{Key: fmt.Sprint("k", i), InPort: fmt.Sprint("tap", i%nPorts), Src: srcs[i%nMACs], Packets: 1}
 	}
-	mem, memoized, looked := newFlowMemory(), senders{}, senders{}
 	var deltas []flowDelta
 	for poll := int64(1); poll <= 3*senderMemoryPolls; poll++ {
 		var dump []Flow
@@ -38,7 +63,7 @@ func TestSendersSkipOnlyWithinASpan(t *testing.T) {
 			case r < 30:
 				f.Src = srcs[rng.IntN(len(srcs))]
 			case r < 60:
-				f.InPort = fmt.Sprint("tap", rng.IntN(4))
+				f.InPort = fmt.Sprint("tap", rng.IntN(nPorts))
 			case r < 80:
 				f.Packets = 0
 			case r < 100:
@@ -61,10 +86,18 @@ func TestSendersSkipOnlyWithinASpan(t *testing.T) {
 		if err := sameSenders(memoized, looked); err != nil {
 			t.Fatalf("poll %d: %v", poll, err)
 		}
+		for _, macs := range looked {
+			max = maxOf(max, len(macs))
+		}
 	}
-	if len(looked) == 0 {
-		t.Fatal("nothing learned: the test proves nothing")
+	return max
+}
+
+func maxOf(a, b int) int {
+	if a > b {
+		return a
 	}
+	return b
 }
 
 // sameSenders says how a and b differ in the MACs they hold or in the span

@@ -26,8 +26,8 @@ type senders map[string]map[uint64]int64 // port -> MAC (macBits) -> poll last s
 // last-seen poll is only read by a sweep, which compares it with a
 // multiple of senderSweepPolls (senderMemoryPolls is one): only the span
 // of senderSweepPolls polls it fell in matters. So a megaflow whose memory
-// says it refreshed the same MAC in the current span is not looked up
-// again (learnFlow).
+// says it settled the same MAC in the current span is not looked up again
+// (learnFlow).
 const senderSweepPolls = 60
 
 // learn records this poll's source MACs by in_port, other than the ports'
@@ -42,8 +42,9 @@ func (s senders) learn(flows []Flow, ports map[string]Port, poll int64) {
 
 // learnFlow records f's source MAC for its in_port. memo, when not nil,
 // is f's megaflow memory before this poll's dump updates it: learnFlow
-// notes there the span in which it refreshed which MAC, and skips the
-// megaflow when it already did in this span for the same in_port and MAC.
+// notes there the span in which it settled which MAC (refreshed it, or
+// found the port's MACs at the cap without it), and skips the megaflow
+// when it already did in this span for the same in_port and MAC.
 func (s senders) learnFlow(f *Flow, ports map[string]Port, poll int64, memo *flowMemo) {
 	k, span := macBits(f.Src), uint32(poll/senderSweepPolls)+1
 	if memo != nil {
@@ -64,6 +65,11 @@ func (s senders) learnFlow(f *Flow, ports map[string]Port, poll int64, memo *flo
 		s[f.InPort] = macs
 	}
 	if _, known := macs[k]; !known && len(macs) >= maxSendersPerPort {
+		// Refused at the cap, which holds for the rest of the span (a
+		// port's MACs only grow in it) unless this poll sweeps.
+		if memo != nil && poll%senderSweepPolls != 0 {
+			memo.learnedSpan, memo.learnedMAC = span, k
+		}
 		return
 	}
 	macs[k] = poll

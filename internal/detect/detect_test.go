@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"testing"
 	"time"
 )
@@ -334,5 +335,36 @@ func TestUnobservedPortIsNotQuiet(t *testing.T) {
 	}
 	if len(last.Active) != 0 {
 		t.Errorf("quiet observed polls must clear the flood: %+v", last.Active)
+	}
+}
+
+// TestCopiesOfManyOutputs: a megaflow with more outputs than copies are
+// compared one by one (a flood on a big VLAN) is told apart by a map; both
+// ways keep the first of each copy, in the order of the actions.
+func TestCopiesOfManyOutputs(t *testing.T) {
+	for _, n := range []int{3, manyOutputs, 3 * manyOutputs} {
+		t.Run(fmt.Sprint(n, " ports"), func(t *testing.T) {
+			f := Flow{InPort: "in"}
+			var want []string
+			for i := range n {
+				p := fmt.Sprint("p", i)
+				want = append(want, p)
+				f.Outputs = append(f.Outputs, Output{Port: p, VLAN: -1}, Output{Port: "in", VLAN: 7})
+			}
+			for _, remote := range []string{"192.0.2.2", "192.0.2.3", "192.0.2.2"} {
+				f.Outputs = append(f.Outputs, Output{Port: "phys", VLAN: -1, Tunnel: remote})
+			}
+			want = append(want, "phys", "phys")
+			for i := range n { // every port again, tagged
+				f.Outputs = append(f.Outputs, Output{Port: fmt.Sprint("p", i), VLAN: 10})
+			}
+			var s copyScratch
+			for range 2 { // the scratch is reused
+				outs, vlan := s.of(&f)
+				if !slices.Equal(outs, want) || vlan != -1 {
+					t.Fatalf("copies = %v, vlan %d; want %v, -1", outs, vlan, want)
+				}
+			}
+		})
 	}
 }

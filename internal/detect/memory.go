@@ -45,8 +45,10 @@ type flowMemory struct {
 	// forgotten holds the in_ports whose megaflows were dropped by age and
 	// that were not dumped since.
 	forgotten map[string]bool
-	// dups is true when the last dump taken listed a megaflow twice.
-	dups bool
+	// dups is true when the last dump taken listed a megaflow twice, and
+	// taken is how many megaflows it listed (each once).
+	dups  bool
+	taken int
 }
 
 func newFlowMemory() flowMemory {
@@ -65,12 +67,13 @@ type flowDelta struct{ packets, bytes uint64 }
 func (m *flowMemory) take(out []flowDelta, in Input, poll int64, first bool, s senders) []flowDelta {
 	out = out[:0]
 	m.memos.Walk()
-	m.dups = false
+	m.dups, m.taken = false, 0
 	for i := range in.Flows {
 		f := &in.Flows[i]
 		memo, ok := m.memos.Visit(f.Key)
 		if memo.seen != poll {
 			memo.prevPackets, memo.prevBytes, memo.known = memo.packets, memo.bytes, ok
+			m.taken++
 		} else {
 			m.dups = true
 		}
@@ -102,7 +105,12 @@ func (m *flowMemory) counted(memo *flowMemo, f *Flow, first bool) flowDelta {
 // poll number.
 func (m *flowMemory) forget(in Input, poll, maxAge int64) {
 	if in.Complete {
-		m.memos.Retain(func(memo *flowMemo) bool { return memo.seen == poll })
+		// When the dump listed every megaflow held, none is gone: the walk
+		// is skipped (and with it no shrinking is missed, since only a
+		// walk that drops megaflows can leave the table to shrink).
+		if m.taken < m.memos.Len() {
+			m.memos.Retain(func(memo *flowMemo) bool { return memo.seen == poll })
+		}
 		clear(m.forgotten)
 		return
 	}

@@ -285,3 +285,29 @@ func TestFlowMemoryAnyOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestCompleteDumpForgetsWhatItDidNotList: a complete dump that lists
+// every megaflow held keeps them all without walking the memory; one that
+// lists as many megaflows, one of them twice, still forgets the one it
+// left out.
+func TestCompleteDumpForgetsWhatItDidNotList(t *testing.T) {
+	d := New(DefaultConfig())
+	t0 := time.Unix(1_700_000_000, 0)
+	a, b := floodFlow("a", 1000, 100_000), floodFlow("b", 1000, 100_000)
+	d.Observe(Input{Time: t0, Ports: labPorts(), Flows: []Flow{a, b}, Complete: true})
+	d.Observe(Input{Time: t0.Add(time.Second), Ports: labPorts(), Flows: []Flow{b, a}, Complete: true})
+	if n := d.mem.len(); n != 2 {
+		t.Fatalf("%d megaflows remembered after a dump of both, want 2", n)
+	}
+	a.Packets, a.Bytes = 2000, 200_000
+	d.Observe(Input{Time: t0.Add(2 * time.Second), Ports: labPorts(), Flows: []Flow{a, a}, Complete: true})
+	if n := d.mem.len(); n != 1 {
+		t.Fatalf("%d megaflows remembered after a dump of a twice, want 1: b is gone", n)
+	}
+	// b comes back: a new megaflow, all of it counted.
+	r := d.Observe(Input{Time: t0.Add(3 * time.Second), Ports: labPorts(), Flows: []Flow{a, b}, Complete: true})
+	// a added 100000 once (listed twice), b all of its 100000.
+	if got := r.Flooded[CounterKey{"br-int", "tapvm1", 10}].Bytes; got != 100_000+100_000 {
+		t.Errorf("flooded %d bytes, want 200000 (b counted from zero once it is back)", got)
+	}
+}

@@ -499,21 +499,41 @@ func flatParen(s string) (inner, after string, ok bool) {
 
 // nextItem splits s at the first comma outside parentheses.
 func nextItem(s string) (item, rest string) {
-	depth := 0
+	item, rest, _ = nextAction(s)
+	return item, rest
+}
+
+// nextAction is nextItem that also returns the offset of the item's
+// first '(' (-1 for none), which callArgs would search for again.
+func nextAction(s string) (item, rest string, open int) {
+	depth, open := 0, -1
 	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '(', '{':
+		c := s[i]
+		if !itemByte[c] {
+			continue
+		}
+		switch c {
+		case '(':
+			if open < 0 {
+				open = i
+			}
+			depth++
+		case '{':
 			depth++
 		case ')', '}':
 			depth--
 		case ',':
 			if depth <= 0 {
-				return s[:i], s[i+1:]
+				return s[:i], s[i+1:], open
 			}
 		}
 	}
-	return s, ""
+	return s, "", open
 }
+
+// itemByte marks the bytes nextAction acts on, so the rest (nearly all:
+// port names) cost one lookup.
+var itemByte = [256]bool{'(': true, ')': true, '{': true, '}': true, ',': true}
 
 // argValue returns the value of key=value among the top-level
 // comma-separated items of s, value including any "/mask".
@@ -531,7 +551,11 @@ func argValue(s, key string) (string, bool) {
 // callArgs splits "name(args)" into name and args; for a bare word args is
 // "" and paren false.
 func callArgs(item string) (name, args string, paren bool) {
-	i := strings.IndexByte(item, '(')
+	return callArgsAt(item, strings.IndexByte(item, '('))
+}
+
+// callArgsAt is callArgs for an item whose first '(' is at i (-1: none).
+func callArgsAt(item string, i int) (name, args string, paren bool) {
 	if i < 0 {
 		return item, "", false
 	}
@@ -679,6 +703,17 @@ func (p *flowParser) keyHeadField(f *Megaflow, field int, v string) bool {
 
 // ethField stores the src and dst of the inside of a key's eth(...).
 func (p *flowParser) ethField(f *Megaflow, eth string) {
+	// Nearly every key matches both MACs exactly:
+	// "src=02:00:00:00:00:01,dst=02:00:00:00:00:64", cut by position.
+	if len(eth) == 43 && eth[:4] == "src=" && eth[21:26] == ",dst=" && len(p.macs)+12 <= cap(p.macs) {
+		n := len(p.macs)
+		b := p.macs[n : n+12 : n+12]
+		if parseMACInto(eth[4:21], b[:6]) && parseMACInto(eth[26:], b[6:]) {
+			f.EthSrc, f.EthDst = net.HardwareAddr(b[:6:6]), net.HardwareAddr(b[6:])
+			p.macs = p.macs[:n+12]
+			return
+		}
+	}
 	src, dst, hasSrc, hasDst := ethArgs(eth)
 	if hasSrc {
 		f.EthSrc, _ = p.maskedMAC(src)
@@ -853,8 +888,9 @@ const maxActionDepth = 16
 func (p *flowParser) walkActions(acts string, st *actState, f *Megaflow, depth int) {
 	for acts != "" {
 		var item string
-		item, acts = nextItem(acts)
-		name, args, paren := callArgs(item)
+		var open int
+		item, acts, open = nextAction(acts)
+		name, args, paren := callArgsAt(item, open)
 		switch {
 		case !paren:
 			p.bareAction(name, st)

@@ -170,10 +170,10 @@ func ParseDumpFlows(text string) (Megaflows, error) {
 // destination with several outputs (IsUnicastDst, len(Outputs) > 1)
 // replaces the most recently kept other flow. A VM that floods and also
 // creates many flows therefore cannot push its flooding flows out of the
-// dump, at the cost of one index per kept flow.
+// dump.
 //
-// It is written for speed (no regexps, one allocation for all MACs and
-// one for all outputs) because it runs every poll over up to tens of
+// It is written for speed (no regexps, one allocation for all MACs, the
+// flows and their outputs in arrays reused from released dumps) because it runs every poll over up to tens of
 // thousands of flows, and preallocates by the flows the text can hold,
 // never by its line count.
 func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
@@ -189,7 +189,11 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 		macs: make([]byte, 0, 12*n),
 		outs: reusedOutputs(2 * n), // most flows have one output
 	}
-	evictable := make([]int32, 0, n) // kept flows a flood candidate may replace
+	// The flow a flood candidate replaces once the cap is reached is the
+	// most recently kept other one: the highest index at or below evict
+	// that does not hold a candidate (a replaced flow holds one).
+	evict, evicting := -1, false
+	var spare Megaflow // where a line is parsed when it may not be kept
 	headers := 0
 	for rest := text; rest != ""; {
 		var line string
@@ -201,37 +205,59 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 			headers++
 			continue
 		}
-		var f Megaflow
+		// A flow that will be kept is parsed in its place, not copied
+		// there: a Megaflow is 200 bytes.
+		f, inPlace := &spare, false
+		if k := len(m.Flows); k < maxFlows && k < cap(m.Flows) {
+			f, inPlace = &m.Flows[:k+1][k], true
+		}
+		*f = Megaflow{}
 		mark := p.mark()
-		if !p.parseLine(line, &f) {
+		if !p.parseLine(line, f) {
+			*f = Megaflow{}
 			p.rollback(mark)
 			if strings.TrimSpace(line) != "" {
 				m.Skipped++
 			}
 			continue
 		}
-		candidate := f.IsUnicastDst() && len(f.Outputs) > 1
 		switch {
+		case inPlace:
+			m.Flows = m.Flows[:len(m.Flows)+1]
 		case len(m.Flows) < maxFlows:
-			if !candidate {
-				evictable = append(evictable, int32(len(m.Flows)))
+			m.Flows = append(m.Flows, *f)
+		case floodCandidate(f):
+			if !evicting {
+				evict, evicting = len(m.Flows)-1, true
 			}
-			m.Flows = append(m.Flows, f)
-		case candidate && len(evictable) > 0:
-			i := evictable[len(evictable)-1]
-			evictable = evictable[:len(evictable)-1]
-			m.drop(m.Flows[i].InPort)
-			m.Flows[i] = f
+			for evict >= 0 && floodCandidate(&m.Flows[evict]) {
+				evict--
+			}
+			if evict < 0 {
+				p.rollback(mark)
+				m.drop(f.InPort)
+				break
+			}
+			m.drop(m.Flows[evict].InPort)
+			m.Flows[evict] = *f
+			evict--
 		default:
 			p.rollback(mark)
 			m.drop(f.InPort)
 		}
 	}
+	spare = Megaflow{}
 	if len(m.Flows) == 0 && headers == 0 && m.Skipped > 0 {
 		return Megaflows{}, fmt.Errorf("dpctl/dump-flows: no flows in reply (%d lines not understood)", m.Skipped)
 	}
 	m.outs = p.outs
 	return m, nil
+}
+
+// floodCandidate reports whether f is a flow a flood detector needs,
+// which ParseDumpFlowsWith keeps in preference to others past its cap.
+func floodCandidate(f *Megaflow) bool {
+	return f.IsUnicastDst() && len(f.Outputs) > 1
 }
 
 // releasedFlows holds the Flows arrays of released dumps (*[]Megaflow,

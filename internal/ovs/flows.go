@@ -682,25 +682,56 @@ func (p *flowParser) parseKeyHead(f *Megaflow) (rest string, ok bool) {
 // with f untouched, for any other layout, which parseKeyHead then reads
 // (to the same fields when this one succeeds).
 func (p *flowParser) commonKeyHead(f *Megaflow) (rest string, ok bool) {
-	key, ok := strings.CutPrefix(f.Key, "recirc_id(")
-	i := strings.IndexByte(key, ')')
-	if !ok || i < 0 {
+	// The fields are short: they are scanned byte by byte here, which is
+	// cheaper than a call to a vectorized search per field.
+	key := f.Key
+	if len(key) < 10 || key[:10] != "recirc_id(" {
 		return "", false
+	}
+	key = key[10:]
+	i := 0
+	for i < len(key) && key[i] != ')' {
+		i++
 	}
 	n, ok := parseNum(key[:i])
-	if !ok || n > 1<<32-1 {
+	if i == len(key) || !ok || n > 1<<32-1 {
 		return "", false
 	}
-	key, ok = strings.CutPrefix(key[i+1:], ",in_port(")
-	i = strings.IndexByte(key, ')')
-	if !ok || i < 0 || strings.IndexByte(key[:i], '(') >= 0 {
+	key = key[i+1:]
+	if len(key) < 9 || key[:9] != ",in_port(" {
+		return "", false
+	}
+	key = key[9:]
+	i = 0
+	for ; i < len(key) && key[i] != ')'; i++ {
+		if key[i] == '(' {
+			return "", false
+		}
+	}
+	if i == len(key) {
 		return "", false
 	}
 	inPort := key[:i]
-	key = strings.TrimPrefix(key[i+1:], ",packet_type(ns=0,id=0)")
-	key, ok = strings.CutPrefix(key, ",eth(")
-	i = strings.IndexByte(key, ')')
-	if !ok || i < 0 || strings.IndexByte(key[:i], '(') >= 0 || (i+1 < len(key) && key[i+1] != ',') {
+	key = key[i+1:]
+	if len(key) >= 23 && key[:12] == ",packet_type" && key[12:23] == "(ns=0,id=0)" {
+		key = key[23:]
+	}
+	if len(key) < 5 || key[:5] != ",eth(" {
+		return "", false
+	}
+	key = key[5:]
+	// Two exact MACs ("src=…,dst=…", 43 bytes) hold no parenthesis.
+	if len(key) > 43 && key[43] == ')' && (len(key) == 44 || key[44] == ',') && p.exactEth(f, key[:43]) {
+		f.RecircID, f.InPort = uint32(n), inPort
+		return key[44:], true
+	}
+	i = 0
+	for ; i < len(key) && key[i] != ')'; i++ {
+		if key[i] == '(' {
+			return "", false
+		}
+	}
+	if i == len(key) || (i+1 < len(key) && key[i+1] != ',') {
 		return "", false
 	}
 	f.RecircID, f.InPort = uint32(n), inPort
@@ -729,16 +760,8 @@ func (p *flowParser) keyHeadField(f *Megaflow, field int, v string) bool {
 
 // ethField stores the src and dst of the inside of a key's eth(...).
 func (p *flowParser) ethField(f *Megaflow, eth string) {
-	// Nearly every key matches both MACs exactly:
-	// "src=02:00:00:00:00:01,dst=02:00:00:00:00:64", cut by position.
-	if len(eth) == 43 && eth[:4] == "src=" && eth[21:26] == ",dst=" && len(p.macs)+12 <= cap(p.macs) {
-		n := len(p.macs)
-		b := p.macs[n : n+12 : n+12]
-		if parseMACInto(eth[4:21], b[:6]) && parseMACInto(eth[26:], b[6:]) {
-			f.EthSrc, f.EthDst = net.HardwareAddr(b[:6:6]), net.HardwareAddr(b[6:])
-			p.macs = p.macs[:n+12]
-			return
-		}
+	if p.exactEth(f, eth) {
+		return
 	}
 	src, dst, hasSrc, hasDst := ethArgs(eth)
 	if hasSrc {
@@ -747,6 +770,23 @@ func (p *flowParser) ethField(f *Megaflow, eth string) {
 	if hasDst {
 		f.EthDst, f.EthDstMasked = p.maskedMAC(dst)
 	}
+}
+
+// exactEth stores the MACs of eth when it is what nearly every key
+// matches, both MACs exactly ("src=02:00:00:00:00:01,dst=02:00:00:00:00:64",
+// cut by position); it returns false, f untouched, for anything else.
+func (p *flowParser) exactEth(f *Megaflow, eth string) bool {
+	if len(eth) != 43 || eth[:4] != "src=" || eth[21:26] != ",dst=" || len(p.macs)+12 > cap(p.macs) {
+		return false
+	}
+	n := len(p.macs)
+	b := p.macs[n : n+12 : n+12]
+	if !parseMACInto(eth[4:21], b[:6]) || !parseMACInto(eth[26:], b[6:]) {
+		return false
+	}
+	f.EthSrc, f.EthDst = net.HardwareAddr(b[:6:6]), net.HardwareAddr(b[6:])
+	p.macs = p.macs[:n+12]
+	return true
 }
 
 // searchKeyHead is parseKeyHead for keys in another layout: it searches

@@ -71,11 +71,11 @@ func portCounters(text string, dps []DatapathStats, names *stringArena) (map[str
 type counterReader struct {
 	names *stringArena // copies the names out of the reply; nil: none
 	size  int          // the ports expected, to size out
-	out  map[string]PortCounters
-	err  error // the first error; the lines after it are ignored
-	name string
-	cur  PortCounters
-	seen int // counter lines seen for the current port: RX and TX
+	out   map[string]PortCounters
+	err   error // the first error; the lines after it are ignored
+	name  string
+	cur   PortCounters
+	seen  int // counter lines seen for the current port: RX and TX
 }
 
 // line reads one line of the reply: ind is its indent, t the line

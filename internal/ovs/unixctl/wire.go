@@ -511,7 +511,7 @@ const (
 // quote, escapes, control bytes (invalid raw) and non-ASCII bytes (UTF-8
 // to validate). Quotes and backslashes are found with vectorized searches
 // whose results are kept (nothing ahead of p.i is ever written); the bytes
-// before them are checked for control and non-ASCII bytes sixteen at a
+// before them are checked for control and non-ASCII bytes 32 at a
 // time. A flow dump is a megabyte of plain ASCII with one escape ("\n")
 // per line.
 func (p *parser) nextSpecial(i int) int {
@@ -523,11 +523,13 @@ func (p *parser) nextSpecial(i int) int {
 		p.backslash = indexFrom(b, i, '\\')
 	}
 	end := min(p.quote, p.backslash)
-	for ; i+16 <= end; i += 16 {
-		w, v := binary.LittleEndian.Uint64(b[i:]), binary.LittleEndian.Uint64(b[i+8:])
+	for ; i+32 <= end; i += 32 {
+		c := b[i : i+32 : i+32]
+		w, v := binary.LittleEndian.Uint64(c), binary.LittleEndian.Uint64(c[8:])
+		x, y := binary.LittleEndian.Uint64(c[16:]), binary.LittleEndian.Uint64(c[24:])
 		// (x-0x20*ones)&^x sets the high bit of a byte below 0x20 (and
 		// maybe of bytes above it); x itself that of a non-ASCII byte.
-		if (w|v|(w-0x20*ones)&^w|(v-0x20*ones)&^v)&highs != 0 {
+		if (w|v|x|y|(w-0x20*ones)&^w|(v-0x20*ones)&^v|(x-0x20*ones)&^x|(y-0x20*ones)&^y)&highs != 0 {
 			break
 		}
 	}

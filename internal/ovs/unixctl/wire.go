@@ -484,7 +484,11 @@ func (p *parser) strBytes(mode strMode) (v []byte, fresh, ok bool) {
 			}
 			dst = append(dst, chunk...)
 			ascii = true
-			if dst, ok = p.escape(dst); !ok {
+			if p.i+1 < len(p.b) && shortEscape[p.b[p.i+1]] != 0 {
+				// "\n" ends every line of a dump: decoded here, not by a call.
+				dst = append(dst, shortEscape[p.b[p.i+1]])
+				p.i += 2
+			} else if dst, ok = p.escape(dst); !ok {
 				return nil, false, false
 			}
 			seg = p.i
@@ -549,6 +553,10 @@ func indexFrom(b []byte, i int, c byte) int {
 	}
 	return len(b)
 }
+
+// shortEscape maps the byte after a backslash to what the two decode to,
+// for the escapes of one ASCII byte (all but \u); 0 for the others.
+var shortEscape = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // escape decodes the escape sequence at p.i (a backslash), appending it
 // to dst. It reads the whole sequence before writing, and writes fewer

@@ -246,7 +246,6 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 			m.drop(f.InPort)
 		}
 	}
-	spare = Megaflow{}
 	if len(m.Flows) == 0 && headers == 0 && m.Skipped > 0 {
 		return Megaflows{}, fmt.Errorf("dpctl/dump-flows: no flows in reply (%d lines not understood)", m.Skipped)
 	}

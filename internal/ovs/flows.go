@@ -187,7 +187,9 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 	m := Megaflows{Flows: reusedFlows(n)}
 	p := flowParser{
 		macs: make([]byte, 0, 12*n),
-		outs: reusedOutputs(2 * n), // most flows have one output
+		// Most flows have one output: a few flooding ones with many
+		// grow the array once, and the grown one is reused after.
+		outs: reusedOutputs(n + n/4),
 	}
 	// The flow a flood candidate replaces once the cap is reached is the
 	// most recently kept other one: the highest index at or below evict

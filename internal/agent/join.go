@@ -53,7 +53,8 @@ func (a *Agent) joinOVS(p *Poll) {
 	} else {
 		p.ports = append(p.ports, ports...)
 	}
-	p.sentNow = make(map[string]uint64, len(p.ports))
+	p.sentNow = a.sentSpare
+	clear(p.sentNow)
 	counters := make([]state.Counters, len(p.ports)) // one block, not one per port
 	for i := range p.ports {
 		addCounters(p, &p.ports[i], &counters[i])

@@ -449,7 +449,7 @@ func (s *unixctlSource) gated(p *Poll, dp ovs.Datapath, stats ovs.DatapathStats)
 		cfg.Always = true
 	}
 	in := gateInput{dp: dp.Name, now: p.Time, flows: stats.Flows, counters: stats.Counters,
-		ports: allPorts(dp), flooding: p.flooding, maxFlows: p.cfg.MaxFlows,
+		ports: s.portsOf(dp), flooding: p.flooding, maxFlows: p.cfg.MaxFlows,
 		maxPorts: p.cfg.BoundedPorts, minRate: p.cfg.Detect.MinPacketRate, moved: bridgeMoves(p, dp),
 		sweepPolls: sweepPolls(cfg.SweepInterval, p.cfg.Interval, p.cfg.Detect.FlowMemoryPolls)}
 	plan := s.gate.plan(cfg, in)

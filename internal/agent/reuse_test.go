@@ -155,6 +155,7 @@ func compareReuse(t *testing.T, h hostState, a *Agent, got *state.Snapshot, b *A
 		"unixctl port bridges": {sortedKeys(unixctlOf(a).topo.portBr), sortedKeys(unixctlOf(b).topo.portBr)},
 		"devices":              {sortedKeys(netlinkOf(a).devs), sortedKeys(netlinkOf(b).devs)},
 		"attached MACs":        {attachedPorts(a), attachedPorts(b)},
+		"datapath ports":       {datapathPorts(unixctlOf(a)), datapathPorts(unixctlOf(b))},
 	} {
 		if !slices.Equal(pair[0], pair[1]) {
 			t.Errorf("%s after reuse %q, fresh agent %q", what, pair[0], pair[1])
@@ -163,6 +164,17 @@ func compareReuse(t *testing.T, h hostState, a *Agent, got *state.Snapshot, b *A
 	if got.Datapaths[0].Hit != want.Datapaths[0].Hit {
 		t.Errorf("datapath hits %d after reuse, %d fresh", got.Datapaths[0].Hit, want.Datapaths[0].Hit)
 	}
+}
+
+// datapathPorts lists the ports the dump gate is given, of every datapath.
+func datapathPorts(s *unixctlSource) []string {
+	var out []string
+	for _, dp := range s.topo.from {
+		for _, port := range s.portsOf(dp) {
+			out = append(out, dp.Name+"/"+port)
+		}
+	}
+	return out
 }
 
 // attachedPorts lists the ports of the attached MACs the fdb source read.

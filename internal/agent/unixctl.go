@@ -52,6 +52,8 @@ type unixctlSource struct {
 	// while DpifShow returns the same bridges: ports change rarely, and
 	// rebuilding the maps of every port is most of what a read allocates.
 	topo dpifTopology
+	// dpPorts lists each datapath's ports, kept with topo.
+	dpPorts map[string][]string
 }
 
 // dpifTopology is what a poll's unixctl view derives from dpif/show: the
@@ -97,6 +99,7 @@ func (s *unixctlSource) Read(ctx context.Context, p *Poll) error {
 	p.ovsVersion, p.vswitchd = s.version, s.v
 	if !s.topo.builtFrom(dps, p.cfg) {
 		s.topo = newDpifTopology(dps, p.cfg)
+		s.dpPorts = map[string][]string{}
 	}
 	v := &unixctlView{ports: s.topo.ports, portBr: s.topo.portBr, bridges: s.topo.bridges, fdbStats: map[string]*state.FDB{}}
 	p.unixctl = v
@@ -257,6 +260,19 @@ func countPorts(dps []ovs.Datapath) int {
 		}
 	}
 	return n
+}
+
+// portsOf returns the ports of dp, listed once per topology (the list is
+// only read).
+func (s *unixctlSource) portsOf(dp ovs.Datapath) []string {
+	if ports, ok := s.dpPorts[dp.Name]; ok {
+		return ports
+	}
+	ports := allPorts(dp)
+	if s.dpPorts != nil {
+		s.dpPorts[dp.Name] = ports
+	}
+	return ports
 }
 
 func allPorts(dp ovs.Datapath) []string {

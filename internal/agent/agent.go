@@ -69,6 +69,9 @@ type Agent struct {
 	leakReceivers bool
 	// macs caches parsed attached MACs across polls (bounded).
 	macs map[string]net.HardwareAddr
+	// portMACs is the attached MAC of each port of the last poll, by
+	// its place among the poll's ports (see portMAC).
+	portMACs []portMAC
 	// lastProgress is when the poll loop last finished a step (UnixNano).
 	lastProgress atomic.Int64
 }
@@ -185,12 +188,14 @@ func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
 	clear(a.inPorts)
 	clear(a.inReceived)
 	in := detect.Input{Time: p.Time, Ports: a.inPorts, Received: a.inReceived, Flows: p.flows, Complete: p.dumped}
-	for _, port := range p.ports {
-		in.Ports[port.Name] = detect.Port{Bridge: port.Bridge, Name: port.Name, VLAN: port.VLAN,
-			Endpoint: isEndpoint(port), MAC: a.mac(port.AttachedMAC), Tunnel: port.Tunnel != nil}
+	for i := range p.ports {
+		port := &p.ports[i]
+		dp := detect.Port{Bridge: port.Bridge, Name: port.Name, VLAN: port.VLAN,
+			Endpoint: isEndpoint(*port), MAC: a.portMAC(i, port.AttachedMAC), Tunnel: port.Tunnel != nil}
 		if port.OVN != nil {
-			in.Ports[port.Name] = withMACs(in.Ports[port.Name], port.OVN.MACs)
+			dp = withMACs(dp, port.OVN.MACs)
 		}
+		in.Ports[port.Name] = dp
 		if port.Counters != nil {
 			in.Received[port.Name] = port.Counters.TxBytes
 		}
@@ -229,6 +234,30 @@ func (a *Agent) mac(s string) net.HardwareAddr {
 	}
 	m := parseMAC(s)
 	a.macs[s] = m
+	return m
+}
+
+// portMAC is a port's attached MAC as read and parsed.
+type portMAC struct {
+	attached string
+	mac      net.HardwareAddr
+}
+
+// portMAC returns s parsed, s being the attached MAC of the i-th port of
+// the poll. The ports come sorted and change rarely, so the i-th port of
+// the last poll mostly had the same one: comparing with it is cheaper
+// than looking the cache up.
+func (a *Agent) portMAC(i int, s string) net.HardwareAddr {
+	if i < len(a.portMACs) && a.portMACs[i].attached == s {
+		return a.portMACs[i].mac
+	}
+	m := a.mac(s)
+	switch {
+	case i < len(a.portMACs):
+		a.portMACs[i] = portMAC{attached: s, mac: m}
+	case i == len(a.portMACs):
+		a.portMACs = append(a.portMACs, portMAC{attached: s, mac: m})
+	}
 	return m
 }
 

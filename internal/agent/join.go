@@ -77,10 +77,11 @@ func (a *Agent) ovsPorts(p *Poll) []state.Port {
 			if out == nil {
 				out = make([]state.Port, 0, len(b.Ports)*len(p.ovsdb.Bridges))
 			}
-			for _, port := range b.Ports {
+			for j := range b.Ports {
+				port := &b.Ports[j] // not copied: read once, and large
 				sp := state.Port{Bridge: b.Name, Name: port.Name, OFPort: -1, VLAN: port.Tag}
 				if len(port.Interfaces) > 0 {
-					i := port.Interfaces[0]
+					i := &port.Interfaces[0]
 					sp.OFPort, sp.Type = i.OFPort, i.Type
 					sp.IfaceID, sp.AttachedMAC, sp.VMUUID = i.IfaceID, i.AttachedMAC, i.VMUUID
 				}

@@ -202,3 +202,25 @@ func sourceOf[S Source](a *Agent) S {
 	}
 	panic("no such source")
 }
+
+// TestPortMACFollowsThePort feeds portMAC the attached MACs of polls whose
+// ports move, change MAC, lose it or grow in number: the MAC taken from
+// the last poll's place must always be the one of the port there now.
+func TestPortMACFollowsThePort(t *testing.T) {
+	polls := [][]string{
+		{"02:00:00:00:00:01", "", "02:00:00:00:00:03"},
+		{"02:00:00:00:00:01", "", "02:00:00:00:00:03"},
+		{"", "02:00:00:00:00:01", "02:00:00:00:00:03", "02:00:00:00:00:04"},
+		{"02:00:00:00:00:09", "not a mac", "02:00:00:00:00:03"},
+		{"02:00:00:00:00:09"},
+		{"02:00:00:00:00:03", "02:00:00:00:00:09", "", "", "02:00:00:00:00:05"},
+	}
+	a := New(DefaultConfig(), nil, nil, &state.Store{})
+	for n, macs := range polls {
+		for i, s := range macs {
+			if got, want := a.portMAC(i, s), parseMAC(s); !slices.Equal(got, want) {
+				t.Errorf("poll %d, port %d (%q): %v, want %v", n, i, s, got, want)
+			}
+		}
+	}
+}

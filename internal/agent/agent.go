@@ -69,6 +69,8 @@ type Agent struct {
 	leakReceivers bool
 	// macs caches parsed attached MACs across polls (bounded).
 	macs map[string]net.HardwareAddr
+	// devGroups remembers the ports' device counters (see groupMemo).
+	devGroups groupMemo
 	// portMACs is the attached MAC of each port of the last poll, by
 	// its place among the poll's ports (see portMAC).
 	portMACs []portMAC

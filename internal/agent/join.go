@@ -57,7 +57,7 @@ func (a *Agent) joinOVS(p *Poll) {
 	clear(p.sentNow)
 	counters := make([]state.Counters, len(p.ports)) // one block, not one per port
 	for i := range p.ports {
-		addCounters(p, &p.ports[i], &counters[i])
+		addCounters(p, &a.devGroups, i, &p.ports[i], &counters[i])
 	}
 }
 
@@ -128,8 +128,9 @@ func appendPort(out []state.Port, seen map[string]bool, port state.Port) ([]stat
 
 // addCounters attaches the counters of port's VM-facing device, made
 // monotonic, in slot, and notes what the VM sent this poll (for the
-// bounded dump).
-func addCounters(p *Poll, port *state.Port, slot *state.Counters) {
+// bounded dump). port is the i-th of the poll's ports, whose counters are
+// looked up through memo.
+func addCounters(p *Poll, memo *groupMemo, i int, port *state.Port, slot *state.Counters) {
 	if p.netlink == nil || port.Counters != nil {
 		return
 	}
@@ -137,7 +138,7 @@ func addCounters(p *Poll, port *state.Port, slot *state.Counters) {
 	if !ok {
 		return
 	}
-	g := p.counters.group(groupKey{kind: "dev", bridge: port.Bridge, name: port.Name}, p.Time)
+	g := p.counters.groupAt(memo, i, groupKey{kind: "dev", bridge: port.Bridge, name: port.Name}, p.Time)
 	var sent uint64
 	*slot, sent = g.counters(d.Counters)
 	port.Counters = slot

@@ -150,6 +150,22 @@ func BenchmarkParseDumpFlowsBench5k(b *testing.B) {
 	}
 }
 
+// BenchmarkParseDumpFlowsBench5kReleased is BenchmarkParseDumpFlowsBench5k
+// the way a poll runs it (VisitFlows): each dump is released once read,
+// so the next one reuses its arrays.
+func BenchmarkParseDumpFlowsBench5kReleased(b *testing.B) {
+	text := benchDump(b)
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := ParseDumpFlows(text)
+		if err != nil || len(m.Flows) != 5000 {
+			b.Fatal(len(m.Flows), err)
+		}
+		m.Release()
+	}
+}
+
 // staticCaller answers every call with one text.
 type staticCaller string
 

@@ -280,6 +280,12 @@ type DatapathPort struct {
 // The kernel datapath adds "masks:" and "caches:" lines and -s adds
 // per-port counters; those are recognized and ignored.
 func ParseDpctlShow(text string) ([]DatapathStats, error) {
+	return parseDpctlShow(text, nil)
+}
+
+// parseDpctlShow is ParseDpctlShow that also hands every line to
+// counters, when not nil.
+func parseDpctlShow(text string, counters *counterReader) ([]DatapathStats, error) {
 	var dps []DatapathStats
 	orphans := 0
 	for rest := text; rest != ""; {
@@ -290,6 +296,9 @@ func ParseDpctlShow(text string) ([]DatapathStats, error) {
 			continue
 		}
 		ind := indentOf(line)
+		if counters != nil {
+			counters.line(ind, t)
+		}
 		if ind == 0 {
 			if name, ok := strings.CutSuffix(t, ":"); ok && strings.Contains(name, "@") && !strings.Contains(name, " ") {
 				dps = append(dps, DatapathStats{Name: name})
@@ -297,6 +306,9 @@ func ParseDpctlShow(text string) ([]DatapathStats, error) {
 				// ports of 500 costs twice what they take.
 				if len(dps) == 1 && strings.Contains(rest, "\n  port ") {
 					dps[0].Ports = make([]DatapathPort, 0, strings.Count(rest, "\n  port "))
+					if counters != nil {
+						counters.size = cap(dps[0].Ports)
+					}
 				}
 			} else {
 				orphans++
@@ -323,9 +335,14 @@ func ParseDpctlShow(text string) ([]DatapathStats, error) {
 }
 
 func parseDpctlLine(dp *DatapathStats, ind int, t string) bool {
-	key, val, _ := strings.Cut(t, ":")
-	if ind >= 4 && (strings.HasPrefix(t, "RX ") || strings.HasPrefix(t, "TX ") || key == "collisions") {
+	// Most lines of a reply with -s are counters: they are told by their
+	// start before the line is cut.
+	if ind >= 4 && len(t) >= 3 && (t[:3] == "RX " || t[:3] == "TX ") {
 		return len(dp.Ports) > 0 // -s counters of the port above
+	}
+	key, val, _ := strings.Cut(t, ":")
+	if ind >= 4 && key == "collisions" {
+		return len(dp.Ports) > 0
 	}
 	if val != "" && val[0] != ' ' {
 		return false // OVS prints "key: value"

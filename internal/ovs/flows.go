@@ -170,10 +170,10 @@ func ParseDumpFlows(text string) (Megaflows, error) {
 // destination with several outputs (IsUnicastDst, len(Outputs) > 1)
 // replaces the most recently kept other flow. A VM that floods and also
 // creates many flows therefore cannot push its flooding flows out of the
-// dump, at the cost of one index per kept flow.
+// dump.
 //
-// It is written for speed (no regexps, one allocation for all MACs and
-// one for all outputs) because it runs every poll over up to tens of
+// It is written for speed (no regexps, one allocation for all MACs, the
+// flows and their outputs in arrays reused from released dumps) because it runs every poll over up to tens of
 // thousands of flows, and preallocates by the flows the text can hold,
 // never by its line count.
 func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
@@ -187,9 +187,15 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 	m := Megaflows{Flows: reusedFlows(n)}
 	p := flowParser{
 		macs: make([]byte, 0, 12*n),
-		outs: reusedOutputs(2 * n), // most flows have one output
+		// Most flows have one output: a few flooding ones with many
+		// grow the array once, and the grown one is reused after.
+		outs: reusedOutputs(n + n/4),
 	}
-	evictable := make([]int32, 0, n) // kept flows a flood candidate may replace
+	// The flow a flood candidate replaces once the cap is reached is the
+	// most recently kept other one: the highest index at or below evict
+	// that does not hold a candidate (a replaced flow holds one).
+	evict, evicting := -1, false
+	var spare Megaflow // where a line is parsed when it may not be kept
 	headers := 0
 	for rest := text; rest != ""; {
 		var line string
@@ -201,27 +207,42 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 			headers++
 			continue
 		}
-		var f Megaflow
+		// A flow that will be kept is parsed in its place, not copied
+		// there: a Megaflow is 200 bytes.
+		f, inPlace := &spare, false
+		if k := len(m.Flows); k < maxFlows && k < cap(m.Flows) {
+			f, inPlace = &m.Flows[:k+1][k], true
+		}
+		*f = Megaflow{}
 		mark := p.mark()
-		if !p.parseLine(line, &f) {
+		if !p.parseLine(line, f) {
+			*f = Megaflow{}
 			p.rollback(mark)
 			if strings.TrimSpace(line) != "" {
 				m.Skipped++
 			}
 			continue
 		}
-		candidate := f.IsUnicastDst() && len(f.Outputs) > 1
 		switch {
+		case inPlace:
+			m.Flows = m.Flows[:len(m.Flows)+1]
 		case len(m.Flows) < maxFlows:
-			if !candidate {
-				evictable = append(evictable, int32(len(m.Flows)))
+			m.Flows = append(m.Flows, *f)
+		case floodCandidate(f):
+			if !evicting {
+				evict, evicting = len(m.Flows)-1, true
 			}
-			m.Flows = append(m.Flows, f)
-		case candidate && len(evictable) > 0:
-			i := evictable[len(evictable)-1]
-			evictable = evictable[:len(evictable)-1]
-			m.drop(m.Flows[i].InPort)
-			m.Flows[i] = f
+			for evict >= 0 && floodCandidate(&m.Flows[evict]) {
+				evict--
+			}
+			if evict < 0 {
+				p.rollback(mark)
+				m.drop(f.InPort)
+				break
+			}
+			m.drop(m.Flows[evict].InPort)
+			m.Flows[evict] = *f
+			evict--
 		default:
 			p.rollback(mark)
 			m.drop(f.InPort)
@@ -232,6 +253,12 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 	}
 	m.outs = p.outs
 	return m, nil
+}
+
+// floodCandidate reports whether f is a flow a flood detector needs,
+// which ParseDumpFlowsWith keeps in preference to others past its cap.
+func floodCandidate(f *Megaflow) bool {
+	return f.IsUnicastDst() && len(f.Outputs) > 1
 }
 
 // releasedFlows holds the Flows arrays of released dumps (*[]Megaflow,
@@ -499,21 +526,41 @@ func flatParen(s string) (inner, after string, ok bool) {
 
 // nextItem splits s at the first comma outside parentheses.
 func nextItem(s string) (item, rest string) {
-	depth := 0
+	item, rest, _ = nextAction(s)
+	return item, rest
+}
+
+// nextAction is nextItem that also returns the offset of the item's
+// first '(' (-1 for none), which callArgs would search for again.
+func nextAction(s string) (item, rest string, open int) {
+	depth, open := 0, -1
 	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '(', '{':
+		c := s[i]
+		if !itemByte[c] {
+			continue
+		}
+		switch c {
+		case '(':
+			if open < 0 {
+				open = i
+			}
+			depth++
+		case '{':
 			depth++
 		case ')', '}':
 			depth--
 		case ',':
 			if depth <= 0 {
-				return s[:i], s[i+1:]
+				return s[:i], s[i+1:], open
 			}
 		}
 	}
-	return s, ""
+	return s, "", open
 }
+
+// itemByte marks the bytes nextAction acts on, so the rest (nearly all:
+// port names) cost one lookup.
+var itemByte = [256]bool{'(': true, ')': true, '{': true, '}': true, ',': true}
 
 // argValue returns the value of key=value among the top-level
 // comma-separated items of s, value including any "/mask".
@@ -531,7 +578,11 @@ func argValue(s, key string) (string, bool) {
 // callArgs splits "name(args)" into name and args; for a bare word args is
 // "" and paren false.
 func callArgs(item string) (name, args string, paren bool) {
-	i := strings.IndexByte(item, '(')
+	return callArgsAt(item, strings.IndexByte(item, '('))
+}
+
+// callArgsAt is callArgs for an item whose first '(' is at i (-1: none).
+func callArgsAt(item string, i int) (name, args string, paren bool) {
 	if i < 0 {
 		return item, "", false
 	}
@@ -632,25 +683,56 @@ func (p *flowParser) parseKeyHead(f *Megaflow) (rest string, ok bool) {
 // with f untouched, for any other layout, which parseKeyHead then reads
 // (to the same fields when this one succeeds).
 func (p *flowParser) commonKeyHead(f *Megaflow) (rest string, ok bool) {
-	key, ok := strings.CutPrefix(f.Key, "recirc_id(")
-	i := strings.IndexByte(key, ')')
-	if !ok || i < 0 {
+	// The fields are short: they are scanned byte by byte here, which is
+	// cheaper than a call to a vectorized search per field.
+	key := f.Key
+	if len(key) < 10 || key[:10] != "recirc_id(" {
 		return "", false
+	}
+	key = key[10:]
+	i := 0
+	for i < len(key) && key[i] != ')' {
+		i++
 	}
 	n, ok := parseNum(key[:i])
-	if !ok || n > 1<<32-1 {
+	if i == len(key) || !ok || n > 1<<32-1 {
 		return "", false
 	}
-	key, ok = strings.CutPrefix(key[i+1:], ",in_port(")
-	i = strings.IndexByte(key, ')')
-	if !ok || i < 0 || strings.IndexByte(key[:i], '(') >= 0 {
+	key = key[i+1:]
+	if len(key) < 9 || key[:9] != ",in_port(" {
+		return "", false
+	}
+	key = key[9:]
+	i = 0
+	for ; i < len(key) && key[i] != ')'; i++ {
+		if key[i] == '(' {
+			return "", false
+		}
+	}
+	if i == len(key) {
 		return "", false
 	}
 	inPort := key[:i]
-	key = strings.TrimPrefix(key[i+1:], ",packet_type(ns=0,id=0)")
-	key, ok = strings.CutPrefix(key, ",eth(")
-	i = strings.IndexByte(key, ')')
-	if !ok || i < 0 || strings.IndexByte(key[:i], '(') >= 0 || (i+1 < len(key) && key[i+1] != ',') {
+	key = key[i+1:]
+	if len(key) >= 23 && key[:12] == ",packet_type" && key[12:23] == "(ns=0,id=0)" {
+		key = key[23:]
+	}
+	if len(key) < 5 || key[:5] != ",eth(" {
+		return "", false
+	}
+	key = key[5:]
+	// Two exact MACs ("src=…,dst=…", 43 bytes) hold no parenthesis.
+	if len(key) > 43 && key[43] == ')' && (len(key) == 44 || key[44] == ',') && p.exactEth(f, key[:43]) {
+		f.RecircID, f.InPort = uint32(n), inPort
+		return key[44:], true
+	}
+	i = 0
+	for ; i < len(key) && key[i] != ')'; i++ {
+		if key[i] == '(' {
+			return "", false
+		}
+	}
+	if i == len(key) || (i+1 < len(key) && key[i+1] != ',') {
 		return "", false
 	}
 	f.RecircID, f.InPort = uint32(n), inPort
@@ -679,6 +761,9 @@ func (p *flowParser) keyHeadField(f *Megaflow, field int, v string) bool {
 
 // ethField stores the src and dst of the inside of a key's eth(...).
 func (p *flowParser) ethField(f *Megaflow, eth string) {
+	if p.exactEth(f, eth) {
+		return
+	}
 	src, dst, hasSrc, hasDst := ethArgs(eth)
 	if hasSrc {
 		f.EthSrc, _ = p.maskedMAC(src)
@@ -686,6 +771,23 @@ func (p *flowParser) ethField(f *Megaflow, eth string) {
 	if hasDst {
 		f.EthDst, f.EthDstMasked = p.maskedMAC(dst)
 	}
+}
+
+// exactEth stores the MACs of eth when it is what nearly every key
+// matches, both MACs exactly ("src=02:00:00:00:00:01,dst=02:00:00:00:00:64",
+// cut by position); it returns false, f untouched, for anything else.
+func (p *flowParser) exactEth(f *Megaflow, eth string) bool {
+	if len(eth) != 43 || eth[:4] != "src=" || eth[21:26] != ",dst=" || len(p.macs)+12 > cap(p.macs) {
+		return false
+	}
+	n := len(p.macs)
+	b := p.macs[n : n+12 : n+12]
+	if !parseMACInto(eth[4:21], b[:6]) || !parseMACInto(eth[26:], b[6:]) {
+		return false
+	}
+	f.EthSrc, f.EthDst = net.HardwareAddr(b[:6:6]), net.HardwareAddr(b[6:])
+	p.macs = p.macs[:n+12]
+	return true
 }
 
 // searchKeyHead is parseKeyHead for keys in another layout: it searches
@@ -853,8 +955,9 @@ const maxActionDepth = 16
 func (p *flowParser) walkActions(acts string, st *actState, f *Megaflow, depth int) {
 	for acts != "" {
 		var item string
-		item, acts = nextItem(acts)
-		name, args, paren := callArgs(item)
+		var open int
+		item, acts, open = nextAction(acts)
+		name, args, paren := callArgsAt(item, open)
 		switch {
 		case !paren:
 			p.bareAction(name, st)

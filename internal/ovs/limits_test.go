@@ -2,7 +2,9 @@ package ovs
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -86,6 +88,69 @@ func TestDumpFlowsCap(t *testing.T) {
 	}
 	if want := map[string]int{"tapnoisy": 10, "tapflood": 5}; fmt.Sprint(m.Dropped) != fmt.Sprint(want) {
 		t.Errorf("dropped %v, want %v", m.Dropped, want)
+	}
+}
+
+// TestDumpFlowsCapOrder: past the cap each flooding flow takes the slot
+// of the most recently kept ordinary flow still there, whatever the mix
+// and order of the lines (some not understood), as a stack of the kept
+// ordinary flows' slots would pick.
+func TestDumpFlowsCapOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		var b strings.Builder
+		var lines []string // "flood", "plain", "bad" per flow line
+		for i := range 1 + rng.IntN(60) {
+			switch rng.IntN(5) {
+			case 0, 1:
+				b.WriteString(flowLine(i, "tapflood", "02:00:00:00:00:64", "tapvm2,tapvm3"))
+				lines = append(lines, "flood")
+			case 2:
+				b.WriteString("not a flow\n")
+				lines = append(lines, "bad")
+			default:
+				b.WriteString(flowLine(i, "tapnoisy", "02:00:00:00:00:02", "tapvm2"))
+				lines = append(lines, "plain")
+			}
+		}
+		maxFlows := 1 + rng.IntN(20)
+		// The model: slots in order, and a stack of the ordinary ones.
+		var want []string
+		var stack []int
+		dropped := 0
+		for i, kind := range lines {
+			ufid := fmt.Sprintf("%08x", i)
+			switch {
+			case kind == "bad":
+			case len(want) < maxFlows:
+				if kind == "plain" {
+					stack = append(stack, len(want))
+				}
+				want = append(want, ufid)
+			case kind == "flood" && len(stack) > 0:
+				want[stack[len(stack)-1]] = ufid
+				stack = stack[:len(stack)-1]
+				dropped++
+			default:
+				dropped++
+			}
+		}
+		m, err := ParseDumpFlowsWith(b.String(), FlowParseOptions{MaxFlows: maxFlows})
+		if len(want) == 0 {
+			continue // nothing understood: an error, tested elsewhere
+		}
+		var got []string
+		for _, f := range m.Flows {
+			got = append(got, f.UFID[:8])
+		}
+		n := 0
+		for _, c := range m.Dropped {
+			n += c
+		}
+		if err != nil || !slices.Equal(got, want) || n != dropped {
+			t.Fatalf("round %d, cap %d, lines %v: kept %v, %d dropped, %v; want %v, %d dropped",
+				round, maxFlows, lines, got, n, err, want, dropped)
+		}
 	}
 }
 

@@ -50,66 +50,103 @@ func ParsePortCounters(text string) (map[string]PortCounters, error) {
 }
 
 // portCounters is ParsePortCounters for a text already read by
-// ParseDpctlShow into dps; keep, when not nil, copies the port names out
-// of text (see datapathStats).
-func portCounters(text string, dps []DatapathStats, keep func(string) string) (map[string]PortCounters, error) {
+// ParseDpctlShow into dps; names, when not nil, holds copies of the port
+// names out of text (see datapathStats).
+func portCounters(text string, dps []DatapathStats, names *stringArena) (map[string]PortCounters, error) {
 	if len(dps) != 1 {
 		return nil, fmt.Errorf("dpctl/show -s: want one datapath in the reply, got %d", len(dps))
 	}
-	out := make(map[string]PortCounters, len(dps[0].Ports))
-	var name string
-	var cur PortCounters
-	seen := 0 // counter lines seen for the current port: RX and TX
-	flush := func() error {
-		if name == "" {
-			return nil
-		}
-		if seen != 2 {
-			return fmt.Errorf("dpctl/show -s: port %s has no RX/TX packets lines (was -s given?)", name)
-		}
-		if keep != nil {
-			name = keep(name)
-		}
-		out[name] = cur
-		return nil
-	}
+	r := counterReader{names: names, size: len(dps[0].Ports)}
 	for rest := text; rest != ""; {
 		var line string
 		line, rest = cutLine(rest)
-		t := strings.TrimSpace(line)
-		ind := indentOf(line)
-		switch {
-		case ind == 2 && strings.HasPrefix(t, "port "):
-			if err := flush(); err != nil {
-				return nil, err
-			}
-			num, val, _ := strings.Cut(t[len("port "):], ": ")
-			n, ok := parseDec(num)
-			pname, _, _ := strings.Cut(val, " ")
-			if !ok || n > 1<<32-1 || pname == "" {
-				return nil, fmt.Errorf("dpctl/show -s: bad port line %q", t)
-			}
-			name, cur, seen = pname, PortCounters{Number: uint32(n)}, 0
-		case ind >= 4 && name != "" && strings.HasPrefix(t, "RX packets:"):
-			c, err := counterFields(t)
-			if err != nil {
-				return nil, fmt.Errorf("dpctl/show -s: port %s: %w", name, err)
-			}
-			cur.RxPackets = c.packets
-			seen++
-		case ind >= 4 && name != "" && strings.HasPrefix(t, "TX packets:"):
-			c, err := counterFields(t)
-			if err != nil {
-				return nil, fmt.Errorf("dpctl/show -s: port %s: %w", name, err)
-			}
-			cur.TxPackets, cur.TxDropped = c.packets, c.dropped
-			seen++
+		r.line(indentOf(line), strings.TrimSpace(line))
+	}
+	return r.result()
+}
+
+// counterReader reads the per-port counters of dpctl/show -s one line at
+// a time, so that datapathStats reads them in ParseDpctlShow's pass over
+// the reply instead of a second one.
+type counterReader struct {
+	names *stringArena // copies the names out of the reply; nil: none
+	size  int          // the ports expected, to size out
+	out   map[string]PortCounters
+	err   error // the first error; the lines after it are ignored
+	name  string
+	cur   PortCounters
+	seen  int // counter lines seen for the current port: RX and TX
+}
+
+// line reads one line of the reply: ind is its indent, t the line
+// without its surrounding spaces.
+func (r *counterReader) line(ind int, t string) {
+	if r.err != nil {
+		return
+	}
+	switch {
+	case ind == 2 && strings.HasPrefix(t, "port "):
+		if r.err = r.flush(); r.err != nil {
+			return
 		}
+		num, val, _ := strings.Cut(t[len("port "):], ": ")
+		n, ok := parseDec(num)
+		pname, _, _ := strings.Cut(val, " ")
+		if !ok || n > 1<<32-1 || pname == "" {
+			r.err = fmt.Errorf("dpctl/show -s: bad port line %q", t)
+			return
+		}
+		r.name, r.cur, r.seen = pname, PortCounters{Number: uint32(n)}, 0
+	case ind >= 4 && r.name != "" && strings.HasPrefix(t, "RX packets:"):
+		c, err := counterFields(t)
+		if err != nil {
+			r.err = fmt.Errorf("dpctl/show -s: port %s: %w", r.name, err)
+			return
+		}
+		r.cur.RxPackets = c.packets
+		r.seen++
+	case ind >= 4 && r.name != "" && strings.HasPrefix(t, "TX packets:"):
+		c, err := counterFields(t)
+		if err != nil {
+			r.err = fmt.Errorf("dpctl/show -s: port %s: %w", r.name, err)
+			return
+		}
+		r.cur.TxPackets, r.cur.TxDropped = c.packets, c.dropped
+		r.seen++
 	}
-	if err := flush(); err != nil {
-		return nil, err
+}
+
+// flush stores the counters of the port read so far.
+func (r *counterReader) flush() error {
+	if r.name == "" {
+		return nil
 	}
-	return out, nil
+	if r.seen != 2 {
+		return fmt.Errorf("dpctl/show -s: port %s has no RX/TX packets lines (was -s given?)", r.name)
+	}
+	name := r.name
+	if r.names != nil {
+		name = r.names.keep(name)
+	}
+	if r.out == nil {
+		r.out = make(map[string]PortCounters, r.size)
+	}
+	r.out[name] = r.cur
+	return nil
+}
+
+// result returns the counters by port name once every line was read.
+func (r *counterReader) result() (map[string]PortCounters, error) {
+	if r.err == nil {
+		r.err = r.flush()
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if r.out == nil {
+		r.out = make(map[string]PortCounters, r.size)
+	}
+	return r.out, nil
 }
 
 // lineCounters are the counters of one RX or TX line that the agent uses.
@@ -128,10 +165,15 @@ func counterFields(t string) (lineCounters, error) {
 		if i == 0 {
 			continue // "RX", "TX"
 		}
-		k, v, ok := strings.Cut(kv, ":")
-		if !ok {
+		// By hand: a call to strings.Cut per counter is most of the cost.
+		colon := 0
+		for colon < len(kv) && kv[colon] != ':' {
+			colon++
+		}
+		if colon == len(kv) {
 			return lineCounters{}, fmt.Errorf("bad counter %q in %q", kv, t)
 		}
+		k, v := kv[:colon], kv[colon+1:]
 		if v == "?" {
 			continue
 		}

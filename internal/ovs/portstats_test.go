@@ -2,9 +2,11 @@ package ovs
 
 import (
 	"context"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func TestParsePortCounters(t *testing.T) {
@@ -111,6 +113,44 @@ func FuzzParsePortCounters(f *testing.F) {
 			}
 			if c.RxPackets > 0 && !strings.Contains(text, "RX packets:"+strconv.FormatUint(c.RxPackets, 10)) {
 				t.Fatalf("port %s: RX %d not in text", name, c.RxPackets)
+			}
+		}
+	})
+}
+
+// FuzzDatapathStatsCounters checks that the counters datapathStats reads
+// in its single pass are those ParsePortCounters reads in its own, nil
+// when it fails, and that the names are copied.
+func FuzzDatapathStatsCounters(f *testing.F) {
+	addCaptures(f, "dpctl-show", "netdev@x:\n  port 1: a\n    RX packets:1 dropped:0\n  port 2: b\n    TX packets:2 dropped:1\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		dps, err := ParseDpctlShow(text)
+		if err != nil || len(dps) == 0 {
+			return
+		}
+		st, err := datapathStats(text, dps[0].Name, &stringArena{})
+		if err != nil {
+			t.Fatalf("datapathStats(%q): %v", dps[0].Name, err)
+		}
+		want, werr := ParsePortCounters(text)
+		if len(dps) > 1 || werr != nil {
+			want = nil
+		}
+		if !reflect.DeepEqual(st.Counters, want) || (st.Counters == nil) != (want == nil) {
+			t.Fatalf("counters %+v, ParsePortCounters %+v (%v)", st.Counters, want, werr)
+		}
+		within := func(s string) bool {
+			p, start := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(text)))
+			return s != "" && p >= start && p < start+uintptr(len(text))
+		}
+		for name := range st.Counters {
+			if within(name) {
+				t.Fatalf("counter name %q is a view of the reply", name)
+			}
+		}
+		for _, p := range st.Ports {
+			if within(p.Name) || within(p.Type) || within(p.Config) {
+				t.Fatalf("port %+v is a view of the reply", p)
 			}
 		}
 	})

@@ -91,7 +91,7 @@ func (v vswitchd) DatapathShow(ctx context.Context, dp string) (DatapathStats, e
 	err := v.callView(ctx, func(text string) error {
 		var names stringArena
 		var err error
-		st, err = datapathStats(text, dp, names.keep)
+		st, err = datapathStats(text, dp, &names)
 		return err
 	}, "dpctl/show", "-s", dp)
 	return st, err
@@ -115,11 +115,14 @@ func (v vswitchd) callView(ctx context.Context, fn func(text string) error, meth
 	return fn(out)
 }
 
-// datapathStats parses the reply to dpctl/show -s dp; keep copies each
-// string kept out of text (which may be a view of a buffer that is
-// reused).
-func datapathStats(text, dp string, keep func(string) string) (DatapathStats, error) {
-	dps, err := ParseDpctlShow(text)
+// datapathStats parses the reply to dpctl/show -s dp, copying each string
+// it keeps out of text (which may be a view of a buffer that is reused)
+// into names.
+func datapathStats(text, dp string, names *stringArena) (DatapathStats, error) {
+	// The counters are read in the same pass (portCounters reads them in
+	// a second one).
+	counters := counterReader{names: names}
+	dps, err := parseDpctlShow(text, &counters)
 	if err != nil {
 		return DatapathStats{}, err
 	}
@@ -128,21 +131,21 @@ func datapathStats(text, dp string, keep func(string) string) (DatapathStats, er
 			if len(dps) == 1 {
 				// Without counters (an older reply shape) the caller
 				// cannot gate its dumps and reads every megaflow.
-				d.Counters, _ = portCounters(text, dps, keep)
+				d.Counters, _ = counters.result()
 			}
 			d.Name = dp
 			for i := range d.Ports {
 				p := &d.Ports[i]
-				p.Name, p.Type, p.Config = keep(p.Name), keep(p.Type), keep(p.Config)
+				p.Name, p.Type, p.Config = names.keep(p.Name), names.keep(p.Type), names.keep(p.Config)
 			}
 			return d, nil
 		}
 	}
-	names := make([]string, len(dps))
+	about := make([]string, len(dps))
 	for i, d := range dps {
-		names[i] = d.Name
+		about[i] = d.Name
 	}
-	return DatapathStats{}, fmt.Errorf("dpctl/show %s: reply is about %s", dp, strings.Join(names, ", "))
+	return DatapathStats{}, fmt.Errorf("dpctl/show %s: reply is about %s", dp, strings.Join(about, ", "))
 }
 
 // stringArena copies strings into a few large allocations instead of one

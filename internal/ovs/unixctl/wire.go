@@ -276,7 +276,7 @@ func rawText(raw json.RawMessage) string {
 // are strings, null or unsigned integers, each key once. ok is false for
 // anything else.
 func fastDecode(b []byte, inPlace bool) (r reply, ok bool) {
-	p := parser{b: b, inPlace: inPlace}
+	p := parser{b: b, inPlace: inPlace, quote: -1, backslash: -1}
 	if !p.consume('{') {
 		return r, false
 	}
@@ -385,10 +385,14 @@ func (p *parser) uint() (uint64, string, bool) {
 }
 
 type parser struct {
-	b       []byte
-	i       int
-	inPlace bool // the result is to be decoded in place (decodeReply)
-	wrote   bool // an in-place decode has written over b
+	b []byte
+	i int
+	// quote and backslash are the offsets of the first '"' and '\\' in b
+	// at or after where nextSpecial last looked for them (len(b): none),
+	// so that each is searched once per string and escape, not per byte.
+	quote, backslash int
+	inPlace          bool // the result is to be decoded in place (decodeReply)
+	wrote            bool // an in-place decode has written over b
 }
 
 func (p *parser) ws() {
@@ -447,11 +451,7 @@ func (p *parser) strBytes(mode strMode) (v []byte, fresh, ok bool) {
 	ascii := true
 	for p.i < len(p.b) {
 		// Skip the bytes that need no attention (nearly all of them).
-		b, i := p.b, skipPlain(p.b, p.i)
-		for i < len(b) && !strSpecial[b[i]] {
-			i++
-		}
-		p.i = i
+		p.i = p.nextSpecial(p.i)
 		if p.i >= len(p.b) {
 			break
 		}
@@ -484,7 +484,11 @@ func (p *parser) strBytes(mode strMode) (v []byte, fresh, ok bool) {
 			}
 			dst = append(dst, chunk...)
 			ascii = true
-			if dst, ok = p.escape(dst); !ok {
+			if p.i+1 < len(p.b) && shortEscape[p.b[p.i+1]] != 0 {
+				// "\n" ends every line of a dump: decoded here, not by a call.
+				dst = append(dst, shortEscape[p.b[p.i+1]])
+				p.i += 2
+			} else if dst, ok = p.escape(dst); !ok {
 				return nil, false, false
 			}
 			seg = p.i
@@ -500,39 +504,59 @@ func (p *parser) strBytes(mode strMode) (v []byte, fresh, ok bool) {
 	return nil, false, false
 }
 
-// strSpecial marks the bytes a JSON string scan must stop at: the
-// closing quote, escapes, control bytes (invalid raw) and non-ASCII bytes
-// (UTF-8 to validate).
-var strSpecial = func() (t [256]bool) {
-	for c := range 256 {
-		t[c] = c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\'
-	}
-	return t
-}()
-
-// Masks for skipPlain's word-at-a-time test.
+// Masks for nextSpecial's word-at-a-time test.
 const (
 	ones  = 0x0101010101010101
 	highs = 0x8080808080808080
 )
 
-// skipPlain returns the index of the first 8-byte word at or after i of b
-// that may hold a byte strSpecial marks (a quote, a backslash, a control
-// byte, a non-ASCII byte), testing a word at a time: a flow dump is a
-// megabyte of plain text with one escape ("\n") per line. The caller scans
-// from there byte by byte.
-func skipPlain(b []byte, i int) int {
-	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
-		if w&highs != 0 || hasZero(w^('"'*ones)) || hasZero(w^('\\'*ones)) || (w-0x20*ones)&^w&highs != 0 {
-			return i // (w-0x20*ones)&^w&highs: a byte below 0x20, when none is 0x80 or above
+// nextSpecial returns the offset of the first byte at or after i of p.b
+// that a JSON string scan must stop at, len(p.b) if none: the closing
+// quote, escapes, control bytes (invalid raw) and non-ASCII bytes (UTF-8
+// to validate). Quotes and backslashes are found with vectorized searches
+// whose results are kept (nothing ahead of p.i is ever written); the bytes
+// before them are checked for control and non-ASCII bytes 32 at a
+// time. A flow dump is a megabyte of plain ASCII with one escape ("\n")
+// per line.
+func (p *parser) nextSpecial(i int) int {
+	b := p.b
+	if p.quote < i {
+		p.quote = indexFrom(b, i, '"')
+	}
+	if p.backslash < i {
+		p.backslash = indexFrom(b, i, '\\')
+	}
+	end := min(p.quote, p.backslash)
+	for ; i+32 <= end; i += 32 {
+		c := b[i : i+32 : i+32]
+		w, v := binary.LittleEndian.Uint64(c), binary.LittleEndian.Uint64(c[8:])
+		x, y := binary.LittleEndian.Uint64(c[16:]), binary.LittleEndian.Uint64(c[24:])
+		// (x-0x20*ones)&^x sets the high bit of a byte below 0x20 (and
+		// maybe of bytes above it); x itself that of a non-ASCII byte.
+		if (w|v|x|y|(w-0x20*ones)&^w|(v-0x20*ones)&^v|(x-0x20*ones)&^x|(y-0x20*ones)&^y)&highs != 0 {
+			break
 		}
 	}
-	return i
+	for ; i < end; i++ {
+		if c := b[i]; c < 0x20 || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return end
 }
 
-// hasZero reports whether a byte of w is zero.
-func hasZero(w uint64) bool { return (w-ones)&^w&highs != 0 }
+// indexFrom returns the offset of the first c at or after i of b, len(b)
+// if none.
+func indexFrom(b []byte, i int, c byte) int {
+	if j := bytes.IndexByte(b[i:], c); j >= 0 {
+		return i + j
+	}
+	return len(b)
+}
+
+// shortEscape maps the byte after a backslash to what the two decode to,
+// for the escapes of one ASCII byte (all but \u); 0 for the others.
+var shortEscape = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // escape decodes the escape sequence at p.i (a backslash), appending it
 // to dst. It reads the whole sequence before writing, and writes fewer

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf8"
 )
 
 func TestDecodeReply(t *testing.T) {
@@ -240,19 +242,51 @@ func bigReply() []byte {
 	return b
 }
 
-// skipPlain never skips a byte the string scan must stop at, wherever it
-// lies in a word.
-func TestSkipPlain(t *testing.T) {
+// strSpecial marks the bytes nextSpecial must stop at: the closing
+// quote, escapes, control bytes and non-ASCII bytes.
+var strSpecial = func() (t [256]bool) {
 	for c := range 256 {
-		for at := range 24 {
-			b := []byte(strings.Repeat("a", 24))
-			b[at] = byte(c)
-			got := skipPlain(b, 0)
-			if strSpecial[c] && got > at {
-				t.Fatalf("byte %#x at %d skipped (stopped at %d)", c, at, got)
+		t[c] = c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\'
+	}
+	return t
+}()
+
+// nextSpecial finds the first byte the string scan must stop at,
+// wherever it lies in a word, and again and again as the scan moves on
+// past quotes, backslashes and the bytes it caches the search of.
+func TestNextSpecial(t *testing.T) {
+	first := func(b []byte, i int) int {
+		for ; i < len(b); i++ {
+			if strSpecial[b[i]] {
+				return i
 			}
-			if !strSpecial[c] && got != 24 {
-				t.Fatalf("plain byte %#x at %d: stopped at %d", c, at, got)
+		}
+		return len(b)
+	}
+	for c := range 256 {
+		for at := range 40 {
+			b := []byte(strings.Repeat("a", 40))
+			b[at] = byte(c)
+			p := parser{b: b, quote: -1, backslash: -1}
+			if got, want := p.nextSpecial(0), first(b, 0); got != want {
+				t.Fatalf("byte %#x at %d: stopped at %d, want %d", c, at, got, want)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	specials := []byte{'"', '\\', 0, '\n', 0x1f, 0x80, 0xc3, 0xff}
+	for range 2000 {
+		b := make([]byte, rng.IntN(200))
+		for i := range b {
+			b[i] = 'a' + byte(rng.IntN(26))
+			if rng.IntN(20) == 0 {
+				b[i] = specials[rng.IntN(len(specials))]
+			}
+		}
+		p := parser{b: b, quote: -1, backslash: -1}
+		for i := 0; i <= len(b); i += 1 + rng.IntN(30) {
+			if got, want := p.nextSpecial(i), first(b, i); got != want {
+				t.Fatalf("%q from %d: stopped at %d, want %d", b, i, got, want)
 			}
 		}
 	}

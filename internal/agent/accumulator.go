@@ -16,6 +16,9 @@ type accumulator struct {
 	retire time.Duration
 	keys   map[string]*accumulated
 	groups map[groupKey]*counterGroup
+	// forgot counts the sweeps that forgot a group: a groupMemo filled
+	// before one may name a group no longer in groups.
+	forgot int
 }
 
 // groupKey names counters read together (a device's six, an OpenFlow
@@ -73,6 +76,36 @@ func (c *accumulator) group(k groupKey, now time.Time) *counterGroup {
 	return g
 }
 
+// groupMemo remembers the groups one caller looked up in the last poll,
+// by the caller's own order: the same ports and tables come in the same
+// order poll after poll, and comparing a key with the one at its place
+// costs less than hashing it.
+type groupMemo struct {
+	forgot int
+	keys   []groupKey
+	groups []*counterGroup
+}
+
+// groupAt is group(k, now) for the i-th lookup of the poll by the owner of
+// m.
+func (c *accumulator) groupAt(m *groupMemo, i int, k groupKey, now time.Time) *counterGroup {
+	if m.forgot != c.forgot {
+		clear(m.groups) // let the forgotten groups go
+		m.forgot, m.keys, m.groups = c.forgot, m.keys[:0], m.groups[:0]
+	}
+	if i < len(m.keys) && m.keys[i] == k {
+		g := m.groups[i]
+		g.fresh, g.seen = false, now // as group does for a known key
+		return g
+	}
+	g := c.group(k, now)
+	for len(m.keys) <= i {
+		m.keys, m.groups = append(m.keys, groupKey{}), append(m.groups, nil)
+	}
+	m.keys[i], m.groups[i] = k, g
+	return g
+}
+
 // add records the upstream value cur of counter i and returns its
 // monotonic total and how much it grew (as accumulator.add).
 func (g *counterGroup) add(i int, cur uint64) (total, grew uint64) {
@@ -106,9 +139,13 @@ func (c *accumulator) sweep(now time.Time) {
 			delete(c.keys, key)
 		}
 	}
+	n := len(c.groups)
 	for key, g := range c.groups {
 		if now.Sub(g.seen) > c.retire {
 			delete(c.groups, key)
 		}
+	}
+	if len(c.groups) != n {
+		c.forgot++
 	}
 }

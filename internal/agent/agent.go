@@ -51,6 +51,15 @@ type Agent struct {
 	flooding []string
 	// portSeen is ovsPorts' scratch, reused by each poll.
 	portSeen map[string]bool
+	// inPorts and inReceived are the maps of the detector's input,
+	// refilled by each poll: the detector reads its input only while
+	// Observe runs (as it does the flows, which the unixctl source
+	// reuses), and nothing published points at them.
+	inPorts    map[string]detect.Port
+	inReceived map[string]uint64
+	// sentSpare is the sent hint of the poll before last, refilled as
+	// the next poll's: a hint is read only by the poll after it.
+	sentSpare map[string]uint64
 	// floodedByPort is each in_port's flooded packets so far, to tell
 	// the dump gate which ports flooded in the last poll.
 	floodedByPort map[string]uint64
@@ -60,6 +69,11 @@ type Agent struct {
 	leakReceivers bool
 	// macs caches parsed attached MACs across polls (bounded).
 	macs map[string]net.HardwareAddr
+	// devGroups remembers the ports' device counters (see groupMemo).
+	devGroups groupMemo
+	// portMACs is the attached MAC of each port of the last poll, by
+	// its place among the poll's ports (see portMAC).
+	portMACs []portMAC
 	// lastProgress is when the poll loop last finished a step (UnixNano).
 	lastProgress atomic.Int64
 }
@@ -74,17 +88,20 @@ func New(cfg Config, sources []Source, log *zap.Logger, store *state.Store) *Age
 	host, _ := os.Hostname()
 	a := &Agent{
 		cfg: cfg, sources: sources, log: log, store: store,
-		det:       detect.New(cfg.Detect),
-		status:    statusLog{log: log, last: map[string]string{}},
-		counters:  newAccumulator(cfg.RetireAfter),
-		names:     interner{},
-		traces:    newTraceCache(cfg.Interval),
-		fdbTables: newFDBCache(),
-		series:    newSeriesKeeper(cfg.RetireAfter, cfg.MaxVLANsPerPort),
-		hostname:  host,
-		sent:      map[string]uint64{},
-		portSeen:  map[string]bool{},
-		macs:      map[string]net.HardwareAddr{},
+		det:        detect.New(cfg.Detect),
+		status:     statusLog{log: log, last: map[string]string{}},
+		counters:   newAccumulator(cfg.RetireAfter),
+		names:      interner{},
+		traces:     newTraceCache(cfg.Interval),
+		fdbTables:  newFDBCache(),
+		series:     newSeriesKeeper(cfg.RetireAfter, cfg.MaxVLANsPerPort),
+		hostname:   host,
+		sent:       map[string]uint64{},
+		portSeen:   map[string]bool{},
+		inPorts:    map[string]detect.Port{},
+		inReceived: map[string]uint64{},
+		sentSpare:  map[string]uint64{},
+		macs:       map[string]net.HardwareAddr{},
 	}
 	a.progress()
 	return a
@@ -160,7 +177,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	snap.Bridges = p.bridges
 	snap.L2 = p.l2
 	a.counters.sweep(now)
-	a.sent = p.sentNow
+	a.sent, a.sentSpare = p.sentNow, a.sent
 	a.flooding, a.floodedByPort = followedPorts(res, a.floodedByPort)
 	a.leakReceivers = hasLeakReceivers(p)
 	a.store.Publish(snap)
@@ -170,14 +187,17 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 
 // detectInput turns the poll into the detector's input.
 func (a *Agent) detectInput(ctx context.Context, p *Poll) detect.Input {
-	in := detect.Input{Time: p.Time, Ports: make(map[string]detect.Port, len(p.ports)),
-		Received: make(map[string]uint64, len(p.ports)), Flows: p.flows, Complete: p.dumped}
-	for _, port := range p.ports {
-		in.Ports[port.Name] = detect.Port{Bridge: port.Bridge, Name: port.Name, VLAN: port.VLAN,
-			Endpoint: isEndpoint(port), MAC: a.mac(port.AttachedMAC), Tunnel: port.Tunnel != nil}
+	clear(a.inPorts)
+	clear(a.inReceived)
+	in := detect.Input{Time: p.Time, Ports: a.inPorts, Received: a.inReceived, Flows: p.flows, Complete: p.dumped}
+	for i := range p.ports {
+		port := &p.ports[i]
+		dp := detect.Port{Bridge: port.Bridge, Name: port.Name, VLAN: port.VLAN,
+			Endpoint: isEndpoint(*port), MAC: a.portMAC(i, port.AttachedMAC), Tunnel: port.Tunnel != nil}
 		if port.OVN != nil {
-			in.Ports[port.Name] = withMACs(in.Ports[port.Name], port.OVN.MACs)
+			dp = withMACs(dp, port.OVN.MACs)
 		}
+		in.Ports[port.Name] = dp
 		if port.Counters != nil {
 			in.Received[port.Name] = port.Counters.TxBytes
 		}
@@ -216,6 +236,30 @@ func (a *Agent) mac(s string) net.HardwareAddr {
 	}
 	m := parseMAC(s)
 	a.macs[s] = m
+	return m
+}
+
+// portMAC is a port's attached MAC as read and parsed.
+type portMAC struct {
+	attached string
+	mac      net.HardwareAddr
+}
+
+// portMAC returns s parsed, s being the attached MAC of the i-th port of
+// the poll. The ports come sorted and change rarely, so the i-th port of
+// the last poll mostly had the same one: comparing with it is cheaper
+// than looking the cache up.
+func (a *Agent) portMAC(i int, s string) net.HardwareAddr {
+	if i < len(a.portMACs) && a.portMACs[i].attached == s {
+		return a.portMACs[i].mac
+	}
+	m := a.mac(s)
+	switch {
+	case i < len(a.portMACs):
+		a.portMACs[i] = portMAC{attached: s, mac: m}
+	case i == len(a.portMACs):
+		a.portMACs = append(a.portMACs, portMAC{attached: s, mac: m})
+	}
 	return m
 }
 

@@ -240,7 +240,8 @@ func (g *dumpGate) observe(dp string, p dumpPlan, flows []detect.Flow, minRate f
 	st := g.state(dp)
 	var cands []string
 	seen := map[string]bool{}
-	for _, f := range flows {
+	for i := range flows {
+		f := &flows[i] // not copied: thousands per poll
 		if !floodShaped(f) {
 			continue
 		}
@@ -304,7 +305,7 @@ const candidateGiveUp = 6
 // floodShaped says whether a megaflow looks like an unknown-unicast flood:
 // one unicast destination MAC delivered to two or more places. Only the
 // detector (with the FDB) decides whether it is one.
-func floodShaped(f detect.Flow) bool {
+func floodShaped(f *detect.Flow) bool {
 	return len(f.Dst) == 6 && f.Dst[0]&1 == 0 && len(f.Outputs) >= 2
 }
 
@@ -449,7 +450,7 @@ func (s *unixctlSource) gated(p *Poll, dp ovs.Datapath, stats ovs.DatapathStats)
 		cfg.Always = true
 	}
 	in := gateInput{dp: dp.Name, now: p.Time, flows: stats.Flows, counters: stats.Counters,
-		ports: allPorts(dp), flooding: p.flooding, maxFlows: p.cfg.MaxFlows,
+		ports: s.portsOf(dp), flooding: p.flooding, maxFlows: p.cfg.MaxFlows,
 		maxPorts: p.cfg.BoundedPorts, minRate: p.cfg.Detect.MinPacketRate, moved: bridgeMoves(p, dp),
 		sweepPolls: sweepPolls(cfg.SweepInterval, p.cfg.Interval, p.cfg.Detect.FlowMemoryPolls)}
 	plan := s.gate.plan(cfg, in)

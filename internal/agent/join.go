@@ -53,10 +53,11 @@ func (a *Agent) joinOVS(p *Poll) {
 	} else {
 		p.ports = append(p.ports, ports...)
 	}
-	p.sentNow = make(map[string]uint64, len(p.ports))
+	p.sentNow = a.sentSpare
+	clear(p.sentNow)
 	counters := make([]state.Counters, len(p.ports)) // one block, not one per port
 	for i := range p.ports {
-		addCounters(p, &p.ports[i], &counters[i])
+		addCounters(p, &a.devGroups, i, &p.ports[i], &counters[i])
 	}
 }
 
@@ -76,10 +77,11 @@ func (a *Agent) ovsPorts(p *Poll) []state.Port {
 			if out == nil {
 				out = make([]state.Port, 0, len(b.Ports)*len(p.ovsdb.Bridges))
 			}
-			for _, port := range b.Ports {
+			for j := range b.Ports {
+				port := &b.Ports[j] // not copied: read once, and large
 				sp := state.Port{Bridge: b.Name, Name: port.Name, OFPort: -1, VLAN: port.Tag}
 				if len(port.Interfaces) > 0 {
-					i := port.Interfaces[0]
+					i := &port.Interfaces[0]
 					sp.OFPort, sp.Type = i.OFPort, i.Type
 					sp.IfaceID, sp.AttachedMAC, sp.VMUUID = i.IfaceID, i.AttachedMAC, i.VMUUID
 				}
@@ -126,8 +128,9 @@ func appendPort(out []state.Port, seen map[string]bool, port state.Port) ([]stat
 
 // addCounters attaches the counters of port's VM-facing device, made
 // monotonic, in slot, and notes what the VM sent this poll (for the
-// bounded dump).
-func addCounters(p *Poll, port *state.Port, slot *state.Counters) {
+// bounded dump). port is the i-th of the poll's ports, whose counters are
+// looked up through memo.
+func addCounters(p *Poll, memo *groupMemo, i int, port *state.Port, slot *state.Counters) {
 	if p.netlink == nil || port.Counters != nil {
 		return
 	}
@@ -135,7 +138,7 @@ func addCounters(p *Poll, port *state.Port, slot *state.Counters) {
 	if !ok {
 		return
 	}
-	g := p.counters.group(groupKey{kind: "dev", bridge: port.Bridge, name: port.Name}, p.Time)
+	g := p.counters.groupAt(memo, i, groupKey{kind: "dev", bridge: port.Bridge, name: port.Name}, p.Time)
 	var sent uint64
 	*slot, sent = g.counters(d.Counters)
 	port.Counters = slot

@@ -271,3 +271,72 @@ func TestSeriesMemoryBounded(t *testing.T) {
 		t.Errorf("memory of gone ports: seen %d, vlans %d, retired %d", len(k.seen), len(k.vlans), len(k.retired))
 	}
 }
+
+// TestGroupAtMatchesGroup polls two accumulators through the same
+// counters, one looking groups up by key, the other through a memo of
+// the last poll's order: ports move, vanish past the retirement delay,
+// come back and reset, and both must count alike.
+func TestGroupAtMatchesGroup(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	type reading struct {
+		port string
+		rx   uint64
+	}
+	polls := []struct {
+		at       time.Duration
+		readings []reading
+	}{
+		{0, []reading{{"a", 10}, {"b", 20}, {"c", 30}}},
+		{time.Second, []reading{{"a", 15}, {"b", 25}, {"c", 35}}},
+		{2 * time.Second, []reading{{"b", 30}, {"a", 16}}}, // moved, c gone
+		{3 * time.Second, []reading{{"b", 31}, {"a", 17}, {"c", 5}}},
+		{3*time.Second + 10*time.Minute + time.Millisecond, []reading{{"a", 18}}}, // b, c forgotten
+		{4*time.Second + 10*time.Minute, []reading{{"a", 19}, {"b", 1}, {"c", 2}}},
+		{5*time.Second + 10*time.Minute, []reading{{"a", 20}, {"b", 4}, {"c", 1}}}, // c reset
+	}
+	plain, memoed := newAccumulator(10*time.Minute), newAccumulator(10*time.Minute)
+	var memo groupMemo
+	for n, poll := range polls {
+		now := t0.Add(poll.at)
+		for i, r := range poll.readings {
+			k := groupKey{kind: "dev", bridge: "br-int", name: r.port}
+			wantTotal, wantGrew := plain.group(k, now).add(0, r.rx)
+			gotTotal, gotGrew := memoed.groupAt(&memo, i, k, now).add(0, r.rx)
+			if gotTotal != wantTotal || gotGrew != wantGrew {
+				t.Errorf("poll %d, %s: %d, %d through the memo; %d, %d by key", n, r.port, gotTotal, gotGrew, wantTotal, wantGrew)
+			}
+		}
+		plain.sweep(now)
+		memoed.sweep(now)
+		if len(plain.groups) != len(memoed.groups) {
+			t.Errorf("poll %d: %d groups kept through the memo, %d by key", n, len(memoed.groups), len(plain.groups))
+		}
+	}
+}
+
+// BenchmarkDeviceGroups looks up the device counters of 500 ports, as a
+// poll's join does, by key and through the memo of the last poll's order.
+func BenchmarkDeviceGroups(b *testing.B) {
+	keys := make([]groupKey, 500)
+	for i := range keys {
+		keys[i] = groupKey{kind: "dev", bridge: "br-int", name: fmt.Sprintf("tap%08x-%02d", i*7919, i%50)}
+	}
+	now := time.Unix(1000, 0)
+	b.Run("by key", func(b *testing.B) {
+		c := newAccumulator(10 * time.Minute)
+		for b.Loop() {
+			for _, k := range keys {
+				c.group(k, now).add(0, 1)
+			}
+		}
+	})
+	b.Run("memo", func(b *testing.B) {
+		c := newAccumulator(10 * time.Minute)
+		var memo groupMemo
+		for b.Loop() {
+			for i, k := range keys {
+				c.groupAt(&memo, i, k, now).add(0, 1)
+			}
+		}
+	})
+}

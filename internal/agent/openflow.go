@@ -27,6 +27,8 @@ type openflowSource struct {
 	r        OpenFlowReader
 	deadline time.Duration
 	normal   map[string]normalRules
+	// groups remembers the tables' counters (see groupMemo).
+	groups groupMemo
 }
 
 // normalRules is a bridge's last NORMAL rules read and when to read again.
@@ -53,6 +55,7 @@ func (s *openflowSource) Read(ctx context.Context, p *Poll) error {
 	v := &openflowView{tables: map[string][]state.Table{}, rules: map[string][]state.Rule{}}
 	p.openflow = v
 	var errs []error
+	n := 0 // tables looked up so far, in order
 	for _, br := range ovsBridgeNames(p) {
 		ts, err := s.r.TableStats(ctx, br)
 		if err != nil {
@@ -61,7 +64,8 @@ func (s *openflowSource) Read(ctx context.Context, p *Poll) error {
 		}
 		tables := make([]state.Table, 0, len(ts))
 		for _, t := range ts {
-			g := p.counters.group(groupKey{kind: "of", bridge: br, id: int(t.TableID)}, p.Time)
+			g := p.counters.groupAt(&s.groups, n, groupKey{kind: "of", bridge: br, id: int(t.TableID)}, p.Time)
+			n++
 			lookups, _ := g.add(0, t.LookupCount)
 			matches, _ := g.add(1, t.MatchedCount)
 			tables = append(tables, state.Table{ID: t.TableID, Rules: t.ActiveCount, Lookups: lookups, Matches: matches})

@@ -155,6 +155,7 @@ func compareReuse(t *testing.T, h hostState, a *Agent, got *state.Snapshot, b *A
 		"unixctl port bridges": {sortedKeys(unixctlOf(a).topo.portBr), sortedKeys(unixctlOf(b).topo.portBr)},
 		"devices":              {sortedKeys(netlinkOf(a).devs), sortedKeys(netlinkOf(b).devs)},
 		"attached MACs":        {attachedPorts(a), attachedPorts(b)},
+		"datapath ports":       {datapathPorts(unixctlOf(a)), datapathPorts(unixctlOf(b))},
 	} {
 		if !slices.Equal(pair[0], pair[1]) {
 			t.Errorf("%s after reuse %q, fresh agent %q", what, pair[0], pair[1])
@@ -163,6 +164,17 @@ func compareReuse(t *testing.T, h hostState, a *Agent, got *state.Snapshot, b *A
 	if got.Datapaths[0].Hit != want.Datapaths[0].Hit {
 		t.Errorf("datapath hits %d after reuse, %d fresh", got.Datapaths[0].Hit, want.Datapaths[0].Hit)
 	}
+}
+
+// datapathPorts lists the ports the dump gate is given, of every datapath.
+func datapathPorts(s *unixctlSource) []string {
+	var out []string
+	for _, dp := range s.topo.from {
+		for _, port := range s.portsOf(dp) {
+			out = append(out, dp.Name+"/"+port)
+		}
+	}
+	return out
 }
 
 // attachedPorts lists the ports of the attached MACs the fdb source read.
@@ -189,4 +201,26 @@ func sourceOf[S Source](a *Agent) S {
 		}
 	}
 	panic("no such source")
+}
+
+// TestPortMACFollowsThePort feeds portMAC the attached MACs of polls whose
+// ports move, change MAC, lose it or grow in number: the MAC taken from
+// the last poll's place must always be the one of the port there now.
+func TestPortMACFollowsThePort(t *testing.T) {
+	polls := [][]string{
+		{"02:00:00:00:00:01", "", "02:00:00:00:00:03"},
+		{"02:00:00:00:00:01", "", "02:00:00:00:00:03"},
+		{"", "02:00:00:00:00:01", "02:00:00:00:00:03", "02:00:00:00:00:04"},
+		{"02:00:00:00:00:09", "not a mac", "02:00:00:00:00:03"},
+		{"02:00:00:00:00:09"},
+		{"02:00:00:00:00:03", "02:00:00:00:00:09", "", "", "02:00:00:00:00:05"},
+	}
+	a := New(DefaultConfig(), nil, nil, &state.Store{})
+	for n, macs := range polls {
+		for i, s := range macs {
+			if got, want := a.portMAC(i, s), parseMAC(s); !slices.Equal(got, want) {
+				t.Errorf("poll %d, port %d (%q): %v, want %v", n, i, s, got, want)
+			}
+		}
+	}
 }

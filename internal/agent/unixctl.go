@@ -8,7 +8,6 @@ import (
 	"hash/maphash"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -33,6 +32,15 @@ type unixctlSource struct {
 	// flows is the backing array of the last poll's megaflows, reused by
 	// the next poll: nothing keeps a poll's flows past it.
 	flows []detect.Flow
+	// ownFlows: this poll's flows are appended to flows (no source put
+	// flows in the poll before this one), whose first written slots hold
+	// the last poll's megaflows (see appendFlows).
+	ownFlows bool
+	// wroteFlows and wroteOuts are how many slots of flows and outs the
+	// last poll wrote.
+	wroteFlows, wroteOuts int
+	// newIDs is appendFlows' scratch for the identities of new megaflows.
+	newIDs []byte
 	// outs is the same for the flows' outputs.
 	outs []detect.Output
 	// observed is the same for the ports whose flows a poll read, made a
@@ -44,6 +52,8 @@ type unixctlSource struct {
 	// while DpifShow returns the same bridges: ports change rarely, and
 	// rebuilding the maps of every port is most of what a read allocates.
 	topo dpifTopology
+	// dpPorts lists each datapath's ports, kept with topo.
+	dpPorts map[string][]string
 }
 
 // dpifTopology is what a poll's unixctl view derives from dpif/show: the
@@ -89,6 +99,7 @@ func (s *unixctlSource) Read(ctx context.Context, p *Poll) error {
 	p.ovsVersion, p.vswitchd = s.version, s.v
 	if !s.topo.builtFrom(dps, p.cfg) {
 		s.topo = newDpifTopology(dps, p.cfg)
+		s.dpPorts = map[string][]string{}
 	}
 	v := &unixctlView{ports: s.topo.ports, portBr: s.topo.portBr, bridges: s.topo.bridges, fdbStats: map[string]*state.FDB{}}
 	p.unixctl = v
@@ -164,13 +175,12 @@ func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Da
 	var errs []error
 	complete := true
 	s.observed = s.observed[:0] // every port, after whole dumps
-	if p.flows == nil {
-		clear(s.flows) // drop the last poll's references to its dumps
+	s.ownFlows = p.flows == nil
+	if s.ownFlows {
 		p.flows = s.flows[:0]
-		defer func() { s.flows = p.flows }()
 	}
-	clear(s.outs)
 	s.outs = s.outs[:0]
+	defer s.keep(p)
 	for _, dp := range dps {
 		d, whole, err := s.readDatapath(ctx, p, dp)
 		if err != nil {
@@ -189,6 +199,18 @@ func (s *unixctlSource) readDatapaths(ctx context.Context, p *Poll, dps []ovs.Da
 		}
 	}
 	return errs
+}
+
+// keep records the arrays of this poll's flows and outputs for the next
+// poll, and drops what their slots past them still hold of older dumps.
+func (s *unixctlSource) keep(p *Poll) {
+	if s.ownFlows {
+		s.flows = p.flows
+		clear(s.flows[len(s.flows):max(len(s.flows), min(s.wroteFlows, cap(s.flows)))])
+		s.wroteFlows = len(s.flows)
+	}
+	clear(s.outs[len(s.outs):max(len(s.outs), min(s.wroteOuts, cap(s.outs)))])
+	s.wroteOuts = len(s.outs)
 }
 
 // readDatapath reads the datapath's counters, then dumps the megaflows
@@ -240,6 +262,19 @@ func countPorts(dps []ovs.Datapath) int {
 	return n
 }
 
+// portsOf returns the ports of dp, listed once per topology (the list is
+// only read).
+func (s *unixctlSource) portsOf(dp ovs.Datapath) []string {
+	if ports, ok := s.dpPorts[dp.Name]; ok {
+		return ports
+	}
+	ports := allPorts(dp)
+	if s.dpPorts != nil {
+		s.dpPorts[dp.Name] = ports
+	}
+	return ports
+}
+
 func allPorts(dp ovs.Datapath) []string {
 	out := make([]string, 0, countPorts([]ovs.Datapath{dp}))
 	for _, br := range dp.Bridges {
@@ -252,48 +287,101 @@ func allPorts(dp ovs.Datapath) []string {
 
 // appendFlows converts a dump's megaflows and appends them to dst. Every
 // string it keeps is copied out of the reply (names through the interner,
-// keys as compact identities), all the flows' keys are carved from one
-// allocation, and their outputs from an array the source reuses from
-// poll to poll: a dump is thousands of megaflows per poll.
+// keys as compact identities), the new keys are carved from one
+// allocation, and the outputs from an array the source reuses from poll
+// to poll: a dump is thousands of megaflows per poll.
+//
+// A megaflow mostly comes back at the same place of the next poll's dump,
+// so the slots past dst (when dst is the source's own array) and past the
+// outputs still hold the last poll's flow and outputs there: a key or name
+// equal to the one in that slot is taken from it, not looked up or
+// allocated again.
 func (s *unixctlSource) appendFlows(dst []detect.Flow, dp string, ms []ovs.Megaflow, names interner) []detect.Flow {
 	nOut := 0
 	for i := range ms {
 		nOut += len(ms[i].Outputs)
 	}
+	var prev []detect.Flow
+	if s.ownFlows {
+		prev = dst[len(dst):max(len(dst), min(s.wroteFlows, cap(dst)))]
+	}
+	prevOuts := s.outs[len(s.outs):max(len(s.outs), min(s.wroteOuts, cap(s.outs)))]
 	// Appended to, never overwritten, within a poll: the flows of earlier
 	// dumps keep theirs.
 	outs := slices.Grow(s.outs, nOut)
 	defer func() { s.outs = outs }()
-	// The identities are written straight into the string they are
-	// carved from: one allocation, no copy.
-	var sb strings.Builder
-	sb.Grow(flowIDLen * len(ms))
+	dst = slices.Grow(dst, len(ms))
+	base := len(dst)
+	newIDs := s.newIDs[:0]
 	var id [flowIDLen]byte
 	dpHash := s.ids.datapath(dp)
-	for i := range ms {
-		sb.Write(s.ids.append(id[:0], dpHash, &ms[i]))
-	}
-	keys := sb.String()
-	dst = slices.Grow(dst, len(ms))
+	var none detect.Flow
 	for i := range ms {
 		m := &ms[i]
-		f := detect.Flow{Key: keys[i*flowIDLen : (i+1)*flowIDLen], InPort: names.get(m.InPort), Src: m.EthSrc, Dst: m.EthDst,
+		was := &none
+		if i < len(prev) {
+			was = &prev[i]
+		}
+		f := detect.Flow{InPort: same(was.InPort, m.InPort, names), Src: m.EthSrc, Dst: m.EthDst,
 			Packets: m.Packets, Bytes: m.Bytes, VLAN: m.VLAN}
+		if key := s.ids.append(id[:0], dpHash, m); was.Key == string(key) {
+			f.Key = was.Key
+		} else {
+			newIDs = append(newIDs, key...) // keyed below, from one allocation
+		}
 		if m.EthDstMasked {
 			f.Dst = nil // a masked destination is not one unicast MAC
 		}
 		if t := m.Tunnel; t != nil {
-			f.TunnelSrc, f.TunnelDst, f.TunnelID = names.get(t.Src), names.get(t.Dst), t.ID
+			f.TunnelSrc, f.TunnelDst, f.TunnelID = same(was.TunnelSrc, t.Src, names), same(was.TunnelDst, t.Dst, names), t.ID
 		}
 		first := len(outs)
 		for _, o := range m.Outputs {
-			outs = append(outs, detect.Output{Port: names.get(o.Port), VLAN: o.VLAN, Tunnel: names.get(o.TunnelDst),
-				TunnelID: o.TunnelID, TunnelDev: names.get(o.TunnelPort)})
+			var old detect.Output
+			if k := len(outs) - len(s.outs); k < len(prevOuts) {
+				old = prevOuts[k]
+			}
+			outs = append(outs, detect.Output{Port: same(old.Port, o.Port, names), VLAN: o.VLAN,
+				Tunnel: same(old.Tunnel, o.TunnelDst, names), TunnelID: o.TunnelID,
+				TunnelDev: same(old.TunnelDev, o.TunnelPort, names)})
 		}
 		f.Outputs = outs[first:len(outs):len(outs)]
 		dst = append(dst, f)
 	}
+	s.keyNew(dst[base:], newIDs)
 	return dst
+}
+
+// keyNew gives the flows that have no key yet theirs, in order, from ids
+// (their identities end to end): one string for all of them.
+func (s *unixctlSource) keyNew(flows []detect.Flow, ids []byte) {
+	if len(ids) == 0 {
+		return
+	}
+	keys := string(ids)
+	for i := range flows {
+		if flows[i].Key == "" {
+			flows[i].Key, keys = keys[:flowIDLen], keys[flowIDLen:]
+		}
+	}
+	// A scratch the size of a whole dump is kept only while dumps churn.
+	if cap(ids) <= maxKeptIDs {
+		s.newIDs = ids[:0]
+	} else {
+		s.newIDs = nil
+	}
+}
+
+// maxKeptIDs bounds the identities' scratch kept between dumps.
+const maxKeptIDs = 256 * flowIDLen
+
+// same returns was when it equals s (a copy of s kept from the last poll),
+// else s interned.
+func same(was, s string, names interner) string {
+	if was == s {
+		return was
+	}
+	return names.get(s)
 }
 
 // flowIDLen is the length of a megaflow's identity (detect.Flow.Key).

@@ -49,8 +49,10 @@ type Agent struct {
 	// sent and flooding are the hints the next poll's sources get.
 	sent     map[string]uint64
 	flooding []string
-	// portSeen is ovsPorts' scratch, reused by each poll.
+	// portSeen is listPorts' scratch.
 	portSeen map[string]bool
+	// portList is what ovsPorts copies a poll's ports from.
+	portList portList
 	// inPorts and inReceived are the maps of the detector's input,
 	// refilled by each poll: the detector reads its input only while
 	// Observe runs (as it does the flows, which the unixctl source

@@ -335,7 +335,12 @@ func (st *gateState) replication(counters map[string]ovs.PortCounters, now time.
 		}
 		pc.rx, pc.out, pc.poll = rx, out, st.polls
 	}
+	// Every port read is in st.ports now: when it holds no more, none is
+	// gone.
 	for name, pc := range st.ports {
+		if len(st.ports) == len(counters) {
+			break
+		}
 		if pc.poll != st.polls {
 			delete(st.ports, name) // gone: counts from zero if it comes back
 		}

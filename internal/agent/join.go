@@ -7,6 +7,7 @@ import (
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/netdev"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovsdb"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
 )
 
@@ -63,10 +64,53 @@ func (a *Agent) joinOVS(p *Poll) {
 
 // ovsPorts lists OVS's ports with their identity, by name: from OVSDB,
 // plus the ports vswitchd has that OVSDB did not tell about (OVSDB down).
+// The list is new every poll (it is the snapshot's); what it is copied
+// from is rebuilt only when the OVSDB topology or vswitchd's ports change.
 func (a *Agent) ovsPorts(p *Poll) []state.Port {
+	var from portsFrom
+	from.ovsdb, from.cfg = p.ovsdb, p.cfg
+	if p.unixctl != nil {
+		from.unixctl, from.dpif = true, p.unixctl.topoID
+	}
+	if from.dpif == 0 && from.unixctl || from != a.portList.from {
+		a.portList = portList{from: from, ports: a.listPorts(p)}
+	}
+	if a.portList.ports == nil {
+		return nil
+	}
+	out := slices.Clone(a.portList.ports)
+	var vmDev *netdev.VMDevices
+	if p.netlink != nil {
+		vmDev = netdev.NewVMDevices(p.netlink) // indexes devices once, not once per port
+	}
+	for i := range out {
+		out[i].Device = out[i].Name
+		if vmDev != nil {
+			out[i].Device = vmDev.Resolve(out[i].Name)
+		}
+	}
+	return out
+}
+
+// portList is the agent's last list of OVS ports (without devices), and
+// what it was listed from.
+type portList struct {
+	from  portsFrom
+	ports []state.Port
+}
+
+// portsFrom identifies the inputs of a port list: the OVSDB topology and
+// vswitchd's ports are kept, unmodified, while they stay the same.
+type portsFrom struct {
+	ovsdb   *ovsdb.Topology
+	cfg     *Config
+	unixctl bool
+	dpif    uint64 // unixctlView.topoID; 0 when unknown
+}
+
+// listPorts lists OVS's ports with their identity, sorted by name.
+func (a *Agent) listPorts(p *Poll) []state.Port {
 	var out []state.Port
-	// The ports are the snapshot's, new every poll; the index of their
-	// names is the agent's scratch, cleared.
 	seen := a.portSeen
 	clear(seen)
 	if p.ovsdb != nil {
@@ -98,16 +142,6 @@ func (a *Agent) ovsPorts(p *Poll) []state.Port {
 		}
 	}
 	slices.SortFunc(out, func(x, y state.Port) int { return strings.Compare(x.Name, y.Name) })
-	var vmDev *netdev.VMDevices
-	if p.netlink != nil {
-		vmDev = netdev.NewVMDevices(p.netlink) // indexes devices once, not once per port
-	}
-	for i := range out {
-		out[i].Device = out[i].Name
-		if vmDev != nil {
-			out[i].Device = vmDev.Resolve(out[i].Name)
-		}
-	}
 	return out
 }
 

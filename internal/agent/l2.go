@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -210,12 +212,18 @@ func (s *fdbSource) report(rep *loop.Report, present map[string]bool, ports map[
 		_, ok := ports[k[1]]
 		return !present[k[0]] || !ok
 	}
+	if len(s.broadcast) > 0 {
+		rep.Broadcast = make([]loop.PortCounts, 0, len(s.broadcast))
+	}
 	for k, c := range s.broadcast {
 		if gone(k) {
 			delete(s.broadcast, k)
 			continue
 		}
 		rep.Broadcast = append(rep.Broadcast, *c)
+	}
+	if len(s.moves) > 0 {
+		rep.PortMoves = make([]loop.PortTotal, 0, len(s.moves))
 	}
 	for k, n := range s.moves {
 		if gone(k) {
@@ -230,11 +238,19 @@ func (s *fdbSource) report(rep *loop.Report, present map[string]bool, ports map[
 			delete(s.evicted, br)
 		}
 	}
-	sort.Slice(rep.Broadcast, func(i, j int) bool {
-		return rep.Broadcast[i].Bridge+"\x00"+rep.Broadcast[i].Port < rep.Broadcast[j].Bridge+"\x00"+rep.Broadcast[j].Port
+	if len(rep.Broadcast) == 0 {
+		rep.Broadcast = nil // as when none was appended
+	}
+	if len(rep.PortMoves) == 0 {
+		rep.PortMoves = nil
+	}
+	// By bridge, then port: names hold no NUL, so this is the order of
+	// bridge+"\x00"+port without building those strings.
+	slices.SortFunc(rep.Broadcast, func(x, y loop.PortCounts) int {
+		return cmp.Or(strings.Compare(x.Bridge, y.Bridge), strings.Compare(x.Port, y.Port))
 	})
-	sort.Slice(rep.PortMoves, func(i, j int) bool {
-		return rep.PortMoves[i].Bridge+"\x00"+rep.PortMoves[i].Port < rep.PortMoves[j].Bridge+"\x00"+rep.PortMoves[j].Port
+	slices.SortFunc(rep.PortMoves, func(x, y loop.PortTotal) int {
+		return cmp.Or(strings.Compare(x.Bridge, y.Bridge), strings.Compare(x.Port, y.Port))
 	})
 	rep.Skipped = s.skipped
 }

@@ -1,7 +1,8 @@
 package agent
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/counter"
@@ -21,7 +22,12 @@ import (
 type seriesKeeper struct {
 	retire   time.Duration
 	maxVLANs int
+	// seen is when each port not in the last poll's list was last
+	// listed (or first had a series); the listed ports are seen now.
 	seen     map[detect.PortKey]time.Time
+	listed   map[detect.PortKey]bool
+	order    []detect.PortKey                // the listed ports, in the poll's order
+	listedAt time.Time                       // the poll that listed them
 	retired  map[detect.PortKey]bool         // gone ports the detector still counts
 	vlans    map[detect.PortKey]map[int]bool // VLANs with their own series
 	members  map[detect.CounterKey]detect.Counter
@@ -29,7 +35,8 @@ type seriesKeeper struct {
 }
 
 func newSeriesKeeper(retire time.Duration, maxVLANs int) *seriesKeeper {
-	return &seriesKeeper{retire: retire, maxVLANs: maxVLANs, seen: map[detect.PortKey]time.Time{}, retired: map[detect.PortKey]bool{},
+	return &seriesKeeper{retire: retire, maxVLANs: maxVLANs, seen: map[detect.PortKey]time.Time{},
+		listed: map[detect.PortKey]bool{}, retired: map[detect.PortKey]bool{},
 		vlans: map[detect.PortKey]map[int]bool{}, members: map[detect.CounterKey]detect.Counter{},
 		other: map[detect.PortKey]detect.Counter{}}
 }
@@ -37,16 +44,15 @@ func newSeriesKeeper(retire time.Duration, maxVLANs int) *seriesKeeper {
 // apply rewrites res.Flooded and res.Leaked (fresh maps, owned by the
 // caller) to the series to export.
 func (k *seriesKeeper) apply(now time.Time, res *detect.Result, ports []state.Port) {
-	for _, p := range ports {
-		pk := detect.PortKey{Bridge: p.Bridge, Port: p.Name}
-		k.seen[pk] = now
-		delete(k.retired, pk)
-	}
+	k.list(now, ports)
 	mentioned := map[detect.PortKey]bool{}
 	live := func(pk detect.PortKey) bool {
 		if k.retired[pk] {
 			mentioned[pk] = true
 			return false
+		}
+		if k.listed[pk] {
+			return true
 		}
 		t, ok := k.seen[pk]
 		if !ok { // a port the poll does not list (a tunnel, say): from its first series
@@ -73,6 +79,37 @@ func (k *seriesKeeper) apply(now time.Time, res *detect.Result, ports []state.Po
 	}
 }
 
+// list notes the poll's ports as seen now. The list mostly is the last
+// poll's: only when it changed are the ports it no longer has given the
+// time they were last listed, and the new ones taken out of retirement.
+func (k *seriesKeeper) list(now time.Time, ports []state.Port) {
+	defer func() { k.listedAt = now }()
+	if len(ports) == len(k.order) {
+		same := true
+		for i := range ports {
+			if ports[i].Bridge != k.order[i].Bridge || ports[i].Name != k.order[i].Port {
+				same = false
+				break
+			}
+		}
+		if same {
+			return
+		}
+	}
+	for pk := range k.listed {
+		k.seen[pk] = k.listedAt
+	}
+	clear(k.listed)
+	k.order = k.order[:0]
+	for _, p := range ports {
+		pk := detect.PortKey{Bridge: p.Bridge, Port: p.Name}
+		k.listed[pk] = true
+		k.order = append(k.order, pk)
+		delete(k.seen, pk)
+		delete(k.retired, pk)
+	}
+}
+
 // capVLANs drops the series of retired ports and folds VLANs beyond the
 // cap into vlan="other".
 func (k *seriesKeeper) capVLANs(flooded map[detect.CounterKey]detect.Counter, live func(detect.PortKey) bool) {
@@ -80,7 +117,9 @@ func (k *seriesKeeper) capVLANs(flooded map[detect.CounterKey]detect.Counter, li
 	for ck := range flooded {
 		keys = append(keys, ck)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].VLAN < keys[j].VLAN })
+	// Only each port's own VLANs' order matters, and a port has each
+	// VLAN once.
+	slices.SortFunc(keys, func(x, y detect.CounterKey) int { return cmp.Compare(x.VLAN, y.VLAN) })
 	for _, ck := range keys {
 		pk := detect.PortKey{Bridge: ck.Bridge, Port: ck.InPort}
 		if !live(pk) {

@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -56,6 +57,9 @@ type unixctlSource struct {
 	dpPorts map[string][]string
 }
 
+// dpifTopologies counts the dpif topologies built, to name each.
+var dpifTopologies atomic.Uint64
+
 // dpifTopology is what a poll's unixctl view derives from dpif/show: the
 // maps and bridges of unixctlView, and the parse and config they were
 // built from.
@@ -65,6 +69,7 @@ type dpifTopology struct {
 	ports   map[string]*ovs.DPPort
 	portBr  map[string]string
 	bridges []string
+	id      uint64 // this topology's unixctlView.topoID
 }
 
 // NewUnixctl returns the "unixctl" source reading ovs-vswitchd through v;
@@ -83,6 +88,9 @@ type unixctlView struct {
 	portBr   map[string]string
 	bridges  []string
 	fdbStats map[string]*state.FDB
+	// topoID names the ports, portBr and bridges above: the same while
+	// they are the same maps, never 0.
+	topoID uint64
 }
 
 func (s *unixctlSource) Read(ctx context.Context, p *Poll) error {
@@ -99,9 +107,11 @@ func (s *unixctlSource) Read(ctx context.Context, p *Poll) error {
 	p.ovsVersion, p.vswitchd = s.version, s.v
 	if !s.topo.builtFrom(dps, p.cfg) {
 		s.topo = newDpifTopology(dps, p.cfg)
+		s.topo.id = dpifTopologies.Add(1)
 		s.dpPorts = map[string][]string{}
 	}
-	v := &unixctlView{ports: s.topo.ports, portBr: s.topo.portBr, bridges: s.topo.bridges, fdbStats: map[string]*state.FDB{}}
+	v := &unixctlView{ports: s.topo.ports, portBr: s.topo.portBr, bridges: s.topo.bridges, fdbStats: map[string]*state.FDB{},
+		topoID: s.topo.id}
 	p.unixctl = v
 	errs := s.readFDBStats(ctx, p, v)
 	return errors.Join(append(errs, s.readDatapaths(ctx, p, dps)...)...)

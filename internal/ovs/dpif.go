@@ -337,7 +337,14 @@ func parseDpctlShow(text string, counters *counterReader) ([]DatapathStats, erro
 				// Sized for the usual reply of one datapath: growing the
 				// ports of 500 costs twice what they take.
 				if len(dps) == 1 && strings.Contains(rest, "\n  port ") {
-					dps[0].Ports = make([]DatapathPort, 0, countPortLines(rest))
+					n := 0
+					if counters != nil {
+						n = counters.hint
+					}
+					if n <= 0 {
+						n = countPortLines(rest)
+					}
+					dps[0].Ports = make([]DatapathPort, 0, n)
 					if counters != nil {
 						counters.size = cap(dps[0].Ports)
 					}

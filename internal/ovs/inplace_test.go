@@ -174,3 +174,37 @@ func BenchmarkDpifShowReuse(b *testing.B) {
 		}
 	}
 }
+
+// DatapathShow sizes a read's ports by the last read's: a reply with
+// more or fewer ports than the last still reads as it does alone.
+func TestDatapathShowPortsChange(t *testing.T) {
+	full := capture(t, "dpctl-show-s.dummy.txt")
+	_, firstPort, ok := strings.Cut(full, "\n  port ")
+	if !ok {
+		t.Fatal("capture has no port")
+	}
+	// The capture without its first port (and its counter lines).
+	_, after, _ := strings.Cut(firstPort, "\n  port ")
+	fewer := strings.Replace(full, "\n  port "+firstPort, "\n  port "+after, 1)
+	dps, err := ParseDpctlShow(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := dps[0].Name
+	r := replies{}
+	v := NewVswitchd(&funcReplies{replies: r})
+	for i, text := range []string{full, fewer, full, full} {
+		r["dpctl/show -s "+dp] = text
+		want, err := NewVswitchd(replies{"dpctl/show -s " + dp: text}).DatapathShow(context.Background(), dp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := v.DatapathShow(context.Background(), dp)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("read %d: %+v, %v; alone %+v", i, got, err, want)
+		}
+		if i == 1 && len(got.Ports) != len(dps[0].Ports)-1 {
+			t.Fatalf("read %d: %d ports, want %d", i, len(got.Ports), len(dps[0].Ports)-1)
+		}
+	}
+}

@@ -129,9 +129,15 @@ func FuzzDatapathStatsCounters(f *testing.F) {
 		if err != nil || len(dps) == 0 {
 			return
 		}
-		st, err := datapathStats(text, dps[0].Name, &stringArena{})
+		st, err := datapathStats(text, dps[0].Name, &stringArena{}, 0)
 		if err != nil {
 			t.Fatalf("datapathStats(%q): %v", dps[0].Name, err)
+		}
+		// The last reply's port count, whatever it was, changes nothing.
+		for _, hint := range []int{1, len(st.Ports), len(st.Ports) + 3} {
+			if got, err := datapathStats(text, dps[0].Name, &stringArena{}, hint); err != nil || !reflect.DeepEqual(got, st) {
+				t.Fatalf("datapathStats with %d ports expected: %+v, %v; want %+v", hint, got, err, st)
+			}
 		}
 		want, werr := ParsePortCounters(text)
 		if len(dps) > 1 || werr != nil {

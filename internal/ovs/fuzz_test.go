@@ -267,3 +267,13 @@ func FuzzCutNum(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCountPortLines holds countPortLines to what it replaces.
+func FuzzCountPortLines(f *testing.F) {
+	addCaptures(f, "dpctl-show", "\n  port \n  port 1\n\n  port", "  port 1\n", "")
+	f.Fuzz(func(t *testing.T, text string) {
+		if got, want := countPortLines(text), strings.Count(text, "\n  port "); got != want {
+			t.Fatalf("countPortLines = %d, strings.Count %d", got, want)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package ovs
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -109,5 +110,101 @@ func TestDpifShowReuse(t *testing.T) {
 			}
 			last = got
 		})
+	}
+}
+
+// sameDpifTopologyByLine is sameDpifTopology as one walk over both
+// replies' lines: the reference FuzzSameDpifTopology holds it to.
+func sameDpifTopologyByLine(a, b string) bool {
+	for a != "" && b != "" {
+		var la, lb string
+		la, a = cutLine(a)
+		lb, b = cutLine(b)
+		na, _, dpa := dpifDatapathLine(la)
+		nb, _, dpb := dpifDatapathLine(lb)
+		if dpa != dpb || (dpa && na != nb) || (!dpa && la != lb) {
+			return false
+		}
+	}
+	return a == "" && b == ""
+}
+
+func FuzzSameDpifTopology(f *testing.F) {
+	lab := capture(f, "dpif-show.txt")
+	for _, b := range []string{
+		lab,
+		strings.Replace(lab, "hit:22404 missed:4", "hit:30000 missed:9", 1),
+		strings.Replace(lab, "tapvm2 2/3", "tapvm2 2/9", 1),
+		strings.ReplaceAll(lab, "\n", "\r\n"),
+		lab + "\n",
+		strings.TrimSuffix(lab, "\n"),
+		"",
+	} {
+		f.Add(lab, b)
+	}
+	f.Add("a@b: hit:1\n  x:\n", "a@b: hit:2\r\n  x:\n")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if got, want := sameDpifTopology(a, b), sameDpifTopologyByLine(a, b); got != want {
+			t.Fatalf("sameDpifTopology(%q, %q) = %v, line by line %v", a, b, got, want)
+		}
+	})
+}
+
+// BenchmarkDpifShowReuse reads a dpif/show of 500 ports whose counters
+// move on every read, as every poll does.
+func BenchmarkDpifShowReuse(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("netdev@ovs-netdev: hit:%d missed:4\n  br-int:\n    br-int 65534/0: (tap)\n")
+	for i := 1; i <= 500; i++ {
+		fmt.Fprintf(&sb, "    tapbe%06x-01 %d/%d: (dummy)\n", i, i, i)
+	}
+	format := sb.String()
+	texts := [2]string{fmt.Sprintf(format, 1000), fmt.Sprintf(format, 2000)}
+	fr := &funcReplies{replies: replies{}}
+	v := NewVswitchd(fr)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		fr.replies["dpif/show"] = texts[i%2]
+		i++
+		dps, err := v.DpifShow(ctx)
+		if err != nil || len(dps) != 1 || len(dps[0].Bridges[0].Ports) != 501 {
+			b.Fatal(err)
+		}
+	}
+}
+
+// DatapathShow sizes a read's ports by the last read's: a reply with
+// more or fewer ports than the last still reads as it does alone.
+func TestDatapathShowPortsChange(t *testing.T) {
+	full := capture(t, "dpctl-show-s.dummy.txt")
+	_, firstPort, ok := strings.Cut(full, "\n  port ")
+	if !ok {
+		t.Fatal("capture has no port")
+	}
+	// The capture without its first port (and its counter lines).
+	_, after, _ := strings.Cut(firstPort, "\n  port ")
+	fewer := strings.Replace(full, "\n  port "+firstPort, "\n  port "+after, 1)
+	dps, err := ParseDpctlShow(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := dps[0].Name
+	r := replies{}
+	v := NewVswitchd(&funcReplies{replies: r})
+	for i, text := range []string{full, fewer, full, full} {
+		r["dpctl/show -s "+dp] = text
+		want, err := NewVswitchd(replies{"dpctl/show -s " + dp: text}).DatapathShow(context.Background(), dp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := v.DatapathShow(context.Background(), dp)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("read %d: %+v, %v; alone %+v", i, got, err, want)
+		}
+		if i == 1 && len(got.Ports) != len(dps[0].Ports)-1 {
+			t.Fatalf("read %d: %d ports, want %d", i, len(got.Ports), len(dps[0].Ports)-1)
+		}
 	}
 }

@@ -71,11 +71,14 @@ func portCounters(text string, dps []DatapathStats, names *stringArena) (map[str
 type counterReader struct {
 	names *stringArena // copies the names out of the reply; nil: none
 	size  int          // the ports expected, to size out
-	out   map[string]PortCounters
-	err   error // the first error; the lines after it are ignored
-	name  string
-	cur   PortCounters
-	seen  int // counter lines seen for the current port: RX and TX
+	// hint, when above 0, is the ports parseDpctlShow expects instead of
+	// counting them first: the last reply's, ports change rarely.
+	hint int
+	out  map[string]PortCounters
+	err  error // the first error; the lines after it are ignored
+	name string
+	cur  PortCounters
+	seen int // counter lines seen for the current port: RX and TX
 }
 
 // line reads one line of the reply: ind is its indent, t the line

@@ -2,6 +2,7 @@ package ovs
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -128,9 +129,15 @@ func FuzzDatapathStatsCounters(f *testing.F) {
 		if err != nil || len(dps) == 0 {
 			return
 		}
-		st, err := datapathStats(text, dps[0].Name, &stringArena{})
+		st, err := datapathStats(text, dps[0].Name, &stringArena{}, 0)
 		if err != nil {
 			t.Fatalf("datapathStats(%q): %v", dps[0].Name, err)
+		}
+		// The last reply's port count, whatever it was, changes nothing.
+		for _, hint := range []int{1, len(st.Ports), len(st.Ports) + 3} {
+			if got, err := datapathStats(text, dps[0].Name, &stringArena{}, hint); err != nil || !reflect.DeepEqual(got, st) {
+				t.Fatalf("datapathStats with %d ports expected: %+v, %v; want %+v", hint, got, err, st)
+			}
 		}
 		want, werr := ParsePortCounters(text)
 		if len(dps) > 1 || werr != nil {
@@ -152,6 +159,58 @@ func FuzzDatapathStatsCounters(f *testing.F) {
 			if within(p.Name) || within(p.Type) || within(p.Config) {
 				t.Fatalf("port %+v is a view of the reply", p)
 			}
+		}
+	})
+}
+
+// counterFieldsByCut is counterFields written plainly, with FieldsFunc
+// and Cut: the reference FuzzCounterFields holds the fast one to.
+func counterFieldsByCut(t string) (lineCounters, error) {
+	var c lineCounters
+	f := strings.FieldsFunc(t, func(r rune) bool { return r == ' ' || r == '\t' })
+	for i, kv := range f {
+		if i == 0 {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, ":")
+		if !ok {
+			return lineCounters{}, fmt.Errorf("bad counter %q in %q", kv, t)
+		}
+		if v == "?" {
+			continue
+		}
+		n, ok := parseDec(v)
+		if !ok {
+			return lineCounters{}, fmt.Errorf("bad counter %q in %q", kv, t)
+		}
+		switch k {
+		case "packets":
+			c.packets = n
+		case "dropped":
+			c.dropped = n
+		}
+	}
+	return c, nil
+}
+
+// FuzzCounterFields checks that counterFields reads every line, and
+// rejects every line, exactly as the plain reference does.
+func FuzzCounterFields(f *testing.F) {
+	for _, s := range []string{
+		"RX packets:3270 errors:0 dropped:0 overruns:0 frame:0",
+		"TX packets:22 errors:? dropped:7 aborted:0 carrier:0",
+		"TX\tpackets:1  dropped:2:3 x:?",
+		"RX packets:x errors:0",
+		"RX packets",
+		"",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		got, err := counterFields(line)
+		want, werr := counterFieldsByCut(line)
+		if got != want || (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
+			t.Fatalf("counterFields(%q) = %+v, %v; reference %+v, %v", line, got, err, want, werr)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -68,12 +69,15 @@ type Vswitchd interface {
 // NewVswitchd returns the Vswitchd that reads ovs-vswitchd through c,
 // normally a *unixctl.Client.
 func NewVswitchd(c Caller) Vswitchd {
-	return vswitchd{c: c, dpif: &dpifReuse{}}
+	return vswitchd{c: c, dpif: &dpifReuse{}, dpPorts: &atomic.Int64{}}
 }
 
 type vswitchd struct {
 	c    Caller
 	dpif *dpifReuse // the last dpif/show parse, reused while ports stay
+	// dpPorts is the port count of the last dpctl/show -s read, to size
+	// the next one's ports without counting them in the reply first.
+	dpPorts *atomic.Int64
 }
 
 func (v vswitchd) Version(ctx context.Context) (string, error) {
@@ -91,7 +95,10 @@ func (v vswitchd) DatapathShow(ctx context.Context, dp string) (DatapathStats, e
 	err := v.callView(ctx, func(text string) error {
 		var names stringArena
 		var err error
-		st, err = datapathStats(text, dp, &names)
+		st, err = datapathStats(text, dp, &names, int(v.dpPorts.Load()))
+		if err == nil {
+			v.dpPorts.Store(int64(len(st.Ports)))
+		}
 		return err
 	}, "dpctl/show", "-s", dp)
 	return st, err
@@ -117,11 +124,12 @@ func (v vswitchd) callView(ctx context.Context, fn func(text string) error, meth
 
 // datapathStats parses the reply to dpctl/show -s dp, copying each string
 // it keeps out of text (which may be a view of a buffer that is reused)
-// into names.
-func datapathStats(text, dp string, names *stringArena) (DatapathStats, error) {
+// into names. ports, when above 0, is how many ports the reply likely
+// has (the last one's): only what the ports' arrays are sized for.
+func datapathStats(text, dp string, names *stringArena, ports int) (DatapathStats, error) {
 	// The counters are read in the same pass (portCounters reads them in
 	// a second one).
-	counters := counterReader{names: names}
+	counters := counterReader{names: names, hint: ports}
 	dps, err := parseDpctlShow(text, &counters)
 	if err != nil {
 		return DatapathStats{}, err

@@ -1,10 +1,9 @@
 package agent
 
 import (
-	"compress/gzip"
 	"context"
-	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -318,21 +317,9 @@ func TestUnixctlSourceGatesTheDump(t *testing.T) {
 		}
 		got = append(got, dumps())
 	}
-	if want := []int{1, 0, 0, 1}; !equalInts(got, want) {
+	if want := []int{1, 0, 0, 1}; !slices.Equal(got, want) {
 		t.Errorf("dumps per poll %v, want %v", got, want)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Filtered dumps take the followed ports in turn when they are more than
@@ -453,22 +440,7 @@ func TestHasLeakReceivers(t *testing.T) {
 func TestFlowIDs(t *testing.T) {
 	s := unixctlSource{ids: newFlowIDs()}
 	mf := func(name string) []ovs.Megaflow {
-		f, err := os.Open(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		var r io.Reader = f
-		if strings.HasSuffix(name, ".gz") {
-			if r, err = gzip.NewReader(f); err != nil {
-				t.Fatal(err)
-			}
-		}
-		b, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := ovs.ParseDumpFlows(string(b))
+		m, err := ovs.ParseDumpFlows(string(readCapture(t, name)))
 		if err != nil || len(m.Flows) == 0 {
 			t.Fatal(len(m.Flows), err)
 		}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"slices"
 	"testing"
 
 	"go.uber.org/zap"
@@ -49,7 +50,7 @@ func TestOVSPortsFollowTheirInputs(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			s.poll.cfg, s.poll.log, s.poll.names = &a.cfg, zap.NewNop(), interner{}
 			got := a.ovsPorts(s.poll)
-			if g := names(got); !equalStrings(g, s.want) {
+			if g := names(got); !slices.Equal(g, s.want) {
 				t.Errorf("ports %v, want %v", g, s.want)
 			}
 			if len(got) > 0 && len(last) > 0 && &got[0] == &last[0] {
@@ -61,16 +62,4 @@ func TestOVSPortsFollowTheirInputs(t *testing.T) {
 			last = got
 		})
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

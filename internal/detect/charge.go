@@ -4,6 +4,7 @@ import (
 	"net"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/counter"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/macaddr"
 )
 
 // floodID is the detector's own key of a flood: a FloodKey whose
@@ -13,32 +14,6 @@ type floodID struct {
 	bridge, inPort string
 	vlan           int
 	dst            uint64
-}
-
-// macBits returns a 6-byte MAC as a number (0 for any other length).
-func macBits(m net.HardwareAddr) uint64 {
-	if len(m) != 6 {
-		return 0
-	}
-	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 | uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
-}
-
-// bitsMAC is macBits reversed.
-func bitsMAC(b uint64) net.HardwareAddr {
-	return net.HardwareAddr{byte(b >> 40), byte(b >> 32), byte(b >> 24), byte(b >> 16), byte(b >> 8), byte(b)}
-}
-
-// appendMAC appends m as net.HardwareAddr.String prints it, so that a MAC
-// is compared with a string, or looked up by one, without a new string.
-func appendMAC(buf []byte, m net.HardwareAddr) []byte {
-	const hex = "0123456789abcdef"
-	for i, b := range m {
-		if i > 0 {
-			buf = append(buf, ':')
-		}
-		buf = append(buf, hex[b>>4], hex[b&0xf])
-	}
-	return buf
 }
 
 // polledFlood is what one flood did in one poll.
@@ -129,7 +104,7 @@ func (d *Detector) charge(in *Input, deltas []flowDelta) {
 				continue
 			}
 			from := in.Ports[f.InPort]
-			d.chargeFlow(in, f, deltas[i], floodID{bridgeOf(from, outs, in.Ports), f.InPort, frameVLAN(*f, from, vlan), macBits(f.Dst)}, outs, counted)
+			d.chargeFlow(in, f, deltas[i], floodID{bridgeOf(from, outs, in.Ports), f.InPort, frameVLAN(*f, from, vlan), macaddr.Bits(f.Dst)}, outs, counted)
 		}
 	}
 	for _, i := range stations {

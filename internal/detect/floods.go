@@ -5,6 +5,8 @@ import (
 	"net"
 	"slices"
 	"strings"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/macaddr"
 )
 
 // floodState is a flood's streak between polls.
@@ -30,7 +32,7 @@ func (d *Detector) advance(in Input, elapsed float64) []Event {
 		a := &d.polled.list[i]
 		st := d.floods[a.id]
 		if st == nil {
-			dst := bitsMAC(a.id.dst)
+			dst := macaddr.FromBits(a.id.dst)
 			st = &floodState{dst: dst, flood: Flood{FloodKey: FloodKey{Bridge: a.id.bridge, InPort: a.id.inPort,
 				VLAN: a.id.vlan, DstMAC: dst.String()}}}
 			d.floods[a.id] = st
@@ -75,7 +77,7 @@ func (d *Detector) flooding(st *floodState, a *polledFlood, learned bool, elapse
 	if len(a.src) > 0 {
 		// the same source poll after poll: compared as text, not made again
 		var buf [3 * 8]byte
-		if src := appendMAC(buf[:0], a.src); string(src) != fl.SrcMAC {
+		if src := macaddr.Append(buf[:0], a.src); string(src) != fl.SrcMAC {
 			fl.SrcMAC = string(src)
 		}
 	}

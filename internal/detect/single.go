@@ -1,6 +1,10 @@
 package detect
 
-import "net"
+import (
+	"net"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/macaddr"
+)
 
 // A unicast frame delivered to exactly one port is normally forwarding to
 // its owner. It is a leak when that one port is a VM's and the VM does not
@@ -20,7 +24,7 @@ const maxSendersPerPort = 64
 const senderMemoryPolls = 720
 
 // senders remembers the source MACs each port was seen sending from.
-type senders map[string]map[uint64]int64 // port -> MAC (macBits) -> poll last seen
+type senders map[string]map[uint64]int64 // port -> MAC (macaddr.Bits) -> poll last seen
 
 // senderSweepPolls is how often the senders forget old MACs. A MAC's
 // last-seen poll is only read by a sweep, which compares it with a
@@ -46,7 +50,7 @@ func (s senders) learn(flows []Flow, ports map[string]Port, poll int64) {
 // found the port's MACs at the cap without it), and skips the megaflow
 // when it already did in this span for the same in_port and MAC.
 func (s senders) learnFlow(f *Flow, ports map[string]Port, poll int64, memo *flowMemo) {
-	k, span := macBits(f.Src), uint32(poll/senderSweepPolls)+1
+	k, span := macaddr.Bits(f.Src), uint32(poll/senderSweepPolls)+1
 	if memo != nil {
 		if memo.learnedSpan == span && memo.learnedMAC == k && memo.inPort == f.InPort {
 			return
@@ -103,7 +107,7 @@ func (s senders) owns(p Port, mac net.HardwareAddr) (owned, known bool) {
 	if len(mac) != 6 {
 		return false, false
 	}
-	k := macBits(mac)
+	k := macaddr.Bits(mac)
 	if p.MAC != nil {
 		known = true
 		if string(p.MAC) == string(mac) {
@@ -156,5 +160,5 @@ func (d *Detector) singleReceiver(in *Input, f *Flow, delta flowDelta) (id flood
 	if bridge == "" {
 		bridge = p.Bridge // bridgeOf with the one output
 	}
-	return floodID{bridge: bridge, inPort: f.InPort, vlan: vlan, dst: macBits(f.Dst)}, true
+	return floodID{bridge: bridge, inPort: f.InPort, vlan: vlan, dst: macaddr.Bits(f.Dst)}, true
 }

@@ -1,5 +1,7 @@
 package detect
 
+import "github.com/ovs-flood-exporter/ovs-flood-exporter/internal/macaddr"
+
 // ClassifyStations returns the flows addressed to a station's MAC that
 // were delivered to two or more ports. A station (Dragonflow's SNAT port,
 // 91:92:…) has a MAC with the group bit set, so every switch floods what is
@@ -29,7 +31,7 @@ func (s *copyScratch) station(f *Flow, ports map[string]Port, stations map[strin
 	if len(f.Dst) != 6 || IsUnicast(f.Dst) || len(f.Outputs) < 2 {
 		return id, nil, false
 	}
-	s.buf = appendMAC(s.buf[:0], f.Dst)
+	s.buf = macaddr.Append(s.buf[:0], f.Dst)
 	own, ok := stations[string(s.buf)]
 	if !ok {
 		return id, nil, false
@@ -51,5 +53,5 @@ func (s *copyScratch) station(f *Flow, ports map[string]Port, stations map[strin
 	if vlan < 0 {
 		vlan = 0
 	}
-	return floodID{bridge: in.Bridge, inPort: f.InPort, vlan: vlan, dst: macBits(f.Dst)}, kept, true
+	return floodID{bridge: in.Bridge, inPort: f.InPort, vlan: vlan, dst: macaddr.Bits(f.Dst)}, kept, true
 }

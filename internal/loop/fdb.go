@@ -3,6 +3,7 @@ package loop
 import (
 	"net"
 
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/macaddr"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 )
 
@@ -20,8 +21,7 @@ func macKey(vlan uint16, mac net.HardwareAddr) uint64 {
 	if len(mac) != 6 {
 		return 0
 	}
-	return uint64(vlan)<<48 | uint64(mac[0])<<40 | uint64(mac[1])<<32 | uint64(mac[2])<<24 |
-		uint64(mac[3])<<16 | uint64(mac[4])<<8 | uint64(mac[5])
+	return uint64(vlan)<<48 | macaddr.Bits(mac)
 }
 
 // Moves returns the MACs that sit on another port in cur than in prev, in

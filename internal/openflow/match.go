@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/macaddr"
 )
 
 // fieldKind says how a match field's value is rendered.
@@ -208,13 +210,7 @@ func appendValue(dst []byte, kind fieldKind, v []byte) []byte {
 			return strconv.AppendUint(dst, beUint(v), 10)
 		}
 	case kindMAC:
-		for i, x := range v {
-			if i > 0 {
-				dst = append(dst, ':')
-			}
-			dst = append(dst, hexDigits[x>>4], hexDigits[x&0xf])
-		}
-		return dst
+		return macaddr.Append(dst, v)
 	case kindIP:
 		switch len(v) {
 		case 4:

@@ -27,14 +27,15 @@ const DatapathLinuxBridge = "linuxbridge"
 type linuxbridgeSource struct {
 	w        *linuxbridge.Watcher
 	deadline time.Duration
-	ovs      map[string]bool // OVS's port names, refreshed each poll
+	poll     *Poll // the poll under way, whose OVS port names the watcher may ask for
 }
 
 // NewLinuxBridge returns the "linuxbridge" source polling through w,
 // whose WatchOptions.OVSPorts must be nil (the source fills it).
 func NewLinuxBridge(r linuxbridge.Reader, open func() (linuxbridge.FrameCounter, error), o linuxbridge.WatchOptions, deadline time.Duration) Source {
 	s := &linuxbridgeSource{deadline: deadline}
-	o.OVSPorts = func() map[string]bool { return s.ovs }
+	// Listed only when asked: a host without Linux bridges never needs it.
+	o.OVSPorts = func() map[string]bool { return ovsPortNames(s.poll) }
 	s.w = linuxbridge.NewWatcher(o, r, open)
 	return s
 }
@@ -46,8 +47,9 @@ func (s *linuxbridgeSource) Timeout() time.Duration { return s.deadline }
 func (s *linuxbridgeSource) Close() error { return s.w.Close() }
 
 func (s *linuxbridgeSource) Read(ctx context.Context, p *Poll) error {
-	s.ovs = ovsPortNames(p)
+	s.poll = p
 	res, err := s.w.Poll(ctx)
+	s.poll = nil
 	if err != nil {
 		return err
 	}
@@ -87,6 +89,9 @@ func (s *linuxbridgeSource) Read(ctx context.Context, p *Poll) error {
 // bridges, not only --ovs.bridge's: ownership is about the host).
 func ovsPortNames(p *Poll) map[string]bool {
 	out := map[string]bool{}
+	if p == nil {
+		return out
+	}
 	if p.ovsdb != nil {
 		for _, b := range p.ovsdb.Bridges {
 			out[b.Name] = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
@@ -27,15 +28,32 @@ const dumpAttempts = 3
 // master, for its FDB. Device kinds and counters come from a netdev
 // reader (RTM_GETSTATS), which the agent already polls.
 //
-// It keeps one netlink socket open, bound to its namespace. It is safe for
-// concurrent use; calls are serialized.
+// On a host without Linux bridges (the common OVS host) a read costs one
+// non-blocking read of a link notification socket: the AF_BRIDGE dump,
+// whose kernel walk of every device is most of a read, is sent again only
+// when the kernel announced a link change since the dump that found no
+// bridge (a bridge cannot appear without one), or every NoBridgeRecheck.
+//
+// It keeps two netlink sockets open, bound to its namespace. It is safe
+// for concurrent use; calls are serialized.
 type NetlinkReader struct {
 	ns      string
 	devices DeviceReader
 
-	mu   sync.Mutex
-	sock *nl.SocketHandle
+	mu      sync.Mutex
+	sock    *nl.SocketHandle
+	changes *netdev.LinkChanges // nil: dump every read
+	// noBridge is when a dump last found no bridge and no bridge port;
+	// zero when the last dump found some.
+	noBridge time.Time
+	now      func() time.Time
+	dumps    int // AF_BRIDGE link dumps sent, for tests
 }
+
+// NoBridgeRecheck is how long a dump that found no Linux bridge is
+// trusted while the kernel announces no link change: a safety net, should
+// a notification ever be lost without an overrun.
+const NoBridgeRecheck = time.Minute
 
 var _ Reader = (*NetlinkReader)(nil)
 
@@ -60,7 +78,13 @@ func NewNetlinkReader(ns string, devices DeviceReader) (*NetlinkReader, error) {
 		s.Close()
 		return nil, fmt.Errorf("linuxbridge: netlink socket: %w", err)
 	}
-	return &NetlinkReader{ns: ns, devices: devices, sock: &nl.SocketHandle{Socket: s}}, nil
+	r := &NetlinkReader{ns: ns, devices: devices, sock: &nl.SocketHandle{Socket: s}, now: time.Now}
+	// Subscribed before the first dump, so that no change slips in
+	// between; without a subscription every read dumps.
+	if c, err := netdev.LinkChangesAt(h); err == nil {
+		r.changes = c
+	}
+	return r, nil
 }
 
 // Close releases the sockets.
@@ -71,6 +95,8 @@ func (r *NetlinkReader) Close() error {
 		r.sock.Close()
 		r.sock = nil
 	}
+	r.changes.Close()
+	r.changes = nil
 	return nil
 }
 
@@ -81,12 +107,21 @@ func (r *NetlinkReader) Read(ctx context.Context) (Topology, error) {
 	if r.sock == nil {
 		return Topology{}, errors.New("linuxbridge: reader closed")
 	}
+	now := r.now()
+	// Drained before the dump: a change after it stays queued for the
+	// next read.
+	changed := r.changes.Changed()
+	if !changed && !r.noBridge.IsZero() && now.Sub(r.noBridge) < NoBridgeRecheck {
+		return Topology{}, nil // still no Linux bridge
+	}
+	r.noBridge = time.Time{}
 	links, err := r.links()
 	if err != nil {
 		return Topology{}, err
 	}
 	if len(links) == 0 {
 		// No Linux bridge (the common OVS host): skip the device dump.
+		r.noBridge = now
 		return Topology{}, nil
 	}
 	all, err := r.devices.Devices(ctx)
@@ -119,6 +154,7 @@ func (r *NetlinkReader) Read(ctx context.Context) (Topology, error) {
 
 // links dumps every bridge and bridge port.
 func (r *NetlinkReader) links() ([]bridgeLink, error) {
+	r.dumps++
 	var out []bridgeLink
 	err := r.dump(func() *nl.NetlinkRequest {
 		req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)

@@ -25,7 +25,8 @@ type WatchOptions struct {
 	// (DefaultLibvirtDir if empty).
 	LibvirtDir string
 	// OVSPorts, if set, returns the names of the host's OVS ports, so that
-	// bridges OVS owns are left alone.
+	// bridges OVS owns are left alone. It is called only in polls that
+	// found a Linux bridge.
 	OVSPorts func() map[string]bool
 	// MinPorts is the port count from which a bridge is watched without
 	// Bridges (MinAutoPorts if zero).
@@ -93,8 +94,8 @@ func (w *Watcher) Poll(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	var ovs map[string]bool
-	if w.opts.OVSPorts != nil {
-		ovs = w.opts.OVSPorts()
+	if w.opts.OVSPorts != nil && len(topo.Bridges) > 0 {
+		ovs = w.opts.OVSPorts() // asked only when there is a bridge to tell about
 	}
 	res := Result{All: topo.Bridges}
 	res.Topology = restrict(topo, Select(topo, w.opts.Bridges, ovs, w.opts.MinPorts))

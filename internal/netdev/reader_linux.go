@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -340,7 +339,7 @@ type nsReader struct {
 	name  string // "" for the agent's own
 	id    nsID
 	c     *conn
-	sub   *nl.NetlinkSocket // RTNLGRP_LINK notifications; nil: refresh every poll
+	sub   *LinkChanges    // RTNLGRP_LINK notifications; nil: refresh every poll
 	links map[int]linkMsg   // ifindex → the last RTM_GETLINK reply
 	stamp time.Time         // when links was read
 	dirty bool
@@ -366,7 +365,7 @@ func openNs(name string, h netns.NsHandle, id nsID) (*nsReader, error) {
 		// Subscribe before the first RTM_GETLINK so that no change
 		// slips in between. Without the subscription the reader still
 		// works, at the price of a topology dump per poll.
-		if sub, err := nl.Subscribe(unix.NETLINK_ROUTE, unix.RTNLGRP_LINK); err == nil {
+		if sub, err := LinkChangesAt(netns.None()); err == nil {
 			n.sub = sub
 		}
 		return nil
@@ -383,10 +382,8 @@ func (n *nsReader) close() {
 		return
 	}
 	n.c.close()
-	if n.sub != nil {
-		n.sub.Close()
-		n.sub = nil
-	}
+	n.sub.Close()
+	n.sub = nil
 }
 
 // read emits every device of the namespace with its current counters,
@@ -490,31 +487,11 @@ func (n *nsReader) refresh(ctx context.Context, now time.Time) error {
 	return fmt.Errorf("RTM_GETLINK: %w", err)
 }
 
-// drainNotifications empties the link notification socket without
-// blocking and marks the topology dirty if anything (or an overrun,
-// ENOBUFS) was there. The messages themselves are not parsed: a refresh
-// is cheap enough and cannot get out of step.
+// drainNotifications marks the topology dirty if the kernel announced a
+// link change (or lost some: an overrun) since the last poll, or if there
+// is no working subscription.
 func (n *nsReader) drainNotifications() {
-	if n.sub == nil {
+	if n.sub.Changed() {
 		n.dirty = true
-		return
-	}
-	fd := n.sub.GetFd()
-	for {
-		_, _, err := unix.Recvfrom(fd, n.c.buf, unix.MSG_DONTWAIT)
-		switch err {
-		case nil, unix.ENOBUFS:
-			n.dirty = true
-		case unix.EINTR:
-		case unix.EAGAIN:
-			return
-		default:
-			// A broken subscription: fall back to refreshing on
-			// every poll rather than risk stale names.
-			n.sub.Close()
-			n.sub = nil
-			n.dirty = true
-			return
-		}
 	}
 }

@@ -340,8 +340,8 @@ type nsReader struct {
 	id    nsID
 	c     *conn
 	sub   *LinkChanges    // RTNLGRP_LINK notifications; nil: refresh every poll
-	links map[int]linkMsg   // ifindex → the last RTM_GETLINK reply
-	stamp time.Time         // when links was read
+	links map[int]linkMsg // ifindex → the last RTM_GETLINK reply
+	stamp time.Time       // when links was read
 	dirty bool
 	// noStats is set when the kernel rejects RTM_GETSTATS (before 4.7):
 	// the counters then come from a full RTM_GETLINK dump.

@@ -101,3 +101,38 @@ func TestWatcherOpensLazily(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWatcherAsksOVSPortsOnlyWithBridges checks that OVS's port names,
+// which the agent lists from the whole poll, are asked for only in polls
+// that found a Linux bridge, and are then applied: a bridge whose port
+// OVS owns is left alone.
+func TestWatcherAsksOVSPortsOnlyWithBridges(t *testing.T) {
+	r := linuxbridgetest.NewReader(linuxbridge.Topology{})
+	asked := 0
+	ovs := map[string]bool{}
+	w := linuxbridge.NewWatcher(linuxbridge.WatchOptions{LibvirtDir: t.TempDir(), OVSPorts: func() map[string]bool {
+		asked++
+		return ovs
+	}}, r, func() (linuxbridge.FrameCounter, error) { return linuxbridgetest.NewFrames(), nil })
+	defer w.Close()
+	ctx := context.Background()
+	for range 3 {
+		if _, err := w.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if asked != 0 {
+		t.Fatalf("no bridge: OVS's ports asked %d times, want 0", asked)
+	}
+	topo := labTopology(t)
+	r.Set(topo)
+	res, err := w.Poll(ctx)
+	if err != nil || asked != 1 || len(res.Topology.Bridges) != 1 {
+		t.Fatalf("a bridge: asked %d times, %d bridges watched, %v; want 1, 1", asked, len(res.Topology.Bridges), err)
+	}
+	ovs[topo.Ports[0].Name] = true // OVS owns one of its ports now
+	res, err = w.Poll(ctx)
+	if err != nil || asked != 2 || len(res.Topology.Bridges) != 0 {
+		t.Fatalf("a bridge OVS owns: asked %d times, %d bridges watched, %v; want 2, 0", asked, len(res.Topology.Bridges), err)
+	}
+}

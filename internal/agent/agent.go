@@ -170,7 +170,7 @@ func (a *Agent) Poll(ctx context.Context) *state.Snapshot {
 	if a.cfg.Trace && p.vswitchd != nil {
 		a.traces.trace(dctx, p.vswitchd, a.ovnLookup(p), res.Active, now, a.log)
 	}
-	a.traces.keep(res.Active)
+	a.traces.keep(res.Active, now)
 	snap.Rules = a.traces.rules(res.Active)
 	a.series.apply(now, &res, p.ports)
 	snap.Detect = res

@@ -137,9 +137,60 @@ func TestFailedTraceIsRetriedWithBackoff(t *testing.T) {
 	if n := traces(v); n != 3 {
 		t.Errorf("%d traces, want 3: an answered flood is traced once", n)
 	}
-	c.keep(nil)
+	c.keep(active, t0.Add(time.Hour))
+	c.keep(nil, t0.Add(time.Hour+traceRetention))
 	if len(c.entries) != 0 {
-		t.Errorf("entries of ended floods kept: %d", len(c.entries))
+		t.Errorf("entries of floods ended %v ago kept: %d", traceRetention, len(c.entries))
+	}
+}
+
+// A flood that leaves the reported set and comes back within
+// traceRetention keeps its trace; after, it is traced again; and no more
+// than maxTraceEntries are kept, the ones reported longest ago going first.
+func TestTraceKeptWhileFloodComesBack(t *testing.T) {
+	v, key := traceFake(t)
+	delete(v.Errs, key)
+	if err := v.LoadFile(key, captures+"ofproto-trace.flood.txt"); err != nil {
+		t.Fatal(err)
+	}
+	flood := detect.Flood{FloodKey: detect.FloodKey{Bridge: "br-int", InPort: "tapvm1", VLAN: 10, DstMAC: "02:00:00:00:00:64"},
+		SrcMAC: "02:00:00:00:00:01"}
+	active := []detect.Flood{flood}
+	c := newTraceCache(time.Second)
+	t0 := time.Unix(1000, 0)
+	poll := func(d time.Duration, reported []detect.Flood) {
+		c.trace(context.Background(), v, nil, reported, t0.Add(d), zap.NewNop())
+		c.keep(reported, t0.Add(d))
+	}
+	poll(0, active)
+	poll(time.Second, nil) // out of the reported set
+	poll(traceRetention, active)
+	if n := traces(v); n != 1 {
+		t.Fatalf("%d traces, want 1: the flood came back within %v", n, traceRetention)
+	}
+	if r, ok := c.rules(active)[flood.FloodKey]; !ok || r.Table != 94 {
+		t.Fatalf("rule of the returning flood = %+v, %v", r, ok)
+	}
+	poll(traceRetention+time.Second, nil)
+	poll(2*traceRetention+time.Second, nil)
+	poll(2*traceRetention+2*time.Second, active)
+	if n := traces(v); n != 2 {
+		t.Fatalf("%d traces, want 2: the flood came back after %v", n, traceRetention)
+	}
+
+	c = newTraceCache(time.Second)
+	for i := range maxTraceEntries + 5 {
+		k := detect.FloodKey{Bridge: "br-int", InPort: fmt.Sprintf("tap%d", i)}
+		c.entries[k] = &traceEntry{done: true, reported: t0.Add(time.Duration(i) * 100 * time.Millisecond)}
+	}
+	c.keep(nil, t0.Add(time.Duration(maxTraceEntries+5)*100*time.Millisecond))
+	if len(c.entries) != maxTraceEntries {
+		t.Fatalf("%d entries kept, want %d", len(c.entries), maxTraceEntries)
+	}
+	for i := range 5 {
+		if _, ok := c.entries[detect.FloodKey{Bridge: "br-int", InPort: fmt.Sprintf("tap%d", i)}]; ok {
+			t.Errorf("tap%d, reported longest ago, kept over the cap", i)
+		}
 	}
 }
 

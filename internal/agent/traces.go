@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/label"
@@ -17,11 +18,23 @@ import (
 // maxTraceBackoff caps the wait before retrying a failed ofproto/trace.
 const maxTraceBackoff = 5 * time.Minute
 
+// traceRetention is how long a flood's trace is kept after it was last
+// among the reported floods: with more floods than --flood.max-reported
+// at similar rates, the reported set changes from poll to poll, and a
+// flood coming back would otherwise be traced again each time.
+// maxTraceEntries bounds what is kept (the floods last reported longest
+// ago go first).
+const (
+	traceRetention  = 10 * time.Minute
+	maxTraceEntries = 1024
+)
+
 // traceCache remembers, per active flood, the rule ofproto/trace named.
 // A trace costs vswitchd about as much as one upcall, so each flood is
-// traced once; a trace that failed (vswitchd busy or restarting, a reply
-// that did not parse) is retried with a doubling wait instead of being
-// remembered as "no rule".
+// traced once (and kept traceRetention after it was last reported); a
+// trace that failed (vswitchd busy or restarting, a reply that did not
+// parse) is retried with a doubling wait instead of being remembered as
+// "no rule".
 type traceCache struct {
 	first   time.Duration // wait after the first failure
 	entries map[detect.FloodKey]*traceEntry
@@ -32,6 +45,7 @@ type traceEntry struct {
 	done     bool // ref is the trace's answer (Table -1: no NORMAL flood)
 	failures int
 	retryAt  time.Time
+	reported time.Time // when the flood was last among the reported ones
 }
 
 func newTraceCache(first time.Duration) *traceCache {
@@ -82,16 +96,36 @@ type ovnLookup struct {
 	ifaceID map[string]string // OVS port name -> iface-id (logical port)
 }
 
-// keep forgets the floods that are no longer active.
-func (c *traceCache) keep(active []detect.Flood) {
-	live := make(map[detect.FloodKey]bool, len(active))
+// keep stamps the reported floods' entries and forgets those last
+// reported traceRetention ago or more, and the oldest beyond
+// maxTraceEntries.
+func (c *traceCache) keep(active []detect.Flood, now time.Time) {
 	for _, f := range active {
-		live[f.FloodKey] = true
+		if e := c.entries[f.FloodKey]; e != nil {
+			e.reported = now
+		}
 	}
-	for k := range c.entries {
-		if !live[k] {
+	for k, e := range c.entries {
+		if now.Sub(e.reported) >= traceRetention {
 			delete(c.entries, k)
 		}
+	}
+	if over := len(c.entries) - maxTraceEntries; over > 0 {
+		c.dropOldest(over)
+	}
+}
+
+// dropOldest forgets the n entries last reported longest ago.
+func (c *traceCache) dropOldest(n int) {
+	keys := make([]detect.FloodKey, 0, len(c.entries))
+	for k := range c.entries {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y detect.FloodKey) int {
+		return c.entries[x].reported.Compare(c.entries[y].reported)
+	})
+	for _, k := range keys[:n] {
+		delete(c.entries, k)
 	}
 }
 

@@ -31,16 +31,13 @@ func (c *countingDevices) Devices(ctx context.Context) (map[string]netdev.Device
 // without a subscription.
 func TestLabReadWithoutBridges(t *testing.T) {
 	skipLab(t)
-	ns := labtest.Prefix() + "lbnone"
+	ns := emptyNetns(t, "lbnone")
 	ip := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %v: %v: %s", args, err, out)
 		}
 	}
-	_ = exec.Command("ip", "netns", "del", ns).Run()
-	ip("netns", "add", ns)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
 	ip("-n", ns, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
 
 	devs, err := NewDeviceReaderIn(ns)
@@ -102,12 +99,7 @@ func TestLabReadWithoutBridges(t *testing.T) {
 // as a read without a subscription does.
 func BenchmarkReadNoBridge(b *testing.B) {
 	skipLab(b)
-	ns := labtest.Prefix() + "lbnoneb"
-	_ = exec.Command("ip", "netns", "del", ns).Run()
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		b.Fatalf("ip netns add: %v: %s", err, out)
-	}
-	b.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	ns := emptyNetns(b, "lbnoneb")
 	var batch strings.Builder
 	for i := range 250 {
 		fmt.Fprintf(&batch, "link add nb%d type veth peer name nb%dp\n", i, i)
@@ -144,4 +136,18 @@ func BenchmarkReadNoBridge(b *testing.B) {
 			b.ReportMetric(float64(r.dumps)/float64(b.N), "dumps/op")
 		})
 	}
+}
+
+// emptyNetns makes a new network namespace named name under the lab's
+// prefix (one left by an earlier run is deleted first), deleted again
+// when tb ends, and returns its name.
+func emptyNetns(tb testing.TB, name string) string {
+	tb.Helper()
+	ns := labtest.Prefix() + name
+	_ = exec.Command("ip", "netns", "del", ns).Run()
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		tb.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+	}
+	tb.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	return ns
 }

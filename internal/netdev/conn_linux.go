@@ -12,6 +12,8 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/rawio"
 )
 
 // recvBufSize holds the largest datagram the kernel sends for a dump: it
@@ -186,7 +188,7 @@ func (c *conn) dump(ctx context.Context, req *nl.NetlinkRequest, typ uint16, f f
 	}
 	c.seq++
 	req.Seq = c.seq
-	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	if err := rawio.SendNetlink(fd, req.Serialize()); err != nil {
 		return fmt.Errorf("netlink send: %w", err)
 	}
 	c.unfinished = c.seq
@@ -273,7 +275,7 @@ func (c *conn) finish(ctx context.Context, fd int, deadline time.Time) error {
 // microseconds of each other, so the thread is never parked for long.
 func (c *conn) recv(ctx context.Context, fd int, deadline time.Time) (int, error) {
 	for {
-		n, _, err := unix.Recvfrom(fd, c.buf, unix.MSG_TRUNC)
+		n, err := rawio.Recv(fd, c.buf, unix.MSG_TRUNC)
 		switch {
 		case err == nil:
 			if n > len(c.buf) {

@@ -6,6 +6,8 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/rawio"
 )
 
 // LinkChanges tells whether the kernel announced a link change in one
@@ -44,7 +46,7 @@ func (w *LinkChanges) Changed() bool {
 	changed := false
 	fd := w.sub.GetFd()
 	for {
-		_, _, err := unix.Recvfrom(fd, w.buf, unix.MSG_DONTWAIT)
+		_, err := rawio.Recv(fd, w.buf, unix.MSG_DONTWAIT)
 		switch err {
 		case nil, unix.ENOBUFS:
 			changed = true

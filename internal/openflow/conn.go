@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/rawio"
 )
 
 // ErrClosed wraps every error returned by a Conn whose connection has ended
@@ -88,6 +90,7 @@ func Dial(ctx context.Context, socketPath string, opts Options) (*Conn, error) {
 	if err != nil {
 		return nil, dialError(socketPath, bridge, err)
 	}
+	nc = rawio.Conn(nc)
 	c := &Conn{nc: nc, path: socketPath, bridge: bridge, opts: opts,
 		pending: make(map[uint32]*call), done: make(chan struct{})}
 	r := bufio.NewReaderSize(nc, 64<<10)

@@ -23,6 +23,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/rawio"
 )
 
 // MaxMessage bounds one message from the server: a selective select
@@ -68,7 +70,7 @@ func Dial(ctx context.Context, network, address string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newConn(nc), nil
+	return newConn(rawio.Conn(nc)), nil
 }
 
 func newConn(nc net.Conn) *Conn {

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/rawio"
 )
 
 // Defaults for Options fields left zero.
@@ -217,6 +219,7 @@ func (c *Client) dial(ctx context.Context, deadline time.Time) error {
 	if err != nil {
 		return c.classifyDialError(pid, sock, err)
 	}
+	conn = rawio.Conn(conn) // polled every few seconds: see package rawio
 	c.conn, c.sock = conn, sock
 	c.rd.reset(conn)
 	return nil

@@ -275,7 +275,8 @@ func (c *conn) finish(ctx context.Context, fd int, deadline time.Time) error {
 // microseconds of each other, so the thread is never parked for long.
 func (c *conn) recv(ctx context.Context, fd int, deadline time.Time) (int, error) {
 	for {
-		n, err := rawio.Recv(fd, c.buf, unix.MSG_TRUNC)
+		// MSG_DONTWAIT: a raw call must never block, whatever the socket.
+		n, err := rawio.Recv(fd, c.buf, unix.MSG_TRUNC|unix.MSG_DONTWAIT)
 		switch {
 		case err == nil:
 			if n > len(c.buf) {

@@ -108,7 +108,9 @@ func opError(op string, c net.Conn, errno syscall.Errno) error {
 
 // Recv receives one datagram into b from the non-blocking socket fd:
 // recvfrom(2) with flags, issued raw. It returns unix.EAGAIN when nothing
-// is queued; the caller waits (poll(2)) and calls again.
+// is queued; the caller waits (poll(2)) and calls again. Pass
+// unix.MSG_DONTWAIT unless fd is known to be non-blocking: a raw call
+// that blocks holds the runtime's only processor until it returns.
 func Recv(fd int, b []byte, flags int) (int, error) {
 	if len(b) == 0 {
 		return 0, unix.EINVAL

@@ -7,9 +7,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/rawio"
 )
 
 // peer is the server end of a Conn under test: it reads the client's
@@ -281,4 +285,34 @@ func FuzzMessages(f *testing.F) {
 			})
 		}
 	})
+}
+
+// TestDialIsRaw: a dialed connection is read and written with raw system
+// calls (package rawio), so that the monitor updates the reader waits for
+// do not wake the runtime's monitor thread.
+func TestDialIsRaw(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("raw system calls are used on Linux only")
+	}
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "db.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		if s, err := l.Accept(); err == nil {
+			defer s.Close()
+			_, _ = io.Copy(io.Discard, s)
+		}
+	}()
+	c, err := Dial(ctxT(t), "unix", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rawio.IsRaw(c.nc) {
+		t.Errorf("the connection is a %T, not a raw one", c.nc)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

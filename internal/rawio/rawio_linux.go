@@ -26,6 +26,13 @@ func Conn(c net.Conn) net.Conn {
 	return &conn{Conn: c, rc: rc}
 }
 
+// IsRaw reports whether c is a connection Conn made raw, for the tests
+// of the clients that must keep using one.
+func IsRaw(c net.Conn) bool {
+	_, ok := c.(*conn)
+	return ok
+}
+
 type conn struct {
 	net.Conn
 	rc syscall.RawConn

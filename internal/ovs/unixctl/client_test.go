@@ -9,12 +9,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/rawio"
 )
 
 // request is what the fake server decodes from the client.
@@ -266,6 +269,24 @@ func TestCall(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The client reads and writes its connection with raw system calls
+// (package rawio): a plain net.Conn would wake the runtime's monitor
+// thread after every wait for ovs-vswitchd.
+func TestClientConnIsRaw(t *testing.T) {
+	dir := shortDir(t)
+	startFake(t, dir, 7, func(conn net.Conn, req request) {
+		fmt.Fprintf(conn, `{"id":%s,"result":"ok","error":null}`, req.ID)
+	})
+	c := New(dir, Options{})
+	defer c.Close()
+	if _, err := c.Call(context.Background(), "version"); err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS == "linux" && !rawio.IsRaw(c.conn) {
+		t.Fatalf("the client's connection is a %T, not a raw one", c.conn)
 	}
 }
 

@@ -283,8 +283,6 @@ func (c *conn) recv(ctx context.Context, fd int, deadline time.Time) (int, error
 				return 0, fmt.Errorf("netlink datagram of %d bytes exceeds the %d-byte buffer", n, len(c.buf))
 			}
 			return n, nil
-		case err == unix.EINTR:
-			continue
 		case err != unix.EAGAIN:
 			return 0, fmt.Errorf("netlink receive: %w", err)
 		}

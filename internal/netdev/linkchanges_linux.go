@@ -50,7 +50,6 @@ func (w *LinkChanges) Changed() bool {
 		switch err {
 		case nil, unix.ENOBUFS:
 			changed = true
-		case unix.EINTR:
 		case unix.EAGAIN:
 			return changed
 		default:

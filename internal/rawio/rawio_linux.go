@@ -114,8 +114,9 @@ func opError(op string, c net.Conn, errno syscall.Errno) error {
 }
 
 // Recv receives one datagram into b from the non-blocking socket fd:
-// recvfrom(2) with flags, issued raw. It returns unix.EAGAIN when nothing
-// is queued; the caller waits (poll(2)) and calls again. Pass
+// recvfrom(2) with flags, issued raw and retried when a signal
+// interrupts it. It returns unix.EAGAIN when nothing is queued; the
+// caller waits (poll(2)) and calls again. Pass
 // unix.MSG_DONTWAIT unless fd is known to be non-blocking: a raw call
 // that blocks holds the runtime's only processor until it returns.
 func Recv(fd int, b []byte, flags int) (int, error) {

@@ -219,13 +219,13 @@ func (c *countingVswitchd) DumpFlows(ctx context.Context, dp string) (ovs.Megafl
 	defer c.track("dpctl/dump-flows")()
 	return c.Vswitchd.DumpFlows(ctx, dp)
 }
-func (c *countingVswitchd) VisitFlows(ctx context.Context, dp, filter string, fn func(*ovs.Megaflows) error) error {
+func (c *countingVswitchd) VisitFlows(ctx context.Context, dp, filter string, opts ovs.FlowParseOptions, fn func(*ovs.Megaflows) error) error {
 	m := "dpctl/dump-flows"
 	if filter != "" {
 		m = "dpctl/dump-flows filter="
 	}
 	defer c.track(m)()
-	return c.Vswitchd.VisitFlows(ctx, dp, filter, fn)
+	return c.Vswitchd.VisitFlows(ctx, dp, filter, opts, fn)
 }
 func (c *countingVswitchd) Trace(ctx context.Context, br, flow string) (ovs.Trace, error) {
 	defer c.track("ofproto/trace")()

@@ -66,7 +66,9 @@ func (r *tunnelResolver) once(log *zap.Logger, key, msg string, fields ...zap.Fi
 }
 
 // resolve rewrites p's flows in place: tunnel in_ports and tunnel copies
-// become the OVS tunnel ports that own them.
+// become the OVS tunnel ports that own them. Only a flow that came through
+// a tunnel has its in_port rewritten: the next poll's knownKeys takes the
+// in_port of any other flow from its slot.
 func (r *tunnelResolver) resolve(p *Poll) {
 	r.update(p)
 	if r.table == nil {

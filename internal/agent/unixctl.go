@@ -240,7 +240,8 @@ func (s *unixctlSource) readDatapath(ctx context.Context, p *Poll, dp ovs.Datapa
 	for _, filter := range sortedKeys(ports) {
 		// Everything kept is copied out of the dump inside the visit:
 		// its strings point into the client's read buffer.
-		err := s.v.VisitFlows(ctx, dp.Name, filter, func(mf *ovs.Megaflows) error {
+		opts := ovs.FlowParseOptions{Known: s.knownKeys(p.flows, dp.Name)}
+		err := s.v.VisitFlows(ctx, dp.Name, filter, opts, func(mf *ovs.Megaflows) error {
 			d.Dumped += len(mf.Flows)
 			p.flows = s.appendFlows(p.flows, dp.Name, mf.Flows, p.names)
 			for _, name := range ports[filter] {
@@ -311,10 +312,7 @@ func (s *unixctlSource) appendFlows(dst []detect.Flow, dp string, ms []ovs.Megaf
 	for i := range ms {
 		nOut += len(ms[i].Outputs)
 	}
-	var prev []detect.Flow
-	if s.ownFlows {
-		prev = dst[len(dst):max(len(dst), min(s.wroteFlows, cap(dst)))]
-	}
+	prev := s.lastFlows(dst)
 	prevOuts := s.outs[len(s.outs):max(len(s.outs), min(s.wroteOuts, cap(s.outs)))]
 	// Appended to, never overwritten, within a poll: the flows of earlier
 	// dumps keep theirs.
@@ -334,7 +332,9 @@ func (s *unixctlSource) appendFlows(dst []detect.Flow, dp string, ms []ovs.Megaf
 		}
 		f := detect.Flow{InPort: same(was.InPort, m.InPort, names), Src: m.EthSrc, Dst: m.EthDst,
 			Packets: m.Packets, Bytes: m.Bytes, VLAN: m.VLAN}
-		if key := s.ids.append(id[:0], dpHash, m); was.Key == string(key) {
+		if m.Known {
+			f.Key = was.Key // knownKeys found it there
+		} else if key := s.ids.append(id[:0], dpHash, m); was.Key == string(key) {
 			f.Key = was.Key
 		} else {
 			newIDs = append(newIDs, key...) // keyed below, from one allocation
@@ -360,6 +360,43 @@ func (s *unixctlSource) appendFlows(dst []detect.Flow, dp string, ms []ovs.Megaf
 	}
 	s.keyNew(dst[base:], newIDs)
 	return dst
+}
+
+// lastFlows returns the slots past dst that still hold the last poll's
+// flows, when dst is the source's own array.
+func (s *unixctlSource) lastFlows(dst []detect.Flow) []detect.Flow {
+	if !s.ownFlows {
+		return nil
+	}
+	return dst[len(dst):max(len(dst), min(s.wroteFlows, cap(dst)))]
+}
+
+// knownKeys returns the ovs.FlowParseOptions.Known of a dump that
+// appendFlows will append to dst: a megaflow whose identity is that of
+// the last poll's flow in the slot it will take has its key's fields
+// from that flow, and appendFlows its identity, so neither its key nor
+// its identity is read twice. nil when there is no last poll to take
+// them from. Tunnel flows are always read: their in_port was rewritten
+// in place by the tunnel resolution.
+func (s *unixctlSource) knownKeys(dst []detect.Flow, dp string) func(int, *ovs.Megaflow) bool {
+	prev := s.lastFlows(dst)
+	if len(prev) == 0 {
+		return nil
+	}
+	dpHash := s.ids.datapath(dp)
+	var id [flowIDLen]byte
+	return func(i int, m *ovs.Megaflow) bool {
+		if i >= len(prev) {
+			return false
+		}
+		was := &prev[i]
+		if was.TunnelSrc != "" || was.TunnelDst != "" || was.TunnelID != 0 || was.Key != string(s.ids.append(id[:0], dpHash, m)) {
+			return false
+		}
+		// A masked destination was kept as nil, which reads alike.
+		m.InPort, m.EthSrc, m.EthDst, m.VLAN = was.InPort, was.Src, was.Dst, was.VLAN
+		return true
+	}
 }
 
 // keyNew gives the flows that have no key yet theirs, in order, from ids

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"go.uber.org/zap"
+
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/detect"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs"
 )
@@ -42,9 +44,12 @@ type dumpStep struct {
 	capture string
 	dp      string
 	edit    func(lines []string) []string
-	// resolve renames what the tunnel resolution would after the poll
-	// (it rewrites the flows' ports in place).
-	resolve bool
+	// resolve, when not nil, rewrites the flows after the poll as the
+	// tunnel resolution does (in place).
+	resolve func(p *Poll)
+	// known is how many flows must be known from the last poll
+	// (ovs.Megaflow.Known): "all", "none" or "" (not checked).
+	known string
 }
 
 // TestAppendFlowsReusesLastPollExactly converts dumps that keep, move,
@@ -54,38 +59,98 @@ type dumpStep struct {
 // overwritten after each poll, as the client reuses its read buffer: a
 // flow that kept a string pointing into a reply would change.
 func TestAppendFlowsReusesLastPollExactly(t *testing.T) {
-	const bench, vxlan = "../ovs/testdata/ovs-3.1/bench-5k.dpctl-dump-flows.txt.gz", "../ovs/testdata/ovs-3.1/dpctl-dump-flows-m.vxlan.txt"
+	const (
+		bench   = "../ovs/testdata/ovs-3.1/bench-5k.dpctl-dump-flows.txt.gz"
+		vxlan   = "../ovs/testdata/ovs-3.1/dpctl-dump-flows-m.vxlan.txt"
+		overlay = "../ovs/testdata/ovs-3.1/overlay-flood-hv2.dpctl-dump-flows-m.txt"
+	)
 	keep := func(l []string) []string { return l }
+	// otherActions gives each flow the actions of the next one: the same
+	// keys in the same slots, with other outputs.
+	otherActions := func(l []string) []string {
+		out := make([]string, len(l))
+		for i, line := range l {
+			next := l[(i+1)%len(l)]
+			out[i] = line[:strings.Index(line, "actions:")] + next[strings.Index(next, "actions:"):]
+		}
+		return out
+	}
+	// rename rewrites what tunnelResolver.resolve may: the in_port of a
+	// flow that came through a tunnel, the port of a tunnel copy (here of
+	// every output).
+	rename := func(p *Poll) {
+		for i := range p.flows {
+			if p.flows[i].TunnelSrc != "" {
+				p.flows[i].InPort = "resolved-" + p.flows[i].InPort
+			}
+			for j := range p.flows[i].Outputs {
+				p.flows[i].Outputs[j].Port = "resolved"
+			}
+		}
+	}
+	// resolve is the tunnel resolution of hypervisor 2 of the overlay lab.
+	resolve := func(p *Poll) {
+		p.ovsdb, p.log = meshTopology(2), zap.NewNop()
+		var r tunnelResolver
+		r.resolve(p)
+		resolved := 0
+		for _, f := range p.flows {
+			if f.TunnelSrc != "" && f.InPort == "vx1" {
+				resolved++
+			}
+		}
+		if resolved == 0 {
+			t.Fatal("the resolution gave no flow the tunnel port vx1 as in_port")
+		}
+	}
 	steps := []dumpStep{
-		{"first", bench, "netdev@ovs-netdev", keep, false},
-		{"same", bench, "netdev@ovs-netdev", keep, false},
-		{"reversed", bench, "netdev@ovs-netdev", func(l []string) []string { slices.Reverse(l); return l }, false},
-		{"one gone at the front", bench, "netdev@ovs-netdev", func(l []string) []string { return l[2:] }, false},
-		{"half", bench, "netdev@ovs-netdev", func(l []string) []string { return l[:len(l)/2] }, false},
-		{"all back", bench, "netdev@ovs-netdev", keep, true},
-		{"other datapath", bench, "system@ovs-system", keep, false},
-		{"tunnels", vxlan, "netdev@ovs-netdev", keep, true},
-		{"tunnels again", vxlan, "netdev@ovs-netdev", keep, false},
+		{"first", bench, "netdev@ovs-netdev", keep, nil, "none"},
+		{"same", bench, "netdev@ovs-netdev", keep, nil, "all"},
+		{"same keys, other actions", bench, "netdev@ovs-netdev", otherActions, nil, "all"},
+		{"reversed", bench, "netdev@ovs-netdev", func(l []string) []string { slices.Reverse(l); return l }, nil, ""},
+		{"one gone at the front", bench, "netdev@ovs-netdev", func(l []string) []string { return l[2:] }, nil, ""},
+		{"half", bench, "netdev@ovs-netdev", func(l []string) []string { return l[:len(l)/2] }, nil, ""},
+		{"all back", bench, "netdev@ovs-netdev", keep, rename, ""},
+		{"other datapath", bench, "system@ovs-system", keep, nil, "none"},
+		{"tunnels", vxlan, "netdev@ovs-netdev", keep, rename, ""},
+		{"tunnels again", vxlan, "netdev@ovs-netdev", keep, nil, ""},
 		{"tunnels over the bench's slots", bench, "netdev@ovs-netdev", func(l []string) []string {
 			return append(readLines(t, vxlan), l...)
-		}, false},
-		{"empty", bench, "netdev@ovs-netdev", func([]string) []string { return nil }, false},
-		{"after empty", vxlan, "netdev@ovs-netdev", keep, false},
+		}, nil, ""},
+		{"empty", bench, "netdev@ovs-netdev", func([]string) []string { return nil }, nil, "none"},
+		{"after empty", vxlan, "netdev@ovs-netdev", keep, nil, "none"},
+		{"overlay", overlay, "netdev@ovs-netdev", keep, resolve, ""},
+		{"overlay again", overlay, "netdev@ovs-netdev", keep, resolve, ""},
 	}
 	s := &unixctlSource{ids: newFlowIDs()}
 	names := interner{}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			reply := []byte(strings.Join(st.edit(readLines(t, st.capture)), "\n") + "\n")
-			mf, err := ovs.ParseDumpFlows(unsafe.String(unsafe.SliceData(reply), len(reply)))
+			text := unsafe.String(unsafe.SliceData(reply), len(reply))
+			plain, err := ovs.ParseDumpFlows(text)
 			if err != nil {
 				t.Fatal(err)
 			}
 			fresh := &unixctlSource{ids: s.ids}
-			want := fresh.appendFlows(nil, st.dp, cloneMegaflows(mf.Flows), interner{})
+			want := fresh.appendFlows(nil, st.dp, cloneMegaflows(plain.Flows), interner{})
 
+			// Parsed as a poll does: keys the last poll held are not read.
 			p := &Poll{}
 			s.ownFlows, p.flows, s.outs = true, s.flows[:0], s.outs[:0]
+			mf, err := ovs.ParseDumpFlowsWith(text, ovs.FlowParseOptions{Known: s.knownKeys(p.flows, st.dp)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			known := 0
+			for _, m := range mf.Flows {
+				if m.Known {
+					known++
+				}
+			}
+			if st.known == "all" && known != len(mf.Flows) || st.known == "none" && known != 0 {
+				t.Errorf("%d of %d flows known from the last poll, want %s", known, len(mf.Flows), st.known)
+			}
 			p.flows = s.appendFlows(p.flows, st.dp, mf.Flows, names)
 			s.keep(p)
 			for i := range reply {
@@ -99,13 +164,8 @@ func TestAppendFlowsReusesLastPollExactly(t *testing.T) {
 					t.Fatalf("flow %d:\n%+v\nfresh source:\n%+v", i, p.flows[i], want[i])
 				}
 			}
-			if st.resolve {
-				for i := range p.flows {
-					p.flows[i].InPort = "resolved-" + p.flows[i].InPort
-					for j := range p.flows[i].Outputs {
-						p.flows[i].Outputs[j].Port = "resolved"
-					}
-				}
+			if st.resolve != nil {
+				st.resolve(p)
 			}
 		})
 	}

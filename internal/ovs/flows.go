@@ -48,6 +48,9 @@ type Megaflow struct {
 	Recirculates bool
 	// Actions is the raw action list.
 	Actions string
+	// Known is true when the key was not read: FlowParseOptions.Known
+	// gave what it says.
+	Known bool
 }
 
 // Output is one port a megaflow's actions send a copy of the packet to.
@@ -127,6 +130,20 @@ type FlowParseOptions struct {
 	// MaxFlows caps the flows kept from one dump; 0 or less means
 	// DefaultMaxFlows.
 	MaxFlows int
+	// Known, when not nil, spares reading again a key that an earlier
+	// dump held (a megaflow's key does not change while it lives, and
+	// reading one is a third of a line's cost). It is called for each
+	// line whose flow would be kept in place, in order, with i the index
+	// the flow takes in Flows (a line that turns out to be no flow leaves
+	// i to the next) and f holding the line's UFID, Key, Packets, Bytes,
+	// Used and Actions.
+	// When it knows the key, it sets what the key says (InPort,
+	// RecircID, EthSrc, EthDst, EthDstMasked, VLAN, Tunnel; what it
+	// leaves unset stays zero, VLAN aside, which it must set) and returns
+	// true: the key is not read, f.Known is set and the MACs are copied.
+	// When it returns false it must leave f as it was. The actions are
+	// read either way.
+	Known func(i int, f *Megaflow) bool
 }
 
 // minFlowLine is the length of the shortest flow line OVS prints (a
@@ -186,7 +203,8 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 	n := min(strings.Count(text, "\n")+1, len(text)/minFlowLine, maxFlows) + 1
 	m := Megaflows{Flows: reusedFlows(n)}
 	p := flowParser{
-		macs: make([]byte, 0, 12*n),
+		known: opts.Known,
+		macs:  make([]byte, 0, 12*n),
 		// Most flows have one output: a few flooding ones with many
 		// grow the array once, and the grown one is reused after.
 		outs: reusedOutputs(n + n/4),
@@ -210,8 +228,9 @@ func ParseDumpFlowsWith(text string, opts FlowParseOptions) (Megaflows, error) {
 		// A flow that will be kept is parsed in its place, not copied
 		// there: a Megaflow is 200 bytes.
 		f, inPlace := &spare, false
+		p.index = -1
 		if k := len(m.Flows); k < maxFlows && k < cap(m.Flows) {
-			f, inPlace = &m.Flows[:k+1][k], true
+			f, inPlace, p.index = &m.Flows[:k+1][k], true, k
 		}
 		*f = Megaflow{}
 		mark := p.mark()
@@ -324,6 +343,8 @@ type flowParser struct {
 	macs     []byte
 	outs     []Output
 	macSlabs int // how many MAC slabs were started
+	known    func(i int, f *Megaflow) bool
+	index    int // where the line being parsed goes in Flows, -1 if not in place
 }
 
 // slabMark is where the slabs ended before a line was parsed.
@@ -339,6 +360,20 @@ func (p *flowParser) rollback(m slabMark) {
 	} else {
 		p.macs = p.macs[:0] // a new slab holding only this line's MACs
 	}
+}
+
+// keepMAC copies mac into the MAC slab (nil stays nil).
+func (p *flowParser) keepMAC(mac net.HardwareAddr) net.HardwareAddr {
+	if mac == nil {
+		return nil
+	}
+	if len(p.macs)+len(mac) > cap(p.macs) {
+		p.macs = make([]byte, 0, max(6*1024, len(mac)))
+		p.macSlabs++
+	}
+	n := len(p.macs)
+	p.macs = append(p.macs, mac...)
+	return net.HardwareAddr(p.macs[n:len(p.macs):len(p.macs)])
 }
 
 // mac parses s into the MAC slab.
@@ -412,7 +447,12 @@ func (p *flowParser) parseLine(line string, f *Megaflow) bool {
 		}
 		stats = stats[j:]
 	}
-	if !p.parseKey(f) {
+	switch {
+	case p.known != nil && p.index >= 0 && p.known(p.index, f):
+		// The MACs are copied so that this dump's flows hold none of an
+		// earlier dump's memory.
+		f.Known, f.EthSrc, f.EthDst = true, p.keepMAC(f.EthSrc), p.keepMAC(f.EthDst)
+	case !p.parseKey(f):
 		return false
 	}
 	start := len(p.outs)

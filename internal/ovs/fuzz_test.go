@@ -53,6 +53,20 @@ func FuzzParseDumpFlows(f *testing.F) {
 			t.Fatalf("capped at %d: %d flows, %d dropped (%v), truncated %v; uncapped %d flows: %v",
 				max, len(capped.Flows), dropped, capped.Dropped, capped.Truncated, len(m.Flows), err)
 		}
+		// A parse that knows every key from m reads like m, and asks
+		// about slots in order (a line that is no flow leaves its slot
+		// to the next line; a flow that is not parsed in place is not
+		// asked about).
+		var calls []int
+		known, err := ParseDumpFlowsWith(text, FlowParseOptions{Known: knownFrom(m.Flows, &calls)})
+		if err != nil || !reflect.DeepEqual(withoutKnown(known.Flows), m.Flows) {
+			t.Fatalf("through Known (%v):\n%+v\nplain:\n%+v", err, known.Flows, m.Flows)
+		}
+		for j, c := range calls {
+			if c < 0 || c > len(m.Flows) || j > 0 && c < calls[j-1] {
+				t.Fatalf("Known asked about slots %v for %d flows", calls, len(m.Flows))
+			}
+		}
 		for _, fl := range m.Flows {
 			if !strings.Contains(text, fl.Key+", packets:"+strconv.FormatUint(fl.Packets, 10)) ||
 				!strings.Contains(text, ", bytes:"+strconv.FormatUint(fl.Bytes, 10)) ||

@@ -59,8 +59,8 @@ type Vswitchd interface {
 	// ("in_port=tapvm1"), restricts the dump to the flows it matches:
 	// vswitchd still walks every flow but formats and sends only the
 	// matches, which is what makes a filtered dump cheap on a datapath
-	// with many flows.
-	VisitFlows(ctx context.Context, dp, filter string, fn func(*Megaflows) error) error
+	// with many flows. opts are the parse's (see ParseDumpFlowsWith).
+	VisitFlows(ctx context.Context, dp, filter string, opts FlowParseOptions, fn func(*Megaflows) error) error
 	// Trace traces flow (ovs-ofctl flow syntax) through bridge
 	// (ofproto/trace).
 	Trace(ctx context.Context, bridge, flow string) (Trace, error)
@@ -210,13 +210,13 @@ func (v vswitchd) DumpFlows(ctx context.Context, dp string) (Megaflows, error) {
 	return ParseDumpFlows(out)
 }
 
-func (v vswitchd) VisitFlows(ctx context.Context, dp, filter string, fn func(*Megaflows) error) error {
+func (v vswitchd) VisitFlows(ctx context.Context, dp, filter string, opts FlowParseOptions, fn func(*Megaflows) error) error {
 	params := []string{"--names", dp}
 	if filter != "" {
 		params = append(params, "filter="+filter)
 	}
 	visit := func(text string) error {
-		m, err := ParseDumpFlows(text)
+		m, err := ParseDumpFlowsWith(text, opts)
 		if err != nil {
 			return err
 		}

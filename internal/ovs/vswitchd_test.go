@@ -77,7 +77,7 @@ func TestVisitFlows(t *testing.T) {
 		for _, filter := range []string{"", "in_port=tapvm1"} {
 			t.Run(c.name+"/"+filter, func(t *testing.T) {
 				var got []string
-				err := NewVswitchd(c.caller).VisitFlows(context.Background(), "netdev@ovs-netdev", filter, func(m *Megaflows) error {
+				err := NewVswitchd(c.caller).VisitFlows(context.Background(), "netdev@ovs-netdev", filter, FlowParseOptions{}, func(m *Megaflows) error {
 					for _, f := range m.Flows {
 						got = append(got, strings.Clone(f.Key)+" -> "+strings.Clone(f.InPort))
 					}
@@ -101,11 +101,11 @@ func TestVisitFlows(t *testing.T) {
 		t.Errorf("CallFunc used %d times, want 2", fr.calls)
 	}
 	mine := errors.New("stop")
-	err = NewVswitchd(fr).VisitFlows(context.Background(), "netdev@ovs-netdev", "", func(*Megaflows) error { return mine })
+	err = NewVswitchd(fr).VisitFlows(context.Background(), "netdev@ovs-netdev", "", FlowParseOptions{}, func(*Megaflows) error { return mine })
 	if err != mine {
 		t.Errorf("fn's error came back as %v", err)
 	}
-	if err := NewVswitchd(fr).VisitFlows(context.Background(), "system@ovs-system", "", func(*Megaflows) error { return nil }); err == nil {
+	if err := NewVswitchd(fr).VisitFlows(context.Background(), "system@ovs-system", "", FlowParseOptions{}, func(*Megaflows) error { return nil }); err == nil {
 		t.Error("no error for a datapath without a reply")
 	}
 }

@@ -152,8 +152,8 @@ func (f *Fake) DumpFlows(ctx context.Context, dp string) (ovs.Megaflows, error) 
 }
 
 // VisitFlows implements ovs.Vswitchd.
-func (f *Fake) VisitFlows(ctx context.Context, dp, filter string, fn func(*ovs.Megaflows) error) error {
-	return f.v().VisitFlows(ctx, dp, filter, fn)
+func (f *Fake) VisitFlows(ctx context.Context, dp, filter string, opts ovs.FlowParseOptions, fn func(*ovs.Megaflows) error) error {
+	return f.v().VisitFlows(ctx, dp, filter, opts, fn)
 }
 
 // Trace implements ovs.Vswitchd.

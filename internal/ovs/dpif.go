@@ -316,10 +316,12 @@ func ParseDpctlShow(text string) ([]DatapathStats, error) {
 }
 
 // parseDpctlShow is ParseDpctlShow that also hands every line to
-// counters, when not nil.
+// counters, when not nil, and then lists no ports: the counters have
+// their names and numbers.
 func parseDpctlShow(text string, counters *counterReader) ([]DatapathStats, error) {
 	var dps []DatapathStats
 	orphans := 0
+	lines := dpctlLines{listPorts: counters == nil}
 	for rest := text; rest != ""; {
 		var line string
 		line, rest = cutLine(rest)
@@ -334,8 +336,9 @@ func parseDpctlShow(text string, counters *counterReader) ([]DatapathStats, erro
 		if ind == 0 {
 			if name, ok := strings.CutSuffix(t, ":"); ok && strings.Contains(name, "@") && !strings.Contains(name, " ") {
 				dps = append(dps, DatapathStats{Name: name})
+				lines.ports = 0
 				// Sized for the usual reply of one datapath: growing the
-				// ports of 500 costs twice what they take.
+				// ports or counters of 500 costs twice what they take.
 				if len(dps) == 1 && strings.Contains(rest, "\n  port ") {
 					n := 0
 					if counters != nil {
@@ -344,9 +347,10 @@ func parseDpctlShow(text string, counters *counterReader) ([]DatapathStats, erro
 					if n <= 0 {
 						n = countPortLines(rest)
 					}
-					dps[0].Ports = make([]DatapathPort, 0, n)
-					if counters != nil {
-						counters.size = cap(dps[0].Ports)
+					if lines.listPorts {
+						dps[0].Ports = make([]DatapathPort, 0, n)
+					} else {
+						counters.size = n
 					}
 				}
 			} else {
@@ -359,7 +363,7 @@ func parseDpctlShow(text string, counters *counterReader) ([]DatapathStats, erro
 			continue
 		}
 		dp := &dps[len(dps)-1]
-		if !parseDpctlLine(dp, ind, t) {
+		if !lines.parse(dp, ind, t) {
 			dp.Skipped++
 		}
 	}
@@ -391,15 +395,23 @@ func countPortLines(s string) int {
 	}
 }
 
-func parseDpctlLine(dp *DatapathStats, ind int, t string) bool {
+// dpctlLines is where parseDpctlShow is in the datapath being read.
+type dpctlLines struct {
+	listPorts bool // append the ports to DatapathStats.Ports
+	ports     int  // port lines read so far
+}
+
+// parse reads one line of datapath dp (not its first): it reports
+// whether the line was understood.
+func (l *dpctlLines) parse(dp *DatapathStats, ind int, t string) bool {
 	// Most lines of a reply with -s are counters: they are told by their
 	// start before the line is cut.
 	if ind >= 4 && len(t) >= 3 && (t[:3] == "RX " || t[:3] == "TX ") {
-		return len(dp.Ports) > 0 // -s counters of the port above
+		return l.ports > 0 // -s counters of the port above
 	}
 	key, val, _ := strings.Cut(t, ":")
 	if ind >= 4 && key == "collisions" {
-		return len(dp.Ports) > 0
+		return l.ports > 0
 	}
 	if val != "" && val[0] != ' ' {
 		return false // OVS prints "key: value"
@@ -435,6 +447,10 @@ func parseDpctlLine(dp *DatapathStats, ind int, t string) bool {
 		n, ok := parseDec(key[len("port "):])
 		if !ok || n > math.MaxUint32 || val == "" {
 			return false
+		}
+		l.ports++
+		if !l.listPorts {
+			return true
 		}
 		p := DatapathPort{Number: uint32(n)}
 		name, desc, _ := strings.Cut(val, " ")

@@ -203,8 +203,8 @@ func TestDatapathShowPortsChange(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("read %d: %+v, %v; alone %+v", i, got, err, want)
 		}
-		if i == 1 && len(got.Ports) != len(dps[0].Ports)-1 {
-			t.Fatalf("read %d: %d ports, want %d", i, len(got.Ports), len(dps[0].Ports)-1)
+		if i == 1 && len(got.Counters) != len(dps[0].Ports)-1 {
+			t.Fatalf("read %d: %d ports' counters, want %d", i, len(got.Counters), len(dps[0].Ports)-1)
 		}
 	}
 }

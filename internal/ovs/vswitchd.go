@@ -28,9 +28,10 @@ type FuncCaller interface {
 type Vswitchd interface {
 	// Version returns the Open vSwitch version ("3.1.0").
 	Version(ctx context.Context) (string, error)
-	// DatapathShow returns the counters, flow count and ports of one
-	// datapath with each port's packet counters (dpctl/show -s <dp>:
-	// about 2.5 ms of vswitchd's main thread for 500 ports).
+	// DatapathShow returns the counters and flow count of one datapath
+	// with each port's packet counters (dpctl/show -s <dp>: about 2.5 ms
+	// of vswitchd's main thread for 500 ports). It lists no Ports:
+	// DpifShow does, with their bridges.
 	DatapathShow(ctx context.Context, dp string) (DatapathStats, error)
 	// DpifShow returns every datapath with its bridges and their ports,
 	// mapping OpenFlow to datapath port numbers (dpif/show). While the
@@ -90,14 +91,15 @@ func (v vswitchd) Version(ctx context.Context) (string, error) {
 
 func (v vswitchd) DatapathShow(ctx context.Context, dp string) (DatapathStats, error) {
 	// Read in place: the reply is 100 kB at 500 ports, every poll, and
-	// only the numbers and the names are kept, copied together.
+	// only the numbers and the counters' names are kept, the names
+	// copied together.
 	var st DatapathStats
 	err := v.callView(ctx, func(text string) error {
 		var names stringArena
 		var err error
 		st, err = datapathStats(text, dp, &names, int(v.dpPorts.Load()))
 		if err == nil {
-			v.dpPorts.Store(int64(len(st.Ports)))
+			v.dpPorts.Store(int64(len(st.Counters)))
 		}
 		return err
 	}, "dpctl/show", "-s", dp)
@@ -122,10 +124,11 @@ func (v vswitchd) callView(ctx context.Context, fn func(text string) error, meth
 	return fn(out)
 }
 
-// datapathStats parses the reply to dpctl/show -s dp, copying each string
-// it keeps out of text (which may be a view of a buffer that is reused)
-// into names. ports, when above 0, is how many ports the reply likely
-// has (the last one's): only what the ports' arrays are sized for.
+// datapathStats parses the reply to dpctl/show -s dp without listing its
+// ports, copying each string it keeps (the counters' port names) out of
+// text (which may be a view of a buffer that is reused) into names.
+// ports, when above 0, is how many ports the reply likely has (the last
+// one's): only what the counters' map is sized for.
 func datapathStats(text, dp string, names *stringArena, ports int) (DatapathStats, error) {
 	// The counters are read in the same pass (portCounters reads them in
 	// a second one).
@@ -142,10 +145,6 @@ func datapathStats(text, dp string, names *stringArena, ports int) (DatapathStat
 				d.Counters, _ = counters.result()
 			}
 			d.Name = dp
-			for i := range d.Ports {
-				p := &d.Ports[i]
-				p.Name, p.Type, p.Config = names.keep(p.Name), names.keep(p.Type), names.keep(p.Config)
-			}
 			return d, nil
 		}
 	}

@@ -24,7 +24,7 @@ func TestFakeFromDir(t *testing.T) {
 		t.Errorf("Version = %q, %v", got, err)
 	}
 	st, err := v.DatapathShow(ctx, "netdev@ovs-netdev")
-	if err != nil || st.Flows != 2 || st.Hit != 22339 || len(st.Ports) != 8 {
+	if err != nil || st.Flows != 2 || st.Hit != 22339 || st.Ports != nil {
 		t.Errorf("DatapathShow = %+v, %v", st, err)
 	}
 	dpif, err := v.DpifShow(ctx)

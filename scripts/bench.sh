@@ -71,7 +71,8 @@ cleanup() {
   ip netns del "$NS" 2>/dev/null || true
   rm -rf "${BASE:?}/$NS"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM # then the EXIT trap cleans up, once
 
 echo "== build (as the Dockerfile does: static, stripped)"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/ovs-flood-exporter" ./cmd/ovs-flood-exporter

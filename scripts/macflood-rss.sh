@@ -29,7 +29,8 @@ cleanup() {
   ./lab/loop.sh down "$LAB" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM # then the EXIT trap cleans up, once
 
 ./lab/loop.sh down "$LAB" >/dev/null 2>&1 || true
 ./lab/loop.sh up "$LAB" >/dev/null

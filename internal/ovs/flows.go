@@ -367,27 +367,31 @@ func (p *flowParser) keepMAC(mac net.HardwareAddr) net.HardwareAddr {
 	if mac == nil {
 		return nil
 	}
-	if len(p.macs)+len(mac) > cap(p.macs) {
-		p.macs = make([]byte, 0, max(6*1024, len(mac)))
-		p.macSlabs++
-	}
-	n := len(p.macs)
-	p.macs = append(p.macs, mac...)
-	return net.HardwareAddr(p.macs[n:len(p.macs):len(p.macs)])
+	b := p.macSlot(len(mac))
+	copy(b, mac)
+	p.macs = p.macs[:len(p.macs)+len(mac)]
+	return net.HardwareAddr(b)
 }
 
 // mac parses s into the MAC slab.
 func (p *flowParser) mac(s string) (net.HardwareAddr, bool) {
-	if len(p.macs)+6 > cap(p.macs) {
-		p.macs = make([]byte, 0, 6*1024)
-		p.macSlabs++
-	}
-	b := p.macs[len(p.macs) : len(p.macs)+6 : len(p.macs)+6]
+	b := p.macSlot(6)
 	if !parseMACInto(s, b) {
 		return nil, false
 	}
 	p.macs = p.macs[:len(p.macs)+6]
 	return net.HardwareAddr(b), true
+}
+
+// macSlot returns the n bytes past the MAC slab's end, starting a new
+// slab when the current one has not that much room left. The caller
+// extends the slab over them once they hold a MAC.
+func (p *flowParser) macSlot(n int) []byte {
+	if len(p.macs)+n > cap(p.macs) {
+		p.macs = make([]byte, 0, max(6*1024, n))
+		p.macSlabs++
+	}
+	return p.macs[len(p.macs) : len(p.macs)+n : len(p.macs)+n]
 }
 
 func (p *flowParser) parseLine(line string, f *Megaflow) bool {

@@ -17,6 +17,15 @@ set +e
 OVS_FLOOD_LAB=require go test -p 1 -v -count=1 -timeout 25m ./... >"$log" 2>&1
 rc=$?
 set -e
+if [ $rc != 0 ]; then
+  # what each failed test printed comes first, so that a reader who sees
+  # only the head of a long CI log still sees why it failed
+  echo "== go test failed; the failed tests' own output (last 80 lines each):" >&2
+  for name in $(sed -n 's/^--- FAIL: \([^ ]*\) .*/\1/p' "$log" | sort -u); do
+    awk -v n="$name" '$0 == "=== RUN   " n { on = 1 } on { print } on && index($0, "--- FAIL: " n " ") == 1 { on = 0 }' "$log" | tail -n 80 >&2
+  done
+  grep -E -- '^(panic:|fatal error:)' -A 30 "$log" | head -n 80 >&2 || true
+fi
 # the full -v log is long: show the verdict lines, and everything on failure
 grep -E -- '^(ok|FAIL|panic:|--- FAIL|--- SKIP|\s+--- FAIL|\s+--- SKIP)' "$log" || true
 if [ $rc != 0 ]; then

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/agent"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/gctune"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/linuxbridge"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/logging"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/report"
@@ -98,7 +99,7 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if os.Getenv("GOMEMLIMIT") == "" && *memLimit > 0 {
-		go newMemoryLimit(int64(*memLimit)).keep(ctx, max(cfg.Interval, time.Second))
+		go gctune.NewMemoryLimit(int64(*memLimit)).Keep(ctx, max(cfg.Interval, time.Second))
 	}
 
 	switch cmd {
@@ -109,7 +110,7 @@ func run(args []string) int {
 		}
 		return runCheck(ctx, cfg, src, checkLog, *output)
 	default:
-		cfg.AfterPoll = newGCPacer().afterPoll
+		cfg.AfterPoll = gctune.NewPacer().AfterPoll
 		return web.Serve(ctx, web.Options{
 			Agent: cfg, Sources: src, Logger: zl, SlogLogger: sl, Flags: webFlags,
 			MetricsPath: *metricsPath, MaxRequests: *maxRequests, Pprof: *pprof,

@@ -1,15 +1,20 @@
-package main
+// Package gctune paces the Go garbage collector of a poller whose every
+// poll reads megabytes of OVS output that are garbage at once: a
+// collection right after a poll when the next interval would start one
+// anyway (Pacer), and a soft memory limit that follows the live heap
+// (MemoryLimit).
+package gctune
 
 import "runtime"
 
-// gcPacer runs a collection right after a poll when the heap is so close
+// Pacer runs a collection right after a poll when the heap is so close
 // to its goal that what the next interval allocates (the next poll, and a
 // scrape's first rendering of a new snapshot, a few MB at 500 ports) would
 // start one anyway. Collected then, the poll's garbage is all dead and
 // nobody waits; left to the runtime, the collection lands in the middle
 // of a scrape or the next poll, and a host polled every second pays for
 // it in every scrape it serves. A host with room to spare is left alone.
-type gcPacer struct {
+type Pacer struct {
 	read    func() heapFigures
 	collect func() // runtime.GC
 	// allocs is the allocation total at the last poll's end.
@@ -21,11 +26,12 @@ type gcPacer struct {
 // the collector finishes its next cycle.
 type heapFigures struct{ allocs, objects, goal uint64 }
 
-func newGCPacer() *gcPacer { return &gcPacer{read: readHeapFigures, collect: runtime.GC} }
+// NewPacer returns a Pacer of this process's heap.
+func NewPacer() *Pacer { return &Pacer{read: readHeapFigures, collect: runtime.GC} }
 
-// afterPoll collects now when the heap plus what the last interval
+// AfterPoll collects now when the heap plus what the last interval
 // allocated (and a quarter more) reaches the goal.
-func (g *gcPacer) afterPoll() {
+func (g *Pacer) AfterPoll() {
 	f := g.read()
 	spent := f.allocs - g.allocs
 	g.allocs = f.allocs

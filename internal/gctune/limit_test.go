@@ -1,4 +1,4 @@
-package main
+package gctune
 
 import (
 	"runtime"
@@ -21,7 +21,7 @@ func TestMemoryLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var set int64
-			m := memoryLimit{floor: tt.floor, live: func() uint64 { return tt.live }, set: func(l int64) int64 { set = l; return 0 }}
+			m := MemoryLimit{floor: tt.floor, live: func() uint64 { return tt.live }, set: func(l int64) int64 { set = l; return 0 }}
 			if got := m.adjust(); got != tt.wantLimit || set != tt.wantLimit {
 				t.Errorf("limit %d (set %d), want %d", got, set, tt.wantLimit)
 			}

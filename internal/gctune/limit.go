@@ -1,4 +1,4 @@
-package main
+package gctune
 
 import (
 	"context"
@@ -11,29 +11,29 @@ import (
 // stacks, GC metadata, fragmentation).
 const limitHeadroom = 4 << 20
 
-// memoryLimit keeps the Go runtime's soft memory limit at floor, or at
+// MemoryLimit keeps the Go runtime's soft memory limit at floor, or at
 // 1.5 times the live heap plus headroom when that is more. Each poll reads
 // a few MB of OVS output that is garbage at once, so without a limit the
 // heap floats at twice what is live; the floor keeps a typical host's
 // close to what it needs. A host big enough to need more gets a limit that
 // grows with it, so its collector never runs back to back at the floor
 // (it collects as with GOGC=50 there).
-type memoryLimit struct {
+type MemoryLimit struct {
 	floor int64
 	live  func() uint64     // the live heap after the last GC
 	set   func(int64) int64 // debug.SetMemoryLimit
 }
 
 // adjust sets the limit for the live heap now and returns it.
-func (m memoryLimit) adjust() int64 {
+func (m MemoryLimit) adjust() int64 {
 	live := int64(m.live())
 	limit := max(m.floor, live+live/2+limitHeadroom)
 	m.set(limit)
 	return limit
 }
 
-// keep adjusts the limit now and then every period until ctx ends.
-func (m memoryLimit) keep(ctx context.Context, every time.Duration) {
+// Keep adjusts the limit now and then every period until ctx ends.
+func (m MemoryLimit) Keep(ctx context.Context, every time.Duration) {
 	m.adjust()
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -47,8 +47,9 @@ func (m memoryLimit) keep(ctx context.Context, every time.Duration) {
 	}
 }
 
-func newMemoryLimit(floor int64) memoryLimit {
-	return memoryLimit{floor: floor, live: liveHeap, set: debug.SetMemoryLimit}
+// NewMemoryLimit returns the MemoryLimit of this process with floor (bytes).
+func NewMemoryLimit(floor int64) MemoryLimit {
+	return MemoryLimit{floor: floor, live: liveHeap, set: debug.SetMemoryLimit}
 }
 
 // liveHeap returns the heap the last GC found live.

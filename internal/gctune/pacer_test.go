@@ -1,4 +1,4 @@
-package main
+package gctune
 
 import "testing"
 
@@ -30,10 +30,10 @@ func TestGCPacer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			i, collected := 0, false
-			g := gcPacer{read: func() heapFigures { return tt.polls[i] }, collect: func() { collected = true }}
+			g := Pacer{read: func() heapFigures { return tt.polls[i] }, collect: func() { collected = true }}
 			for i = range tt.polls {
 				collected = false
-				g.afterPoll()
+				g.AfterPoll()
 				if collected != tt.want[i] {
 					t.Errorf("poll %d (%+v): collected %v, want %v", i, tt.polls[i], collected, tt.want[i])
 				}

@@ -33,8 +33,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/agent"
-	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/gctune"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/collector"
+	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/gctune"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/labtest"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/ovs/unixctl"
 	"github.com/ovs-flood-exporter/ovs-flood-exporter/internal/state"
@@ -509,10 +509,10 @@ func BenchmarkBareUnixctl(b *testing.B) {
 // Prometheus negotiates).
 //
 //   - cold: the first scrape after a new poll (flood traffic, then a poll
-//     and the binary's GC pacer outside the measurement), so the OVS metrics are built and rendered
-//     again, keeping only the families that did not change (one
-//     Prometheus scraping every 15 s while the agent polls every 5 s:
-//     every scrape is cold).
+//     and the binary's GC pacer outside the measurement), so the OVS
+//     metrics are built and rendered again, keeping only the families
+//     that did not change (one Prometheus scraping every 15 s while the
+//     agent polls every 5 s: every scrape is cold).
 //   - cached: the same snapshot again (several Prometheus servers, or
 //     scrapes more frequent than polls): only the live process metrics
 //     are gathered.

@@ -76,32 +76,65 @@ start_ovs() {
     --pidfile="$RUN/ovsdb-server.pid" --unixctl="$RUN/ovsdb-server.ctl" \
     --log-file="$RUN/ovsdb-server.log" --detach --no-chdir
   vsctl --no-wait init
-  in_hv env OVS_RUNDIR="$RUN" ovs-vswitchd "unix:$RUN/db.sock" --pidfile="$RUN/ovs-vswitchd.pid" \
-    --log-file="$RUN/ovs-vswitchd.log" --detach --no-chdir
-  # wait for the control socket of this vswitchd
-  for _ in $(seq 50); do
-    [ -S "$RUN/ovs-vswitchd.$(cat "$RUN/ovs-vswitchd.pid" 2>/dev/null).ctl" ] && return 0
-    sleep 0.1
+  # On a restart, the datapath's tap devices (ovs-netdev, one per bridge;
+  # persistent) can still be attached to the vswitchd that just exited: the
+  # new one then fails to open them ("creating tap device failed: Device
+  # or resource busy") and runs without its bridges. So wait for the
+  # control socket and for the OpenFlow socket of every bridge the
+  # database has, and start vswitchd again when they do not come.
+  local bridges attempt
+  bridges=$(vsctl --timeout=5 list-br)
+  for attempt in 1 2 3; do
+    in_hv env OVS_RUNDIR="$RUN" ovs-vswitchd "unix:$RUN/db.sock" --pidfile="$RUN/ovs-vswitchd.pid" \
+      --log-file="$RUN/ovs-vswitchd.log" --detach --no-chdir
+    vswitchd_ready "$bridges" && return 0
+    echo "lab.sh: ovs-vswitchd started without the OpenFlow socket of bridges ($bridges), attempt $attempt; starting it again" >&2
+    stop_daemons ovs-vswitchd
+    sleep 0.5
   done
-  echo "lab.sh: ovs-vswitchd did not start, see $RUN/ovs-vswitchd.log" >&2
+  echo "lab.sh: ovs-vswitchd did not start (no control socket, or no OpenFlow socket of bridges: $bridges), see $RUN/ovs-vswitchd.log" >&2
   exit 1
 }
 
-stop_ovs() {
-  for d in ovs-vswitchd ovsdb-server; do
+# vswitchd_ready BRIDGES: waits up to 3 s for this vswitchd's control
+# socket and the OpenFlow socket of each bridge.
+vswitchd_ready() {
+  local pid ready b
+  for _ in $(seq 30); do
+    pid=$(cat "$RUN/ovs-vswitchd.pid" 2>/dev/null || true)
+    ready=1
+    [ -S "$RUN/ovs-vswitchd.$pid.ctl" ] || ready=0
+    for b in $1; do [ -S "$RUN/$b.mgmt" ] || ready=0; done
+    [ $ready = 1 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# stop_daemons NAME...: stops these daemons of the lab and waits (up to
+# 5 s) until they are gone.
+stop_daemons() {
+  local d alive
+  for d in "$@"; do
     if [ -f "$RUN/$d.pid" ]; then
       kill "$(cat "$RUN/$d.pid")" 2>/dev/null || true
     fi
   done
   for _ in $(seq 50); do
     alive=0
-    for d in ovs-vswitchd ovsdb-server; do
+    for d in "$@"; do
       [ -f "$RUN/$d.pid" ] && kill -0 "$(cat "$RUN/$d.pid")" 2>/dev/null && alive=1
     done
     [ $alive = 0 ] && break
     sleep 0.1
   done
-  rm -f "$RUN"/*.pid "$RUN"/*.ctl
+}
+
+stop_ovs() {
+  stop_daemons ovs-vswitchd ovsdb-server
+  # a vswitchd that died without cleaning up leaves its sockets behind;
+  # gone, they cannot pass for the next vswitchd's in start_ovs
+  rm -f "$RUN"/*.pid "$RUN"/*.ctl "$RUN"/*.mgmt "$RUN"/*.snoop
 }
 
 add_host() { # $1 netns, $2 host-side port name, $3 mac

@@ -96,11 +96,11 @@ start_ovs() {
   exit 1
 }
 
-# vswitchd_ready BRIDGES: waits up to 3 s for this vswitchd's control
+# vswitchd_ready BRIDGES: waits up to 5 s for this vswitchd's control
 # socket and the OpenFlow socket of each bridge.
 vswitchd_ready() {
   local pid ready b
-  for _ in $(seq 30); do
+  for _ in $(seq 50); do
     pid=$(cat "$RUN/ovs-vswitchd.pid" 2>/dev/null || true)
     ready=1
     [ -S "$RUN/ovs-vswitchd.$pid.ctl" ] || ready=0

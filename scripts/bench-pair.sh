@@ -40,6 +40,7 @@ BASE=${OVS_FLOOD_BENCH_BASE:-/tmp/ovs-flood-bench}
 
 tmp=$(mktemp -d /tmp/ovs-flood-pair.XXXXXX)
 bench=""
+. scripts/lib/benchhost.sh
 cleanup() {
   for a in old new; do
     [ -f "$tmp/$a.pid" ] && kill "$(cat "$tmp/$a.pid")" 2>/dev/null || true
@@ -48,14 +49,8 @@ cleanup() {
     kill -TERM "$bench" 2>/dev/null || true
     wait "$bench" 2>/dev/null || true
   fi
-  # What an interrupted harness leaves behind (as scripts/bench.sh does).
-  local run=$BASE/$NS/run
-  for d in ovs-vswitchd ovsdb-server; do
-    [ -f "$run/$d.pid" ] && kill "$(cat "$run/$d.pid")" 2>/dev/null || true
-  done
-  sleep 0.5
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "${BASE:?}/$NS" "$tmp"
+  bench_host_down "$NS" "$BASE" # what an interrupted harness leaves behind
+  rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM # then the EXIT trap cleans up, once

@@ -62,20 +62,14 @@ OUT=${OUT:-$(mktemp -d /tmp/ovs-flood-peers.XXXXXX)}
 mkdir -p "$OUT"
 
 # Stop whatever an interrupted run leaves behind: the exporters and the
-# injector (by the pid files the harness writes), the OVS daemons (by
-# their pid files) and the namespace. The harness does the same when it
-# ends normally.
+# injector (by the pid files the harness writes), then the host.
+. scripts/lib/benchhost.sh
 cleanup() {
-  local f run=$BASE/$NS/run
+  local f
   for f in "$OUT"/*.pid; do
     [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
   done
-  for d in ovs-vswitchd ovsdb-server; do
-    [ -f "$run/$d.pid" ] && kill "$(cat "$run/$d.pid")" 2>/dev/null || true
-  done
-  sleep 0.5
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "${BASE:?}/$NS"
+  bench_host_down "$NS" "$BASE"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -57,20 +57,9 @@ OUT=${OUT:-$(mktemp -d /tmp/ovs-flood-bench.XXXXXX)}
 mkdir -p "$OUT"
 log=$OUT/bench.log
 
-# Tear down what an interrupted run leaves behind: the daemons (by the pids
-# they wrote) and the namespace. The Go harness does the same on a normal
-# exit.
-cleanup() {
-  local run=$BASE/$NS/run
-  for d in ovs-vswitchd ovsdb-server; do
-    if [ -f "$run/$d.pid" ]; then
-      kill "$(cat "$run/$d.pid")" 2>/dev/null || true
-    fi
-  done
-  sleep 0.5
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "${BASE:?}/$NS"
-}
+# Tear down what an interrupted run leaves behind.
+. scripts/lib/benchhost.sh
+cleanup() { bench_host_down "$NS" "$BASE"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM # then the EXIT trap cleans up, once
 

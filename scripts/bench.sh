@@ -47,6 +47,12 @@ WINDOW=${WINDOW:-60s}
 INTERVALS=${INTERVALS:-1s,5s}
 SCALES=${SCALES:-20000:8,50000:16,100000:28}
 FLOOR_ROUNDS=${FLOOR_ROUNDS:-200}
+case $FLOOR_ROUNDS in
+  '' | *[!0-9]* | 0*)
+    echo "bench.sh: FLOOR_ROUNDS=$FLOOR_ROUNDS: want a positive number of rounds, e.g. FLOOR_ROUNDS=200" >&2
+    exit 2
+    ;;
+esac
 NS=${OVS_FLOOD_LAB_PREFIX:-}bn1 # the benchmark host's netns (bench/bench_test.go benchNetns)
 BASE=${OVS_FLOOD_BENCH_BASE:-/tmp/ovs-flood-bench}
 

@@ -103,22 +103,36 @@ if [ $rc != 0 ]; then
   exit 1
 fi
 
+# bench_pass WHAT LOG [VAR=value...] -- ARGS...: one more pass of the
+# benchmarks, on a host of its own (bench.test ARGS, with OVS_FLOOD_BENCH=1
+# and the VARs), its Benchmark lines printed; a failed pass ends the run,
+# naming WHAT and its log.
+bench_pass() {
+  local what=$1 plog=$2 vars=() rc
+  shift 2
+  while [ "$1" != -- ]; do
+    vars+=("$1")
+    shift
+  done
+  shift
+  set +e
+  (cd bench && env OVS_FLOOD_BENCH=1 "${vars[@]}" "$OUT/bench.test" -test.run '^$' -test.count 1 "$@") >"$plog" 2>&1
+  rc=$?
+  set -e
+  grep -E '^Benchmark' "$plog" || true
+  if [ $rc != 0 ]; then
+    echo "bench.sh: $what failed (exit $rc); log: $plog" >&2
+    tail -20 "$plog" >&2
+    exit 1
+  fi
+}
+
 # The floor again, over FLOOR_ROUNDS rounds: over a QUICK run's 10 rounds
 # it moves by a factor of two from run to run, and the 2x verdict with it.
 floorlog=$OUT/floor.log
 echo "== the bare unixctl floor over $FLOOR_ROUNDS rounds; log: $floorlog"
-set +e
-(cd bench && OVS_FLOOD_BENCH=1 "$OUT/bench.test" -test.run '^$' \
-  -test.bench '^BenchmarkBareUnixctl$/^kept-connection$' -test.benchtime "${FLOOR_ROUNDS}x" \
-  -test.count 1 -test.timeout 30m) >"$floorlog" 2>&1
-rc=$?
-set -e
-grep -E '^Benchmark' "$floorlog" || true
-if [ $rc != 0 ]; then
-  echo "bench.sh: the floor pass failed (exit $rc); log: $floorlog" >&2
-  tail -20 "$floorlog" >&2
-  exit 1
-fi
+bench_pass "the floor pass" "$floorlog" -- \
+  -test.bench '^BenchmarkBareUnixctl$/^kept-connection$' -test.benchtime "${FLOOR_ROUNDS}x" -test.timeout 30m
 
 # The polls again at larger megaflow counts (a host of its own each): the
 # longest single request must stay under 50 ms at every scale.
@@ -127,18 +141,9 @@ if [ "$SCALES" != none ]; then
   for sc in ${SCALES//,/ }; do
     flows=${sc%%:*} macs=${sc##*:}
     echo "== polls at $flows megaflows ($macs MACs per port); log: $OUT/bench-$flows.log"
-    set +e
-    (cd bench && OVS_FLOOD_BENCH=1 OVS_FLOOD_BENCH_SCALE="megaflows=$flows,macs=$macs" \
-      "$OUT/bench.test" -test.run '^$' -test.bench '^BenchmarkPoll$/^(calm|steady)$' -test.benchtime 12x \
-      -test.count 1 -test.timeout 60m) >"$OUT/bench-$flows.log" 2>&1
-    rc=$?
-    set -e
-    grep -E '^Benchmark' "$OUT/bench-$flows.log" || true
-    if [ $rc != 0 ]; then
-      echo "bench.sh: the poll pass at $flows megaflows failed (exit $rc); log: $OUT/bench-$flows.log" >&2
-      tail -20 "$OUT/bench-$flows.log" >&2
-      exit 1
-    fi
+    bench_pass "the poll pass at $flows megaflows" "$OUT/bench-$flows.log" \
+      OVS_FLOOD_BENCH_SCALE="megaflows=$flows,macs=$macs" -- \
+      -test.bench '^BenchmarkPoll$/^(calm|steady)$' -test.benchtime 12x -test.timeout 60m
     scales+=("$flows")
   done
 fi
